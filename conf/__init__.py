@@ -1,0 +1,1 @@
+"""Hydra configuration shipped with knowit (found as ``pkg://knowit.conf``)."""

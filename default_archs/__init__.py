@@ -1,0 +1,24 @@
+"""Architectures shipped with knowit, one module per architecture.
+
+The plugin contract (a user's own module, named by dotted path, follows the same one):
+
+``ArchArgs``
+    A dataclass of the architecture's hyperparameters: primitives, lists, ``Optional`` and nested
+    dataclasses only (they travel through YAML, JSON and checkpoint hyperparameters). Field
+    ``metadata`` may carry ``ge``/``gt``/``le``/``lt`` bounds and ``choices``; the config validator
+    enforces them and names the full key path (``arch.width``) on failure.
+``TASKS``
+    The tasks the architecture supports, e.g. ``("regression", "classification")``.
+``Model(input_dim, output_dim, task_name, args)``
+    An ``nn.Module``. ``input_dim`` is the shape of one input sample without the batch axis
+    (``[in_len, n_in]`` for windows of a time series, ``[T, C, H, W]`` for image sequences,
+    ``[T, rows, channels]`` for 1-D fields); ``output_dim`` is ``[out_len, n_out]`` (or the target
+    shape) for regression and ``[n_classes]`` for classification. ``forward(x)`` returns
+    ``(batch, *output_dim)`` for regression and logits ``(batch, n_classes)`` for classification.
+    Dimensions always come from the data; users never type them.
+
+Optional, for stateful models: a ``stateful`` attribute (bool) and
+``reset_states(mask: BoolTensor | None = None)``; the training module calls ``reset_states()``
+at the start of every epoch/evaluation and ``reset_states(batch["reset"])`` before each forward
+when the data provides contiguous batches.
+"""
