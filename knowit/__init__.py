@@ -1,0 +1,1 @@
+"""knowit: config-driven deep-learning experiments on sequences."""

@@ -1,0 +1,1 @@
+"""knowit.sweeps"""
