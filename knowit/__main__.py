@@ -1,0 +1,5 @@
+import sys
+
+from knowit.cli import main
+
+sys.exit(main())

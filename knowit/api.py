@@ -1,0 +1,93 @@
+"""The Python door: ``KnowIt(exp_dir).train_model(model_name, kwargs)`` and friends.
+
+Everything goes through the same composition and validation as the CLI
+(``knowit.config.compose``), so a config that works in one door works in the other.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from knowit.config.compose import config_from_kwargs
+from knowit.config.run_config import RunConfig, validate
+from knowit.errors import KnowItRunError
+
+DEFAULT_EXP_DIR = "knowit_exp"
+
+
+class KnowIt:
+    """An experiment directory holding datasets (``datasets/``) and trained models (``models/``).
+
+    ``exp_dir`` defaults to ``$KNOWIT_EXP_DIR`` or ``./knowit_exp``.
+    """
+
+    def __init__(self, exp_dir: str | os.PathLike | None = None):
+        chosen = exp_dir or os.environ.get("KNOWIT_EXP_DIR") or DEFAULT_EXP_DIR
+        self.exp_dir = Path(chosen).expanduser().resolve()
+
+    # -- configuration ------------------------------------------------------------------------
+    def config(self, model_name: str | None = None, kwargs: Mapping[str, Any] | None = None, *, overrides: Sequence[str] = (), overwrite: bool = False) -> RunConfig:
+        """Compose and validate a run config without training (raises KnowItConfigError)."""
+        raw = config_from_kwargs(kwargs, overrides)
+        raw["exp_dir"] = str(self.exp_dir)
+        if model_name is not None:
+            raw["model_name"] = model_name
+        if overwrite:
+            raw["overwrite"] = True
+        return validate(raw)
+
+    # -- training -----------------------------------------------------------------------------
+    def train_model(
+        self,
+        model_name: str,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        overrides: Sequence[str] | None = None,
+        safe_mode: bool = True,
+        overwrite: bool = False,
+        and_viz: bool = False,
+        progress_bar: bool | None = False,
+    ):
+        """Train a model into ``<exp_dir>/models/<model_name>``; returns a ``TrainResult``.
+
+        ``safe_mode=True`` (default) refuses to replace an existing ``model_name``; pass
+        ``safe_mode=False`` or ``overwrite=True`` to replace it.
+        """
+        from knowit.orchestrator import train_model
+
+        cfg = self.config(model_name, kwargs, overrides=overrides or (), overwrite=overwrite or not safe_mode)
+        return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar)
+
+    # -- what exists --------------------------------------------------------------------------
+    @staticmethod
+    def available_archs() -> list[str]:
+        from knowit.registry import available_archs
+
+        return available_archs()
+
+    def available_datasets(self) -> list[str]:
+        """Datasets stored in this experiment directory plus the built-in ones (generated on use)."""
+        from knowit.data.builtin import BUILTIN
+        from knowit.data.store import DatasetStore
+
+        return sorted(set(DatasetStore(self.exp_dir).names()) | set(BUILTIN))
+
+    def available_models(self) -> list[str]:
+        models = self.exp_dir / "models"
+        return sorted(p.name for p in models.iterdir() if (p / "config.yaml").is_file()) if models.is_dir() else []
+
+    def run_dir(self, model_name: str) -> Path:
+        path = self.exp_dir / "models" / model_name
+        if not (path / "config.yaml").is_file():
+            raise KnowItRunError(f"model_name: no trained model {model_name!r} in {self.exp_dir / 'models'}; available: {', '.join(self.available_models()) or 'none'}")
+        return path
+
+    # -- loading ------------------------------------------------------------------------------
+    @staticmethod
+    def load(run_dir: str | os.PathLike, *, checkpoint: str = "best"):
+        """Rebuild a trained model from its run directory (``weights_only`` loading)."""
+        from knowit.results.load import load_run
+
+        return load_run(Path(run_dir), checkpoint=checkpoint)

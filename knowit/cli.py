@@ -1,0 +1,153 @@
+"""The command-line door: ``python -m knowit <command>`` (also the ``knowit`` console script).
+
+``train`` hands its overrides to Hydra (``@hydra.main`` on ``knowit.conf``), so everything Hydra
+offers works, multirun (``-m``) included. Errors caused by the user's input print one line and
+exit with code 2 (no traceback unless ``--debug`` or ``HYDRA_FULL_ERROR=1``).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_USAGE = 2
+
+COMMANDS = {
+    "train": "train a model: python -m knowit train [data=...] [arch=...] [key=value ...] [-m for a sweep]",
+    "datasets": "list the datasets in the experiment directory (and the built-in ones)",
+    "archs": "list the available architectures",
+}
+
+
+def _debug_wanted(argv: Sequence[str]) -> bool:
+    return "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def fail(message: str) -> int:
+    print(f"knowit: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _guard(fn: Callable[[], int], debug: bool) -> int:
+    """Run a command; knowit's own errors become one line and exit code 2."""
+    from knowit.errors import KnowItError
+
+    try:
+        return fn()
+    except KnowItError as err:
+        if debug:
+            raise
+        return fail(str(err))
+    except KeyboardInterrupt:
+        print("knowit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="knowit",
+        description="Config-driven deep-learning experiments on sequences (LSTM, CNN-LSTM, ConvLSTM1D).",
+        epilog="Run 'python -m knowit train --help' for the training options. Add --debug for full tracebacks.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    for name, text in COMMANDS.items():
+        sub.add_parser(name, help=text, add_help=name != "train")
+    sub.choices["datasets"].add_argument("--exp-dir", default=None, help="experiment directory (default $KNOWIT_EXP_DIR or ./knowit_exp)")
+    return parser
+
+
+TRAIN_HELP = """usage: python -m knowit train [overrides ...] [-m] [--debug]
+
+Train a model from the config groups data/, arch/ and trainer/ (see conf/ or `python -m knowit train --cfg job`).
+
+examples:
+  python -m knowit train
+  python -m knowit train data=synth_classification arch.width=64 trainer.max_epochs=5
+  python -m knowit train model_name=my_lstm overwrite=true
+  python -m knowit train -m arch.width=16,32      (a sweep: one run directory per job)
+
+Hydra's own flags (--cfg job, --info, hydra/launcher=joblib, ...) work as usual.
+"""
+
+
+def cmd_train(args: list[str]) -> int:
+    debug = _debug_wanted(args)
+    args = [a for a in args if a != "--debug"]
+    if any(a in ("-h", "--help") for a in args):
+        print(TRAIN_HELP)
+        return 0
+    from knowit.config.compose import normalize_overrides
+
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    overrides = [a for a in args if not a.startswith("-")]
+    if multirun and not any(o.split("=", 1)[0].lstrip("+") == "model_name" for o in overrides):
+        overrides.append("model_name=sweep_" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f"))
+
+    def prevalidate() -> int:
+        # Compose once with the first value of every sweep so typos fail before Hydra starts.
+        from knowit.config.compose import compose
+        from knowit.config.run_config import validate
+        from knowit.orchestrator import plan
+
+        validate_overrides = [_first_sweep_value(o) for o in overrides if not o.startswith("hydra")]
+        raw = compose(validate_overrides)
+        cfg = validate(raw)
+        plan(cfg)
+        if multirun:
+            from knowit.sweeps.guard import check_sweep_dir
+
+            check_sweep_dir(cfg)
+        return 0
+
+    code = _guard(prevalidate, debug)
+    if code:
+        return code
+    from knowit.hydra_app import run_hydra
+
+    flags = [a for a in args if a.startswith("-")]
+    return run_hydra([*flags, *normalize_overrides(overrides)], debug=debug)
+
+
+def _first_sweep_value(override: str) -> str:
+    """``a=1,2,3`` -> ``a=1`` for pre-validation (Hydra expands the full sweep later)."""
+    key, sep, value = override.partition("=")
+    if not sep or "," not in value or value.startswith(("[", "{", "'", '"')):
+        return override
+    return f"{key}={value.split(',')[0]}"
+
+
+def cmd_datasets(ns: argparse.Namespace) -> int:
+    from knowit.api import KnowIt
+
+    ki = KnowIt(ns.exp_dir)
+    print(f"datasets in {ki.exp_dir}:")
+    for name in ki.available_datasets():
+        print(f"  {name}")
+    return 0
+
+
+def cmd_archs(ns: argparse.Namespace) -> int:
+    from knowit.registry import available_archs
+
+    for name in available_archs():
+        print(name)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        return cmd_train(argv[1:])
+    parser = _parser()
+    ns = parser.parse_args([a for a in argv if a != "--debug"])
+    if ns.command is None:
+        parser.print_help()
+        return 0
+    handler = {"datasets": cmd_datasets, "archs": cmd_archs}[ns.command]
+    return _guard(lambda: handler(ns), _debug_wanted(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Validate a composed config once, into the typed ``RunConfig`` everything downstream uses."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from knowit.config.schema import GROUPS, DataConfig, RootConfig, TrainerConfig
+from knowit.config.validate import build, to_plain, unknown_key_message
+from knowit.errors import KnowItConfigError
+
+
+@dataclass
+class ArchSpec:
+    name: str  # as the user wrote it
+    module: str  # import path of the plugin
+    args: Any  # the plugin's ArchArgs instance
+
+
+@dataclass
+class RunConfig:
+    root: RootConfig
+    data: DataConfig
+    arch: ArchSpec
+    trainer: TrainerConfig
+
+    @property
+    def exp_dir(self) -> Path:
+        return Path(self.root.exp_dir).expanduser().resolve()
+
+    @property
+    def seed(self) -> int:
+        return self.root.seed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config as plain containers: what ``config.yaml`` holds."""
+        out = to_plain(self.root)
+        out["exp_dir"] = str(self.exp_dir)
+        out["data"] = to_plain(self.data)
+        out["arch"] = {"name": self.arch.name, **to_plain(self.arch.args)}
+        out["trainer"] = to_plain(self.trainer)
+        return out
+
+
+def validate_arch(node: Any, task: str) -> ArchSpec:
+    from knowit import registry
+
+    if not isinstance(node, Mapping) or "name" not in node:
+        raise KnowItConfigError("arch.name: missing; choose one of: " + ", ".join(registry.available_archs()))
+    name = node["name"]
+    if not isinstance(name, str):
+        raise KnowItConfigError(f"arch.name: expected a string, got {name!r}")
+    path = registry.module_path(name)
+    module = registry.resolve(name)
+    tasks = registry.supported_tasks(module)
+    if task not in tasks:
+        raise KnowItConfigError(f"data.task: architecture {name!r} supports {', '.join(tasks)}, not {task!r}")
+    args = build(module.ArchArgs, {k: v for k, v in node.items() if k != "name"}, "arch")
+    return ArchSpec(name=name, module=path, args=args)
+
+
+def validate(raw: Mapping[str, Any]) -> RunConfig:
+    """Check every key of a composed config; raise KnowItConfigError naming the first bad one."""
+    root_keys = [f.name for f in fields(RootConfig)]
+    for key in raw:
+        if key not in root_keys and key not in GROUPS:
+            raise KnowItConfigError(unknown_key_message("", str(key), root_keys + list(GROUPS)))
+    root = build(RootConfig, {k: raw[k] for k in root_keys if k in raw}, "")
+    data = build(DataConfig, raw.get("data"), "data")
+    trainer = build(TrainerConfig, raw.get("trainer"), "trainer")
+    arch = validate_arch(raw.get("arch"), data.task)
+    return RunConfig(root=root, data=data, arch=arch, trainer=trainer)

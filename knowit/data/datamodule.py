@@ -1,0 +1,110 @@
+"""The LightningDataModule: owns the prepared sets and serves whole batches.
+
+Each loader draws batches of point indices from ``PointBatchSampler`` and the dataset turns a
+whole index array into a batch with one gather; there is no per-sample ``__getitem__``.
+Shuffling is seeded per epoch (``seed + epoch``), so a run resumed at an epoch boundary sees the
+same batches as an uninterrupted one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from knowit.config.schema import DataConfig
+from knowit.data.prepared import PreparedSeries, prepare_series
+from knowit.data.store import DatasetStore
+
+
+class PointBatchSampler(Sampler[np.ndarray]):
+    """Yields arrays of positions ``0..n-1``, ``batch_size`` at a time, reshuffled each epoch."""
+
+    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int):
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.shuffle:
+            order = np.random.default_rng(self.seed + self.epoch).permutation(self.n)
+        else:
+            order = np.arange(self.n)
+        for start in range(0, self.n, self.batch_size):
+            yield order[start:start + self.batch_size]
+
+    def __len__(self) -> int:
+        return (self.n + self.batch_size - 1) // self.batch_size
+
+
+class SetBatches(Dataset):
+    """One set's points; indexing with an array of positions returns a whole batch."""
+
+    def __init__(self, prepared: PreparedSeries, points: np.ndarray):
+        self.prepared = prepared
+        self.points = torch.from_numpy(np.ascontiguousarray(points))
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __getitem__(self, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        return self.prepared.batch(self.points[torch.as_tensor(positions)])
+
+
+class KnowItDataModule(pl.LightningDataModule):
+    def __init__(self, cfg: DataConfig, exp_dir: str | Path, seed: int):
+        super().__init__()
+        self.cfg = cfg
+        self.seed = seed
+        self.prepared = prepare_series(cfg, DatasetStore(exp_dir), seed)
+
+    @property
+    def input_dim(self) -> list[int]:
+        return self.prepared.input_dim
+
+    @property
+    def output_dim(self) -> list[int]:
+        return self.prepared.output_dim
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.prepared.class_names
+
+    def loader(self, set_name: str, *, shuffle: bool = False) -> DataLoader:
+        dataset = SetBatches(self.prepared, self.prepared.set_points(set_name))
+        sampler = PointBatchSampler(len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed)
+        return DataLoader(
+            dataset,
+            sampler=sampler,
+            batch_size=None,
+            num_workers=self.cfg.num_workers,
+            pin_memory=self.cfg.pin_memory,
+            persistent_workers=self.cfg.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train", shuffle=self.cfg.shuffle_train)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("valid")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader("test")
+
+    def describe(self) -> dict[str, Any]:
+        p = self.prepared
+        out = {
+            "dataset": p.data.name,
+            "input_dim": p.input_dim,
+            "output_dim": p.output_dim,
+            "n_points": {k: int(len(v)) for k, v in p.sets.items()},
+        }
+        if p.class_names:
+            out["class_names"] = p.class_names
+            out["class_counts"] = p.class_counts
+        return out

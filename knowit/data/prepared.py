@@ -1,0 +1,140 @@
+"""From a data config to ready-to-batch sets: load, window, split, fit scalers.
+
+``PreparedSeries`` is what the DataModule serves batches from; it also tells the model its
+dimensions (they flow from the data, never typed twice) and maps points back to
+instance/slice/time for predictions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from knowit.config.schema import DataConfig
+from knowit.data.builtin import ensure_builtin
+from knowit.data.scaling import Scaler, covered_rows
+from knowit.data.splitting import SETS, split_points
+from knowit.data.store import DatasetStore, SeriesData
+from knowit.data.windows import WindowGather, WindowSpec, prediction_points
+from knowit.errors import KnowItDataError
+
+
+@dataclass
+class PreparedSeries:
+    data: SeriesData
+    spec: WindowSpec
+    task: str
+    in_components: list[str]
+    out_components: list[str]
+    points: np.ndarray  # all prediction points (row indices)
+    slice_of_point: np.ndarray
+    sets: dict[str, np.ndarray]  # set name -> indices into ``points``
+    gather: WindowGather
+    x_scaler: Scaler | None = None
+    y_scaler: Scaler | None = None
+    class_names: list[str] | None = None
+    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def input_dim(self) -> list[int]:
+        return [len(self.spec.in_offsets), len(self.in_components)]
+
+    @property
+    def output_dim(self) -> list[int]:
+        if self.task == "classification":
+            return [len(self.class_names or [])]
+        return [len(self.spec.out_offsets), len(self.out_components)]
+
+    def set_points(self, name: str) -> np.ndarray:
+        return self.points[self.sets[name]]
+
+    def batch(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.gather.inputs(points)
+        y = self.gather.targets(points)
+        if self.x_scaler is not None:
+            x = self.x_scaler.transform(x)
+        if self.y_scaler is not None:
+            y = self.y_scaler.transform(y)
+        return {"x": x, "y": y, "point": points}
+
+    def point_table(self, name: str) -> dict[str, np.ndarray]:
+        """Instance, slice and time of each point of a set, in the order batches serve them."""
+        idx = self.sets[name]
+        rows = self.points[idx]
+        slice_idx = self.slice_of_point[idx]
+        inst = self.data.slices[slice_idx, 0]
+        times = self.data.times[rows]
+        if self.data.time_kind == "datetime":
+            times = times.astype("int64").astype("datetime64[ns]")
+        return {
+            "instance": np.asarray(self.data.instances, dtype=object)[inst],
+            "slice": slice_idx,
+            "time": times,
+            "point": rows,
+        }
+
+    def scalers_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": self.x_scaler.to_dict() if self.x_scaler else None,
+            "outputs": self.y_scaler.to_dict() if self.y_scaler else None,
+        }
+
+    def descale_outputs(self, y: np.ndarray) -> np.ndarray:
+        return self.y_scaler.inverse(y) if self.y_scaler is not None else np.asarray(y)
+
+
+def _components(cfg: DataConfig, data: SeriesData) -> tuple[list[str], list[str]]:
+    out_c = list(cfg.out_components) if cfg.out_components else list(data.targets)
+    if not out_c:
+        raise KnowItDataError(f"data.out_components: dataset {data.name!r} declares no targets; name the output components")
+    in_c = list(cfg.in_components) if cfg.in_components else [c for c in data.components if c not in out_c]
+    if not in_c:
+        raise KnowItDataError("data.in_components: no input components left; name them")
+    return in_c, out_c
+
+
+def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedSeries:
+    ensure_builtin(store, cfg.name)
+    data = store.load_series(cfg.name)
+    in_c, out_c = _components(cfg, data)
+    in_idx = data.component_index(in_c, "data.in_components")
+    out_idx = data.component_index(out_c, "data.out_components")
+    classification = cfg.task == "classification"
+    class_names = None
+    if classification:
+        if len(out_c) != 1 or cfg.out_chunk[0] != cfg.out_chunk[1]:
+            raise KnowItDataError("data.out_chunk: classification predicts one label: use one out_component and out_chunk [k, k]")
+        labels = data.values[:, out_idx[0]]
+        if out_c[0] in data.categories:
+            class_names = data.categories[out_c[0]]
+        else:
+            if not np.all(labels == np.round(labels)) or labels.min() < 0:
+                raise KnowItDataError(f"data.out_components: {out_c[0]!r} must hold class labels (non-negative integers or strings)")
+            class_names = [str(int(c)) for c in range(int(labels.max()) + 1)]
+    spec = WindowSpec(tuple(cfg.in_chunk), tuple(cfg.out_chunk))
+    points, slice_of_point = prediction_points(data.slices, spec)
+    sets = split_points(data, points, slice_of_point, spec, cfg.split_method, list(cfg.split_portions), seed)
+
+    train_points = points[sets["train"]]
+    x_scaler = y_scaler = None
+    if cfg.scaling_method and cfg.scaling_tag:
+        rows = covered_rows(data.n_rows, train_points, spec.in_chunk[0], spec.in_chunk[1])
+        x_scaler = Scaler.fit(cfg.scaling_method, data.values[rows][:, in_idx], in_c)
+        if cfg.scaling_tag == "full" and not classification:
+            rows = covered_rows(data.n_rows, train_points, spec.out_chunk[0], spec.out_chunk[1])
+            y_scaler = Scaler.fit(cfg.scaling_method, data.values[rows][:, out_idx], out_c)
+
+    prepared = PreparedSeries(
+        data=data, spec=spec, task=cfg.task, in_components=in_c, out_components=out_c,
+        points=points, slice_of_point=slice_of_point, sets=sets,
+        gather=WindowGather(data.values, spec, in_idx, out_idx, classification=classification),
+        x_scaler=x_scaler, y_scaler=y_scaler, class_names=class_names,
+    )
+    if classification:
+        for name in SETS:
+            codes = data.values[points[sets[name]] + spec.out_chunk[0], out_idx[0]].astype(np.int64)
+            counts = np.bincount(codes, minlength=len(class_names))
+            prepared.class_counts[name] = {c: int(k) for c, k in zip(class_names, counts)}
+    return prepared

@@ -1,0 +1,60 @@
+"""Scalers fitted on training rows only, stored as JSON, applied to each batch on the fly.
+
+z-norm uses the population standard deviation (numpy's default, ddof=0); a constant component
+gets std 1 so it maps to zero instead of dividing by zero.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from knowit.errors import KnowItDataError
+
+
+@dataclass
+class Scaler:
+    method: str  # z-norm | zero-one
+    components: list[str]
+    shift: np.ndarray  # subtracted
+    scale: np.ndarray  # then divided by
+
+    @classmethod
+    def fit(cls, method: str, values: np.ndarray, components: list[str]) -> Scaler:
+        if values.shape[0] == 0:
+            raise KnowItDataError("data.scaling_method: no training rows to fit the scaler on")
+        values = values.astype(np.float64)
+        if method == "z-norm":
+            shift, scale = values.mean(axis=0), values.std(axis=0)
+        elif method == "zero-one":
+            shift = values.min(axis=0)
+            scale = values.max(axis=0) - shift
+        else:
+            raise KnowItDataError(f"data.scaling_method: unknown method {method!r}; choose z-norm or zero-one")
+        scale = np.where(scale > 0, scale, 1.0)
+        return cls(method, list(components), shift, scale)
+
+    def transform(self, x: torch.Tensor) -> torch.Tensor:
+        shift = torch.as_tensor(self.shift, dtype=x.dtype, device=x.device)
+        scale = torch.as_tensor(self.scale, dtype=x.dtype, device=x.device)
+        return (x - shift) / scale
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x) * self.scale.astype(np.float32) + self.shift.astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "components": self.components, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scaler:
+        return cls(d["method"], list(d["components"]), np.asarray(d["shift"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64))
+
+
+def covered_rows(n_rows: int, points: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Boolean mask of the rows any window ``[t+lo, t+hi]`` of ``points`` touches (vectorised)."""
+    marks = np.zeros(n_rows + 1, dtype=np.int64)
+    np.add.at(marks, points + lo, 1)
+    np.add.at(marks, points + hi + 1, -1)
+    return np.cumsum(marks[:-1]) > 0

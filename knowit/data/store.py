@@ -1,0 +1,191 @@
+"""The dataset store under ``<exp_dir>/datasets/<name>/``: ``data.parquet`` + ``meta.json``.
+
+A stored series is one float32 array of rows (instance-major, time-sorted) plus the slice table
+that says which rows are contiguous in time. Nothing is pickled.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from knowit.atomic_io import read_json, write_json
+from knowit.errors import KnowItDataError
+
+FORMAT_VERSION = 1
+TIME_COLUMN = "__time__"
+
+
+@dataclass
+class SeriesData:
+    """A stored time series: rows of ``values`` grouped into contiguous ``slices``.
+
+    ``slices`` is an int64 array ``(n_slices, 3)`` of (instance index, first row, length).
+    ``times`` are float64: nanoseconds since the epoch for dates, else the time value itself.
+    """
+
+    name: str
+    components: list[str]
+    values: np.ndarray  # (n_rows, n_components) float32
+    times: np.ndarray  # (n_rows,) float64
+    slices: np.ndarray  # (n_slices, 3) int64
+    instances: list[str]
+    time_delta: float
+    time_kind: str = "numeric"  # numeric | datetime | index
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+    description: str = ""
+
+    @classmethod
+    def from_rows(cls, *, instance_of_row: np.ndarray, instances: list[str], **kw: Any) -> SeriesData:
+        times = kw["times"]
+        inst_idx = _index_of(instance_of_row, instances)
+        delta = kw["time_delta"]
+        step = np.diff(times)
+        breaks = (inst_idx[1:] != inst_idx[:-1]) | (np.abs(step - delta) > 1e-6 * max(abs(delta), 1.0))
+        starts = np.concatenate([[0], np.nonzero(breaks)[0] + 1]).astype(np.int64)
+        lengths = np.diff(np.concatenate([starts, [len(times)]])).astype(np.int64)
+        slices = np.stack([inst_idx[starts], starts, lengths], axis=1).astype(np.int64)
+        return cls(instances=instances, slices=slices, **kw)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    def component_index(self, names: list[str], key: str) -> np.ndarray:
+        lookup = {c: i for i, c in enumerate(self.components)}
+        missing = [n for n in names if n not in lookup]
+        if missing:
+            raise KnowItDataError(
+                f"{key}: dataset {self.name!r} has no component {missing[0]!r}; components: {', '.join(self.components)}"
+            )
+        return np.array([lookup[n] for n in names], dtype=np.int64)
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "series",
+            "name": self.name,
+            "components": self.components,
+            "time_delta": self.time_delta,
+            "time_kind": self.time_kind,
+            "instances": self.instances,
+            "slices": self.slices.tolist(),
+            "n_rows": self.n_rows,
+            "categories": self.categories,
+            "targets": self.targets,
+            "description": self.description,
+        }
+
+
+def _index_of(values: np.ndarray, names: list[str]) -> np.ndarray:
+    lookup = {n: i for i, n in enumerate(names)}
+    return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+
+
+class DatasetStore:
+    """Datasets kept under one experiment directory."""
+
+    def __init__(self, exp_dir: str | os.PathLike):
+        self.root = Path(exp_dir) / "datasets"
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "meta.json").is_file())
+
+    def exists(self, name: str) -> bool:
+        return (self.path(name) / "meta.json").is_file()
+
+    def meta(self, name: str) -> dict[str, Any]:
+        path = self.path(name) / "meta.json"
+        if not path.is_file():
+            raise KnowItDataError(f"data.name: no dataset {name!r} in {self.root}; stored: {', '.join(self.names()) or 'none'}")
+        try:
+            return read_json(path)
+        except (ValueError, OSError) as err:
+            raise KnowItDataError(f"data.name: metadata of dataset {name!r} is unreadable ({path}): {err}") from None
+
+    def _commit(self, name: str, fill: Any, overwrite: bool) -> None:
+        """Write a dataset into a temporary folder, then move it into place in one rename."""
+        target = self.path(name)
+        if target.exists() and not overwrite:
+            raise KnowItDataError(f"meta.name: dataset {name!r} already exists in {self.root}; pass overwrite=True to replace it")
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        try:
+            fill(tmp)
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=self.root))
+                os.replace(target, old / name)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def save_series(self, data: SeriesData, *, overwrite: bool = False) -> None:
+        import pandas as pd
+
+        def fill(folder: Path) -> None:
+            frame = pd.DataFrame(data.values, columns=data.components)
+            frame.insert(0, TIME_COLUMN, data.times)
+            frame.to_parquet(folder / "data.parquet", index=False)
+            write_json(folder / "meta.json", data.meta())
+
+        self._commit(data.name, fill, overwrite)
+
+    def save_arrays(self, name: str, arrays: dict[str, np.ndarray], meta: dict[str, Any], *, overwrite: bool = False) -> None:
+        def fill(folder: Path) -> None:
+            np.savez(folder / "arrays.npz", **arrays)
+            write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, "kind": "arrays", "name": name, **meta})
+
+        self._commit(name, fill, overwrite)
+
+    def load_series(self, name: str) -> SeriesData:
+        import pandas as pd
+
+        meta = self.meta(name)
+        if meta.get("kind") != "series":
+            raise KnowItDataError(f"data.name: dataset {name!r} holds arrays, not a time series")
+        try:
+            frame = pd.read_parquet(self.path(name) / "data.parquet")
+            values = np.ascontiguousarray(frame[meta["components"]].to_numpy(dtype=np.float32))
+            times = frame[TIME_COLUMN].to_numpy(dtype=np.float64)
+        except Exception as err:  # noqa: BLE001 - a damaged store file is a data error for the user
+            raise KnowItDataError(f"data.name: data of dataset {name!r} is unreadable: {err}") from None
+        slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
+        return SeriesData(
+            name=name,
+            components=list(meta["components"]),
+            values=values,
+            times=times,
+            slices=slices,
+            instances=list(meta["instances"]),
+            time_delta=float(meta["time_delta"]),
+            time_kind=meta.get("time_kind", "numeric"),
+            categories=dict(meta.get("categories") or {}),
+            targets=list(meta.get("targets") or []),
+            description=meta.get("description", ""),
+        )
+
+    def summarize(self, name: str) -> dict[str, Any]:
+        meta = self.meta(name)
+        out = {k: meta.get(k) for k in ("name", "kind", "components", "instances", "time_delta", "time_kind", "n_rows", "categories", "targets", "description")}
+        if meta.get("kind") == "series":
+            slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
+            out["n_slices"] = int(len(slices))
+            out["slice_length"] = {"min": int(slices[:, 2].min()), "max": int(slices[:, 2].max()), "mean": float(slices[:, 2].mean())}
+        else:
+            out.update({k: v for k, v in meta.items() if k not in out and k != "format_version"})
+        return out

@@ -1,0 +1,84 @@
+"""Prediction points and their windows, as index arithmetic over the stored rows.
+
+A prediction point is a row ``t``; its input is rows ``t+in_chunk[0] .. t+in_chunk[1]`` and its
+target rows ``t+out_chunk[0] .. t+out_chunk[1]`` (inclusive, KnowIt's convention), all inside one
+slice. A batch is gathered with one vectorised index operation; no window is ever materialised
+for the whole dataset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from knowit.errors import KnowItDataError
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    in_chunk: tuple[int, int]
+    out_chunk: tuple[int, int]
+
+    @property
+    def in_offsets(self) -> np.ndarray:
+        return np.arange(self.in_chunk[0], self.in_chunk[1] + 1, dtype=np.int64)
+
+    @property
+    def out_offsets(self) -> np.ndarray:
+        return np.arange(self.out_chunk[0], self.out_chunk[1] + 1, dtype=np.int64)
+
+    @property
+    def lo(self) -> int:
+        """Earliest row offset a point touches."""
+        return min(self.in_chunk[0], self.out_chunk[0])
+
+    @property
+    def hi(self) -> int:
+        """Latest row offset a point touches."""
+        return max(self.in_chunk[1], self.out_chunk[1])
+
+
+def prediction_points(slices: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose whole window fits in their slice, and the slice index of each.
+
+    ``slices`` is ``(n, 3)``: instance, first row, length. Vectorised over slices.
+    """
+    span = spec.hi - spec.lo + 1
+    starts, lengths = slices[:, 1], slices[:, 2]
+    counts = np.clip(lengths - span + 1, 0, None)
+    total = int(counts.sum())
+    if total == 0:
+        raise KnowItDataError(
+            f"data.in_chunk/out_chunk: a window spans {span} rows but the longest slice has "
+            f"{int(lengths.max()) if len(lengths) else 0}; shorten the chunks"
+        )
+    slice_of_point = np.repeat(np.arange(len(slices), dtype=np.int64), counts)
+    offset_in_slice = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    points = starts[slice_of_point] - spec.lo + offset_in_slice
+    return points, slice_of_point
+
+
+class WindowGather:
+    """Gather input/target windows for a batch of points from a row array (shared, not copied)."""
+
+    def __init__(self, values: np.ndarray, spec: WindowSpec, in_idx: np.ndarray, out_idx: np.ndarray, *, classification: bool):
+        self.values = torch.from_numpy(values)  # shares memory with the stored array
+        self.in_offsets = torch.from_numpy(spec.in_offsets)
+        self.out_offsets = torch.from_numpy(spec.out_offsets)
+        self.in_idx = torch.from_numpy(in_idx)
+        self.out_idx = torch.from_numpy(out_idx)
+        self.all_inputs = np.array_equal(in_idx, np.arange(values.shape[1]))
+        self.classification = classification
+
+    def inputs(self, points: torch.Tensor) -> torch.Tensor:
+        rows = points[:, None] + self.in_offsets  # (B, L_in)
+        if self.all_inputs:
+            return self.values[rows]
+        return self.values[rows[..., None], self.in_idx]  # (B, L_in, C_in) in one index op
+
+    def targets(self, points: torch.Tensor) -> torch.Tensor:
+        if self.classification:
+            return self.values[points + self.out_offsets[0], self.out_idx[0]].long()
+        rows = points[:, None] + self.out_offsets
+        return self.values[rows[..., None], self.out_idx]  # (B, L_out, C_out)

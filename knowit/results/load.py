@@ -1,0 +1,74 @@
+"""Load a trained run back: model, config, scalers and history — never unpickling anything."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from knowit.atomic_io import read_json
+from knowit.errors import KnowItRunError
+from knowit.rundir import RunDir
+
+
+@dataclass
+class LoadedRun:
+    run: RunDir
+    config: dict[str, Any]
+    module: Any  # KnowItModule in eval mode
+    checkpoint: Path
+    scalers: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.module.model
+
+    @torch.no_grad()
+    def predict_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Model output for an already scaled input batch."""
+        self.module.eval()
+        return self.module(x)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)``; a damaged or unsafe file is a KnowItRunError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - every failure here means the file cannot be trusted
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise KnowItRunError(f"checkpoint: {path} cannot be loaded safely: {first}") from None
+
+
+def module_from_checkpoint(path: Path):
+    from knowit.training.module import KnowItModule
+
+    ckpt = read_checkpoint(path)
+    hparams = ckpt.get("hyper_parameters")
+    if not isinstance(hparams, dict) or "arch_module" not in hparams:
+        raise KnowItRunError(f"checkpoint: {path} is not a knowit checkpoint (no architecture hyperparameters)")
+    module = KnowItModule(**hparams)
+    try:
+        module.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, KeyError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise KnowItRunError(f"checkpoint: {path} does not fit its architecture: {first}") from None
+    return module.eval()
+
+
+def load_run(path: Path, *, checkpoint: str = "best") -> LoadedRun:
+    run = RunDir(Path(path))
+    config = run.read_config()
+    summary = run.read_summary()
+    if checkpoint == "best":
+        ckpt = run.best_checkpoint() or (run.last_checkpoint if run.last_checkpoint.is_file() else None)
+    elif checkpoint == "last":
+        ckpt = run.last_checkpoint
+    else:
+        ckpt = Path(checkpoint)
+    if ckpt is None or not ckpt.is_file():
+        status = (summary or {}).get("status", "unknown")
+        raise KnowItRunError(f"run_dir: {run.path} has no checkpoint to load (run status: {status})")
+    scalers = read_json(run.scalers) if run.scalers.is_file() else {}
+    return LoadedRun(run=run, config=config, module=module_from_checkpoint(ckpt), checkpoint=ckpt, scalers=scalers, summary=summary)

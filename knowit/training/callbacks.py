@@ -1,0 +1,66 @@
+"""Callbacks that write the per-epoch history (``metrics.csv``) of a run."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Checkpoint
+
+from knowit.atomic_io import write_text
+
+
+class EpochHistory(Checkpoint):
+    """One row per epoch: losses, metrics, epoch time, learning rate; rewritten atomically.
+
+    It subclasses ``Checkpoint`` only so Lightning calls its epoch-end hook after the module's
+    own (monitoring callbacks run last), when the epoch's train metrics have been logged.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row: dict[str, Any] = {"epoch": trainer.current_epoch, "epoch_time": time.perf_counter() - self._start}
+        if trainer.optimizers:
+            row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        for key, value in sorted(trainer.callback_metrics.items()):
+            if key.startswith(("train_", "valid_")):
+                row[key] = float(value)
+        self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
+        if trainer.is_global_zero:
+            write_text(self.path, history_csv(self.rows))
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # On resume, keep the rows of the epochs already done (the file, not the checkpoint,
+        # holds the last one: checkpoints are saved before the epoch's row is written).
+        self.rows = [r for r in read_history(self.path) if r["epoch"] < trainer.current_epoch]
+
+
+def history_csv(rows: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()} for row in csv.DictReader(fh)]

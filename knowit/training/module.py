@@ -1,0 +1,126 @@
+"""``KnowItModule``: the system around an architecture — loss, metrics, optimiser, state hooks.
+
+Hyperparameters are plain containers only (strings, numbers, lists, dicts), so a checkpoint
+loads with ``torch.load(..., weights_only=True)`` and the module rebuilds from it alone.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torchmetrics
+
+from knowit import registry
+from knowit.config.validate import build
+from knowit.training.losses import make_loss
+from knowit.training.metrics import build_metrics, metric_inputs
+from knowit.training.optimizers import make_optimizer
+
+STAGES = ("train", "valid", "test")
+
+
+def _key(stage: str) -> str:
+    return f"{stage}_set"  # plain "train" would clash with nn.Module.train
+
+
+def build_model(arch_module: str, arch_args: dict[str, Any], input_dim: list[int], output_dim: list[int], task: str) -> torch.nn.Module:
+    module = registry.resolve(arch_module)
+    args = build(module.ArchArgs, arch_args, "arch")
+    return module.Model(list(input_dim), list(output_dim), task, args)
+
+
+class KnowItModule(pl.LightningModule):
+    def __init__(
+        self,
+        arch_module: str,
+        arch_args: dict[str, Any],
+        input_dim: list[int],
+        output_dim: list[int],
+        task: str,
+        loss_fn: str,
+        performance_metrics: list[str],
+        optim: str = "Adam",
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        optim_kwargs: dict[str, Any] | None = None,
+        loss_kwargs: dict[str, Any] | None = None,
+        class_weights: list[float] | None = None,
+        class_names: list[str] | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(arch_module, arch_args, input_dim, output_dim, task)
+        self.task = task
+        self.loss = make_loss(loss_fn, loss_kwargs or {}, class_weights)
+        n_classes = output_dim[0] if task == "classification" else None
+        self.metrics = torch.nn.ModuleDict(
+            {_key(stage): build_metrics(performance_metrics, task, n_classes).clone(prefix=f"{stage}_") for stage in STAGES}
+        )
+        self.mean_loss = torch.nn.ModuleDict({_key(stage): torchmetrics.MeanMetric() for stage in STAGES})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    # -- state hooks for stateful architectures ---------------------------------------------
+    def _reset_states(self, mask: torch.Tensor | None = None) -> None:
+        if getattr(self.model, "stateful", False):
+            self.model.reset_states(mask)
+
+    def on_train_epoch_start(self) -> None:
+        self._reset_states()
+
+    def on_validation_epoch_start(self) -> None:
+        self._reset_states()
+
+    def on_test_epoch_start(self) -> None:
+        self._reset_states()
+
+    def on_predict_epoch_start(self) -> None:
+        self._reset_states()
+
+    # -- steps --------------------------------------------------------------------------------
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        if "reset" in batch:
+            self._reset_states(batch["reset"])
+        output = self.model(batch["x"])
+        target = batch["y"]
+        loss = self.loss(output, target)
+        n = target.shape[0]
+        self.mean_loss[_key(stage)].update(loss.detach(), weight=n)
+        self.metrics[_key(stage)].update(*metric_inputs(output.detach(), target, self.task))
+        return loss
+
+    def _log_epoch(self, stage: str) -> None:
+        values = {f"{stage}_loss": self.mean_loss[_key(stage)].compute(), **self.metrics[_key(stage)].compute()}
+        self.log_dict(values, prog_bar=stage != "test", sync_dist=True)
+        self.mean_loss[_key(stage)].reset()
+        self.metrics[_key(stage)].reset()
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._step(batch, "train")
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "valid")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("valid")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if "reset" in batch:
+            self._reset_states(batch["reset"])
+        return self.model(batch["x"])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        return make_optimizer(self.parameters(), hp.optim, hp.learning_rate, hp.weight_decay, hp.optim_kwargs or {})
