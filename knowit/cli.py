@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 EXIT_USAGE = 2
 
-COMMANDS = {
-    "train": "train a model: python -m knowit train [data=...] [arch=...] [key=value ...] [-m for a sweep]",
-    "datasets": "list the datasets in the experiment directory (and the built-in ones)",
-    "archs": "list the available architectures",
-}
+# Subcommands live in knowit/commands/<name>.py, each with HELP, configure(parser) and run(ns).
+# Their modules import nothing heavy at the top, so `--help` stays fast.
+COMMANDS = ("train", "datasets", "archs")
 
 
 def _debug_wanted(argv: Sequence[str]) -> bool:
@@ -45,6 +44,10 @@ def _guard(fn: Callable[[], int], debug: bool) -> int:
         return 130
 
 
+def _command(name: str):
+    return importlib.import_module(f"knowit.commands.{name}")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="knowit",
@@ -52,10 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Run 'python -m knowit train --help' for the training options. Add --debug for full tracebacks.",
     )
     sub = parser.add_subparsers(dest="command", metavar="command")
-    for name, text in COMMANDS.items():
-        sub.add_parser(name, help=text, add_help=name != "train")
-    sub.choices["datasets"].add_argument("--exp-dir", default=None, help="experiment directory (default $KNOWIT_EXP_DIR or ./knowit_exp)")
+    for name in COMMANDS:
+        command = _command(name)
+        command.configure(sub.add_parser(name, help=command.HELP, description=command.HELP, add_help=name != "train"))
     return parser
+
+
+def add_exp_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exp-dir", default=None, help="experiment directory (default: $KNOWIT_EXP_DIR or ./knowit_exp)")
 
 
 TRAIN_HELP = """usage: python -m knowit train [overrides ...] [-m] [--debug]
@@ -118,24 +125,6 @@ def _first_sweep_value(override: str) -> str:
     return f"{key}={value.split(',')[0]}"
 
 
-def cmd_datasets(ns: argparse.Namespace) -> int:
-    from knowit.api import KnowIt
-
-    ki = KnowIt(ns.exp_dir)
-    print(f"datasets in {ki.exp_dir}:")
-    for name in ki.available_datasets():
-        print(f"  {name}")
-    return 0
-
-
-def cmd_archs(ns: argparse.Namespace) -> int:
-    from knowit.registry import available_archs
-
-    for name in available_archs():
-        print(name)
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
@@ -145,8 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command is None:
         parser.print_help()
         return 0
-    handler = {"datasets": cmd_datasets, "archs": cmd_archs}[ns.command]
-    return _guard(lambda: handler(ns), _debug_wanted(argv))
+    return _guard(lambda: _command(ns.command).run(ns), _debug_wanted(argv))
 
 
 if __name__ == "__main__":
