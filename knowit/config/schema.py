@@ -94,7 +94,7 @@ class TrainerConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     gradient_clip_val: Optional[float] = field(default=None, metadata={"gt": 0.0})
     accumulate_grad_batches: int = field(default=1, metadata={"ge": 1})
-    precision: str = field(default="32", metadata={"choices": ("32", "64", "16-mixed", "bf16-mixed", "bf16-true")})
+    precision: Union[str, int] = field(default="32", metadata={"choices": ("32", "64", "16-mixed", "bf16-mixed", "bf16-true")})
     accelerator: str = "auto"
     devices: Union[int, str, list[int]] = "auto"
     strategy: str = "auto"

@@ -117,6 +117,8 @@ def _choose(value: Any, choices: list[Any], path: str) -> Any:
             return choice
         if isinstance(value, str) and isinstance(choice, str) and value.lower() == choice.lower():
             return choice
+        if isinstance(choice, str) and isinstance(value, int) and not isinstance(value, bool) and str(value) == choice:
+            return choice  # precision=32 from the command line arrives as an int
     shown = ", ".join("null" if c is None else str(c) for c in choices)
     close = difflib.get_close_matches(str(value), [str(c) for c in choices if c is not None], n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,47 @@
+"""Shared fixtures: a fresh experiment directory per test and tiny trainer settings."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+# Small and fast everywhere: one epoch, a few batches, CPU.
+TINY_TRAINER = {"max_epochs": 1, "limit_train_batches": 4, "limit_val_batches": 2, "limit_test_batches": 2, "accelerator": "cpu"}
+TINY_OVERRIDES = [f"trainer.{k}={v}" for k, v in TINY_TRAINER.items()]
+TINY_ARCH = "user_archs.tiny_linear"
+
+
+@pytest.fixture
+def exp_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "exp"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def ki(exp_dir: Path):
+    from knowit import KnowIt
+
+    return KnowIt(exp_dir)
+
+
+def run_cli(args: list[str], *, cwd: Path, exp_dir: Path | None = None, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m knowit`` in a subprocess, with the test architectures importable."""
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    if exp_dir is not None:
+        full_env["KNOWIT_EXP_DIR"] = str(exp_dir)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "knowit", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def tree_digest(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` with its bytes: compare before/after to prove nothing changed."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
