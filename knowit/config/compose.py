@@ -26,7 +26,20 @@ def group_choices(group: str) -> list[str]:
 
 
 def normalize_overrides(overrides: Iterable[str]) -> list[str]:
-    """Turn ``key=value`` into ``++key=value`` for config keys (not group choices or hydra keys)."""
+    """Turn ``key=value`` into ``++key=value`` for config keys (not group choices or hydra keys).
+
+    ``arch.name=<plugin>`` naming an architecture with no shipped YAML (a user's dotted path)
+    drops the default arch config, so the plugin starts from its own ``ArchArgs`` defaults
+    rather than inheriting another architecture's keys.
+    """
+    overrides = list(overrides)
+    keys = [item.split("=", 1)[0].lstrip("+") for item in overrides]
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.lstrip("+") == "arch.name" and "arch" not in keys and "~arch" not in keys:
+            if value.lower() not in group_choices("arch") and "," not in value:
+                overrides = ["~arch", *overrides]
+                break
     out = []
     for item in overrides:
         key = item.split("=", 1)[0]
