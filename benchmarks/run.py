@@ -1,0 +1,81 @@
+"""Run every benchmark workload and write ``benchmarks/RESULTS.md``.
+
+    python -m benchmarks.run [--smoke] [--repeats N] [--only NAME ...] [--out PATH]
+
+``--smoke`` uses tiny sizes and writes nothing unless ``--out`` is given (the test suite runs it).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import Result, machine
+
+# Module names under benchmarks/, in the order they appear in RESULTS.md.
+WORKLOADS = ("lstm_train", "data_bench", "cnn_lstm_bench", "convlstm_bench", "startup")
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def render(results: list[Result], facts: dict[str, str], command: str, seconds: float, gpu_note: str) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Produced by `{command}` in {seconds:.0f} s. Ratios are knowit / baseline measured in the same",
+        "run on the same machine (median of the repeats); higher is better except where the target is `<`.",
+        "",
+        "| workload | measure | knowit | baseline | ratio | target | met |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.workload} | {r.measure} | {r.knowit:.4g} | {r.baseline:.4g} | {r.ratio:.3f} | {r.target} | "
+            f"{'yes' if r.met else '**no**'} |"
+        )
+    notes = [f"- {r.workload}: {r.notes}" for r in results if r.notes]
+    lines += ["", "## Workload details", "", *notes, "", "## Machine", ""]
+    lines += [f"- {k}: {v}" for k, v in facts.items()]
+    lines += ["", "## GPU path", "", gpu_note, ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds); writes only with --out")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per measurement (default 3, smoke 1)")
+    parser.add_argument("--only", nargs="*", default=None, help="workload module names to run")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the Markdown table")
+    parser.add_argument("--gpu-note", default="Not measured: no GPU was available to this run.")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (1 if args.smoke else 3)
+    names = args.only or WORKLOADS
+    start = time.perf_counter()
+    results: list[Result] = []
+    for name in names:
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"benchmarks.{name}":
+                raise
+            print(f"[skip] {name}: not present", file=sys.stderr)
+            continue
+        print(f"[run] {name}", file=sys.stderr, flush=True)
+        for result in module.run(smoke=args.smoke, repeats=repeats):
+            results.append(result)
+            print(f"  {result.measure}: knowit {result.knowit:.4g} vs {result.baseline:.4g} -> {result.ratio:.3f} "
+                  f"(target {result.target}: {'met' if result.met else 'NOT met'})", file=sys.stderr, flush=True)
+    command = "python -m benchmarks.run" + (" --smoke" if args.smoke else "")
+    text = render(results, machine(), command, time.perf_counter() - start, args.gpu_note)
+    out = args.out or (None if args.smoke else RESULTS)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
