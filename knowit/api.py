@@ -12,7 +12,7 @@ from typing import Any
 
 from knowit.config.compose import config_from_kwargs
 from knowit.config.run_config import RunConfig, validate
-from knowit.errors import KnowItRunError
+from knowit.errors import KnowItRunError, os_errors_as_run_errors
 
 DEFAULT_EXP_DIR = "knowit_exp"
 
@@ -58,7 +58,8 @@ class KnowIt:
         from knowit.orchestrator import train_model
 
         cfg = self.config(model_name, kwargs, overrides=overrides or (), overwrite=overwrite or not safe_mode)
-        return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar)
+        with os_errors_as_run_errors():
+            return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar)
 
     # -- what exists --------------------------------------------------------------------------
     @staticmethod

@@ -9,7 +9,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from knowit.errors import KnowItError
+from knowit.errors import KnowItError, os_errors_as_run_errors
 
 _DEBUG = False
 
@@ -33,7 +33,8 @@ def _job(cfg: DictConfig) -> float | None:
     run_path = Path(hc.runtime.output_dir) if multirun else None
     try:
         rc = validate(OmegaConf.to_container(cfg, resolve=True))
-        result = train_model(rc, run_path=run_path, and_viz=True)
+        with os_errors_as_run_errors():
+            result = train_model(rc, run_path=run_path, and_viz=True)
     except KnowItError as err:
         if _DEBUG:
             raise

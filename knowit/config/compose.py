@@ -124,7 +124,8 @@ def config_from_kwargs(kwargs: Mapping[str, Any] | None, overrides: Iterable[str
     arch_choice = arch_name.lower() if isinstance(arch_name, str) else None
     if arch_choice in group_choices("arch"):
         choices.append(f"arch={arch_choice}")
-    cfg = compose([*choices, *overrides])
+    composed = compose([*choices, *overrides])
+    cfg = copy.deepcopy(composed)
     if data and not (isinstance(name, str) and name in group_choices("data")) and "name" in data:
         cfg["data"] = data  # a user's dataset: schema defaults, not another dataset's settings
     else:
@@ -134,7 +135,24 @@ def config_from_kwargs(kwargs: Mapping[str, Any] | None, overrides: Iterable[str
     else:
         _deep_update(cfg["arch"], {k: v for k, v in arch.items() if k != "name"})
     _deep_update(cfg["trainer"], trainer)
+    _reapply_overrides(cfg, composed, overrides)
     return cfg
+
+
+def _reapply_overrides(cfg: dict[str, Any], composed: Mapping[str, Any], overrides: Iterable[str]) -> None:
+    """Explicit overrides win over kwargs: copy each overridden key's composed value back."""
+    for item in overrides:
+        key = item.split("=", 1)[0].lstrip("+")
+        if "=" not in item or key.startswith(("~", "hydra")) or key in SELECTABLE_GROUPS:
+            continue
+        *parents, leaf = key.split(".")
+        source: Any = composed
+        target: Any = cfg
+        for part in parents:
+            source = source.get(part) if isinstance(source, Mapping) else None
+            target = target.setdefault(part, {}) if isinstance(target, dict) else None
+        if isinstance(source, Mapping) and leaf in source and isinstance(target, dict):
+            target[leaf] = copy.deepcopy(source[leaf])
 
 
 def _deep_update(base: dict[str, Any], new: Mapping[str, Any]) -> None:

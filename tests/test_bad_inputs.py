@@ -1,0 +1,192 @@
+"""The bad-input matrix: every malformed input gets one clear error naming the problem and the key,
+an exception of knowit's own type from the API, exit 2 from the CLI, and nothing written.
+
+Sections: config (API kwargs and overrides), CLI, checkpoints and run directories, resources.
+The data and file rows live with the data tests' helpers below (``DATA_CASES``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from knowit import KnowIt
+from knowit.errors import KnowItConfigError, KnowItError, KnowItRunError
+
+from conftest import TINY_ARCH, TINY_OVERRIDES, TINY_TRAINER, run_cli, tree_digest
+
+BASE = {"data": {"name": "synth_regression"}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER}
+LSTM = {"data": {"name": "synth_regression"}, "arch": {"name": "lstm", "width": 8}, "trainer": TINY_TRAINER}
+
+# (id, kwargs, overrides, key the message must start with or contain)
+CONFIG_CASES = [
+    ("typo-trainer", BASE, ["trainer.max_epohs=3"], "trainer.max_epohs"),
+    ("typo-data", BASE, ["data.in_chnk=[0,1]"], "data.in_chnk"),
+    ("typo-root", BASE, ["sed=4"], "sed"),
+    ("typo-arch", LSTM, ["arch.widht=4"], "arch.widht"),
+    ("typo-nested-arch", LSTM, ["arch.internal_state.trackin=true"], "arch.internal_state.trackin"),
+    ("typo-nested-trainer", BASE, ["trainer.early_stopping.patienc=2"], "trainer.early_stopping.patienc"),
+    ("typo-kwargs-group", {"model": {}}, [], "kwargs.model"),
+    ("zero-lr", BASE, ["trainer.learning_rate=0"], "trainer.learning_rate"),
+    ("str-lr", BASE, ["trainer.learning_rate=fast"], "trainer.learning_rate"),
+    ("float-epochs", BASE, ["trainer.max_epochs=1.5"], "trainer.max_epochs"),
+    ("zero-batch", BASE, ["data.batch_size=0"], "data.batch_size"),
+    ("str-batch", BASE, ["data.batch_size=many"], "data.batch_size"),
+    ("unknown-split", BASE, ["data.split_method=sideways"], "data.split_method"),
+    ("unknown-task", BASE, ["data.task=forecasting"], "data.task"),
+    ("reversed-chunk", BASE, ["data.in_chunk=[5,1]"], "data.in_chunk"),
+    ("chunk-length", BASE, ["data.in_chunk=[1,2,3]"], "data.in_chunk"),
+    ("portions-sum", BASE, ["data.split_portions=[0.5,0.2,0.2]"], "data.split_portions"),
+    ("precision", BASE, ["trainer.precision=8"], "trainer.precision"),
+    ("negative-seed", BASE, ["seed=-1"], "seed"),
+    ("bool-type", BASE, ["data.shuffle_train=maybe"], "data.shuffle_train"),
+    ("lstm-width", LSTM, ["arch.width=0"], "arch.width"),
+    ("lstm-dropout", LSTM, ["arch.dropout=1.5"], "arch.dropout"),
+    ("lstm-activation", LSTM, ["arch.output_activation=Tanhh"], "arch.output_activation"),
+    ("lstm-init", LSTM, ["arch.internal_state.init_hidden_state=sometimes"], "arch.internal_state.init_hidden_state"),
+    ("arch-module", {**BASE, "arch": {"name": "no_such_pkg.model"}}, [], "arch.name"),
+    ("task-disagrees", {**BASE, "data": {"name": "synth_regression", "task": "regression"}, "arch": {"name": TINY_ARCH, "task": "classification"}}, [], "arch.task"),
+    ("metric-for-task", BASE, ["optimized_metric=valid_accuracy"], "optimized_metric"),
+    ("monitor-unknown", BASE, ["trainer.early_stopping.enabled=true", "trainer.early_stopping.monitor=valid_f1"], "trainer.early_stopping.monitor"),
+]
+
+
+@pytest.mark.parametrize("kwargs, overrides, key", [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
+def test_config_error_names_the_key_and_writes_nothing(ki: KnowIt, kwargs, overrides, key) -> None:
+    before = tree_digest(ki.exp_dir)
+    with pytest.raises(KnowItError) as info:
+        ki.train_model("bad", kwargs, overrides=overrides)
+    message = str(info.value)
+    assert key in message and "\n" not in message.strip(), message
+    assert isinstance(info.value, (KnowItConfigError, KnowItRunError, ValueError))
+    assert not (ki.exp_dir / "models" / "bad").exists()
+    assert {k: v for k, v in tree_digest(ki.exp_dir).items() if not k.startswith("datasets/")} == {
+        k: v for k, v in before.items() if not k.startswith("datasets/")
+    }
+
+
+def test_model_name_that_escapes_the_models_folder(ki: KnowIt) -> None:
+    with pytest.raises(KnowItConfigError, match=r"^model_name: "):
+        ki.train_model("../escape", BASE)
+    assert not (ki.exp_dir / "escape").exists() and not (ki.exp_dir / "models").exists()
+
+
+CLI_CASES = [
+    ("cli-typo", ["trainer.max_epohs=3"], "trainer.max_epohs"),
+    ("cli-group-choice", ["arch=transformer"], "arch"),
+    ("cli-bad-syntax", ["trainer.max_epochs=[1,"], "overrides"),
+    ("cli-unknown-dataset", ["data.name=nope"], "data.name"),
+]
+
+
+@pytest.mark.parametrize("overrides, key", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_error_is_one_line_exit_2(tmp_path: Path, exp_dir: Path, overrides, key) -> None:
+    out = run_cli(["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, *overrides], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("knowit: error: ") and key in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (exp_dir / "models").exists() or not any((exp_dir / "models").iterdir())
+
+
+# -- checkpoints and run directories ------------------------------------------------------------
+@pytest.fixture
+def trained(ki: KnowIt) -> Path:
+    return ki.train_model("good", BASE).run_dir
+
+
+def _last(run: Path) -> Path:
+    return run / "checkpoints" / "last.ckpt"
+
+
+class _Payload:
+    """Unpickling this would create a marker file: proof that a loader ran foreign code."""
+
+    marker = ""
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_truncated_checkpoint_is_a_clear_error(trained: Path) -> None:
+    for ckpt in (trained / "checkpoints").glob("*.ckpt"):
+        ckpt.write_bytes(ckpt.read_bytes()[:200])
+    with pytest.raises(KnowItRunError, match=r"^checkpoint: .*cannot be loaded safely"):
+        KnowIt.load(trained)
+
+
+def test_pickle_payload_in_checkpoint_never_runs(trained: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = _Payload()
+    payload.marker = str(marker)
+    for ckpt in (trained / "checkpoints").glob("*.ckpt"):
+        torch.save({"state_dict": {}, "evil": payload}, ckpt)
+    with pytest.raises(KnowItRunError, match=r"^checkpoint: "):
+        KnowIt.load(trained)
+    assert not marker.exists()
+
+
+def test_checkpoint_from_another_architecture(ki: KnowIt, trained: Path) -> None:
+    other = ki.train_model("other", LSTM).run_dir
+    for ckpt in (trained / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=True)
+        state["state_dict"] = torch.load(_last(other), weights_only=True)["state_dict"]
+        torch.save(state, ckpt)
+    with pytest.raises(KnowItRunError, match=r"does not fit its architecture"):
+        KnowIt.load(trained)
+
+
+def test_missing_checkpoint_reports_status(trained: Path) -> None:
+    shutil.rmtree(trained / "checkpoints")
+    with pytest.raises(KnowItRunError, match=r"^run_dir: .*no checkpoint.*completed"):
+        KnowIt.load(trained)
+
+
+def test_garbled_run_config_is_a_clear_error(trained: Path) -> None:
+    (trained / "config.yaml").write_text("data: [unclosed\n")
+    with pytest.raises(KnowItError, match=r"config"):
+        KnowIt.load(trained)
+
+
+def test_not_a_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(KnowItRunError, match=r"run_dir"):
+        KnowIt.load(tmp_path / "nowhere")
+
+
+# -- resources --------------------------------------------------------------------------------
+def test_exp_dir_that_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "exp"
+    blocker.write_text("not a directory")
+    with pytest.raises(KnowItError, match=r"exp_dir"):
+        KnowIt(blocker).train_model("m", BASE)
+    assert blocker.read_text() == "not a directory"
+
+
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+from knowit import KnowIt
+from knowit.errors import KnowItError
+from conftest import TINY_ARCH, TINY_TRAINER
+try:
+    KnowIt({exp!r}).train_model("second", {{"data": {{"name": "synth_regression"}}, "arch": {{"name": TINY_ARCH}}, "trainer": TINY_TRAINER}})
+except KnowItError as err:
+    print("KNOWIT_ERROR", err)
+"""
+
+
+def test_full_disk_is_a_clear_error_and_earlier_runs_survive(ki: KnowIt, trained: Path) -> None:
+    before = tree_digest(trained)
+    code = _FULL_DISK.format(tests=str(Path(__file__).parent), exp=str(ki.exp_dir))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "KNOWIT_ERROR" in out.stdout, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout
+    assert tree_digest(trained) == before
