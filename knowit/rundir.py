@@ -137,7 +137,8 @@ class RunDir:
         try:
             return yaml.safe_load(self.config.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
-            raise KnowItRunError(f"run_dir: {self.config} is unreadable: {err}") from None
+            first = str(err).strip().splitlines()[0]
+            raise KnowItRunError(f"run_dir: {self.config} is unreadable: {first}") from None
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.summary, summary)

@@ -190,3 +190,30 @@ def test_full_disk_is_a_clear_error_and_earlier_runs_survive(ki: KnowIt, trained
     assert "KNOWIT_ERROR" in out.stdout, out.stdout + out.stderr
     assert "Traceback" not in out.stdout
     assert tree_digest(trained) == before
+
+
+# -- consent and concurrency ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_two_runs_with_one_name_exactly_one_proceeds_and_a_crash_frees_the_lock(tmp_path: Path, exp_dir: Path) -> None:
+    import signal
+    import time
+
+    args = ["train", f"arch.name={TINY_ARCH}", "model_name=shared", "overwrite=true", "trainer.max_epochs=500",
+            "trainer.limit_train_batches=4", "trainer.limit_val_batches=1", "trainer.accelerator=cpu"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "KNOWIT_EXP_DIR": str(exp_dir)}
+    first = subprocess.Popen([sys.executable, "-m", "knowit", *args], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = exp_dir / "models" / "shared" / ".lock"
+    deadline = time.monotonic() + 120
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lock.exists() and first.poll() is None
+    second = run_cli(args, cwd=tmp_path, exp_dir=exp_dir)
+    assert first.poll() is None, "the first run must still be training"
+    assert second.returncode == 2 and "is in use by process" in second.stderr and "Traceback" not in second.stderr
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert lock.exists()  # a crash leaves the lock behind ...
+    third = run_cli([*args[:4], "trainer.max_epochs=1", *args[5:]], cwd=tmp_path, exp_dir=exp_dir)
+    assert third.returncode == 0, third.stderr  # ... and the next run takes it over
+    assert not lock.exists()
