@@ -179,13 +179,20 @@ class DatasetStore:
             description=meta.get("description", ""),
         )
 
+    def load_array_file(self, name: str) -> dict[str, np.ndarray]:
+        """The arrays of an array dataset (``allow_pickle=False``: no object arrays, ever)."""
+        try:
+            with np.load(self.path(name) / "arrays.npz", allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        except Exception as err:  # noqa: BLE001 - a damaged store file is a data error for the user
+            raise KnowItDataError(f"data.name: arrays of dataset {name!r} are unreadable: {err}") from None
+
     def summarize(self, name: str) -> dict[str, Any]:
         meta = self.meta(name)
+        if meta.get("kind") != "series":
+            return {k: v for k, v in meta.items() if k != "format_version"}
         out = {k: meta.get(k) for k in ("name", "kind", "components", "instances", "time_delta", "time_kind", "n_rows", "categories", "targets", "description")}
-        if meta.get("kind") == "series":
-            slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
-            out["n_slices"] = int(len(slices))
-            out["slice_length"] = {"min": int(slices[:, 2].min()), "max": int(slices[:, 2].max()), "mean": float(slices[:, 2].mean())}
-        else:
-            out.update({k: v for k, v in meta.items() if k not in out and k != "format_version"})
+        slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
+        out["n_slices"] = int(len(slices))
+        out["slice_length"] = {"min": int(slices[:, 2].min()), "max": int(slices[:, 2].max()), "mean": float(slices[:, 2].mean())}
         return out
