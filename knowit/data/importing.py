@@ -188,6 +188,10 @@ def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, 
     else:
         delta_num = float(delta)
 
+    class_counts = {}
+    for col, cats in categories.items():
+        codes = df[col].to_numpy(dtype=np.int64)
+        class_counts[col] = {c: int(k) for c, k in zip(cats, np.bincount(codes, minlength=len(cats)))}
     instances = list(dict.fromkeys(inst.tolist()))
     data = SeriesData.from_rows(
         name=name,
@@ -199,6 +203,7 @@ def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, 
         time_delta=delta_num,
         time_kind=time_kind,
         categories=categories,
+        class_counts=class_counts,
         targets=list(meta.get("targets") or []),
         description=str(meta.get("description", "")),
     )
