@@ -75,6 +75,36 @@ class KnowIt:
 
         return sorted(set(DatasetStore(self.exp_dir).names()) | set(BUILTIN))
 
+    def import_dataset(self, kwargs: Mapping[str, Any], *, safe_mode: bool = True, overwrite: bool = False) -> dict[str, Any]:
+        """Import ``{'data_import': {'raw_data': ..., 'meta': {...}}}`` into ``<exp_dir>/datasets``.
+
+        ``raw_data``: a DataFrame, a ``.csv``/``.parquet`` path (time series), a ``{'x', 'y'}``
+        dict of arrays or an ``.npz`` path (array dataset). Returns the stored dataset's summary.
+        An existing dataset is replaced only with ``safe_mode=False`` or ``overwrite=True``.
+        """
+        from knowit.data.importing import import_dataset
+        from knowit.data.store import DatasetStore
+        from knowit.errors import KnowItDataError
+
+        spec = kwargs.get("data_import") if isinstance(kwargs, Mapping) else None
+        if not isinstance(spec, Mapping) or "raw_data" not in spec:
+            raise KnowItDataError("data_import: expected {'data_import': {'raw_data': <DataFrame, path or arrays>, 'meta': {...}}}")
+        unknown = set(spec) - {"raw_data", "meta"}
+        if unknown:
+            raise KnowItDataError(f"data_import.{sorted(unknown)[0]}: unknown key; allowed keys: raw_data, meta")
+        store = DatasetStore(self.exp_dir)
+        data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode)
+        return store.summarize(data.name)
+
+    def summarize_dataset(self, name: str) -> dict[str, Any]:
+        """What a stored (or built-in, generated now) dataset holds: shapes, components, classes."""
+        from knowit.data.builtin import ensure_builtin
+        from knowit.data.store import DatasetStore
+
+        store = DatasetStore(self.exp_dir)
+        ensure_builtin(store, name)
+        return store.summarize(name)
+
     def available_models(self) -> list[str]:
         models = self.exp_dir / "models"
         return sorted(p.name for p in models.iterdir() if (p / "config.yaml").is_file()) if models.is_dir() else []

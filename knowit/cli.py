@@ -17,7 +17,7 @@ EXIT_USAGE = 2
 
 # Subcommands live in knowit/commands/<name>.py, each with HELP, configure(parser) and run(ns).
 # Their modules import nothing heavy at the top, so `--help` stays fast.
-COMMANDS = ("train", "datasets", "archs")
+COMMANDS = ("train", "import", "datasets", "archs")
 
 
 def _debug_wanted(argv: Sequence[str]) -> bool:

@@ -79,6 +79,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         optim_kwargs=cfg.trainer.optim_kwargs,
         loss_kwargs=cfg.trainer.loss_kwargs,
         class_names=datamodule.class_names,
+        class_weights=datamodule.class_weights,
     )
     n_parameters = sum(p.numel() for p in module.model.parameters())
 

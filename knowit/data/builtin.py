@@ -4,6 +4,12 @@
 slices); inputs x1..x4 are noisy oscillations and random walks, target y1 mixes x1 three steps
 back with x2 and x3 now. ``synth_classification``: x1..x3 and a 3-class ``label`` that says
 which of x1/x2/x3 had the largest mean over the last 5 steps.
+
+Array datasets (whole-sequence tasks, tiny so tests stay fast): ``synth_frames`` holds 8-frame
+sequences of 12x12 single-channel images ``(N, 8, 1, 12, 12)`` in which a blob moves left,
+right or down (the class), with a given test partition; ``synth_field`` holds 8-step sequences
+of a 1-D field ``(N, 8, 16, 2)`` (rows, channels) carrying two bumps that travel at one speed,
+the regression target.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from knowit.data.importing import import_frame
+from knowit.data.importing import import_dataset
 from knowit.data.store import DatasetStore
 from knowit.errors import KnowItDataError
 
@@ -55,9 +61,42 @@ def synth_classification(n_per_instance: int = 1500) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-BUILTIN: dict[str, tuple[Callable[[], pd.DataFrame], dict]] = {
+def _blob_frames(rng: np.random.Generator, n: int, steps: int = 8, size: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    directions = np.array([[0, -1], [0, 1], [1, 0]])  # (row, col) per step: left, right, down
+    label = rng.integers(0, len(directions), n)
+    start = rng.uniform(3, size - 4, (n, 2)) - directions[label] * (steps // 2)
+    t = np.arange(steps)
+    centre = start[:, None, :] + directions[label][:, None, :] * t[None, :, None]  # (n, steps, 2)
+    grid = np.arange(size)
+    rows = np.exp(-0.5 * ((grid[None, None, :] - centre[..., 0:1]) / 1.2) ** 2)  # (n, steps, size)
+    cols = np.exp(-0.5 * ((grid[None, None, :] - centre[..., 1:2]) / 1.2) ** 2)
+    frames = rows[..., :, None] * cols[..., None, :] + 0.1 * rng.standard_normal((n, steps, size, size))
+    return frames[:, :, None].astype(np.float32), np.array(["left", "right", "down"])[label]
+
+
+def synth_frames() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(_SEED + 2)
+    x, y = _blob_frames(rng, 120)
+    x_test, y_test = _blob_frames(rng, 40)
+    return {"x": x, "y": y, "x_test": x_test, "y_test": y_test}
+
+
+def synth_field(n: int = 160, steps: int = 8, rows: int = 16) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(_SEED + 3)
+    speed = rng.uniform(-1.0, 1.0, n)
+    start = rng.uniform(4, rows - 5, (n, 2))
+    centre = start[:, None, :] + speed[:, None, None] * np.arange(steps)[None, :, None]  # (n, steps, 2)
+    grid = np.arange(rows)
+    field = np.exp(-0.5 * ((grid[None, None, :, None] - centre[:, :, None, :]) / 1.5) ** 2)  # (n, steps, rows, 2)
+    field += 0.05 * rng.standard_normal(field.shape)
+    return {"x": field.astype(np.float32), "y": speed.astype(np.float32)}
+
+
+BUILTIN: dict[str, tuple[Callable[[], pd.DataFrame | dict[str, np.ndarray]], dict]] = {
     "synth_regression": (synth_regression, {"targets": ["y1"], "description": "built-in multivariate regression series"}),
     "synth_classification": (synth_classification, {"labels": ["label"], "targets": ["label"], "description": "built-in 3-class series"}),
+    "synth_frames": (synth_frames, {"task": "classification", "description": "built-in image sequences (N, 8, 1, 12, 12), 3 motion classes"}),
+    "synth_field": (synth_field, {"task": "regression", "description": "built-in 1-D field sequences (N, 8, 16, 2), target: bump speed"}),
 }
 
 
@@ -67,7 +106,7 @@ def ensure_builtin(store: DatasetStore, name: str) -> bool:
         return False
     make, meta = BUILTIN[name]
     try:
-        import_frame(store, make(), {"name": name, **meta})
+        import_dataset(store, make(), {"name": name, **meta})
     except KnowItDataError:
         if store.exists(name):  # another process generated it at the same moment
             return False

@@ -16,7 +16,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from knowit.config.schema import DataConfig
-from knowit.data.prepared import PreparedSeries, prepare_series
+from knowit.data.prepared import PreparedSeries, prepare_dataset
+from knowit.data.prepared_arrays import PreparedArrays
 from knowit.data.store import DatasetStore
 
 
@@ -45,7 +46,7 @@ class PointBatchSampler(Sampler[np.ndarray]):
 class SetBatches(Dataset):
     """One set's points; indexing with an array of positions returns a whole batch."""
 
-    def __init__(self, prepared: PreparedSeries, points: np.ndarray):
+    def __init__(self, prepared: PreparedSeries | PreparedArrays, points: np.ndarray):
         self.prepared = prepared
         self.points = torch.from_numpy(np.ascontiguousarray(points))
 
@@ -61,7 +62,7 @@ class KnowItDataModule(pl.LightningDataModule):
         super().__init__()
         self.cfg = cfg
         self.seed = seed
-        self.prepared = prepare_series(cfg, DatasetStore(exp_dir), seed)
+        self.prepared = prepare_dataset(cfg, DatasetStore(exp_dir), seed)
 
     @property
     def input_dim(self) -> list[int]:
@@ -74,6 +75,10 @@ class KnowItDataModule(pl.LightningDataModule):
     @property
     def class_names(self) -> list[str] | None:
         return self.prepared.class_names
+
+    @property
+    def class_weights(self) -> list[float] | None:
+        return self.prepared.class_weights
 
     def loader(self, set_name: str, *, shuffle: bool = False) -> DataLoader:
         dataset = SetBatches(self.prepared, self.prepared.set_points(set_name))
@@ -107,4 +112,6 @@ class KnowItDataModule(pl.LightningDataModule):
         if p.class_names:
             out["class_names"] = p.class_names
             out["class_counts"] = p.class_counts
+            if p.class_weights is not None:
+                out["class_weights"] = p.class_weights
         return out

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from knowit.data.arrays import ArrayData, import_arrays
 from knowit.data.store import DatasetStore, SeriesData
 from knowit.errors import KnowItDataError
 
@@ -87,6 +88,21 @@ def _infer_delta(times: np.ndarray, instances: np.ndarray) -> float:
         return 1.0
     values, counts = np.unique(diffs, return_counts=True)
     return float(values[np.argmax(counts)])
+
+
+def is_array_source(raw: Any) -> bool:
+    """Arrays come as a mapping ``{'x':…, 'y':…}`` or an ``.npz`` path; tables as anything else."""
+    return isinstance(raw, Mapping) or (isinstance(raw, (str, Path)) and Path(raw).suffix.lower() == ".npz")
+
+
+def import_dataset(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, *, overwrite: bool = False) -> SeriesData | ArrayData:
+    """Validate and store a time series (DataFrame/CSV/Parquet) or an array dataset (dict/.npz).
+
+    Everything is checked before the store is written, so a rejected import leaves it untouched.
+    """
+    if is_array_source(raw):
+        return import_arrays(store, raw, meta, overwrite=overwrite)
+    return import_frame(store, raw, meta, overwrite=overwrite)
 
 
 def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, *, overwrite: bool = False) -> SeriesData:
@@ -172,6 +188,10 @@ def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, 
     else:
         delta_num = float(delta)
 
+    class_counts = {}
+    for col, cats in categories.items():
+        codes = df[col].to_numpy(dtype=np.int64)
+        class_counts[col] = {c: int(k) for c, k in zip(cats, np.bincount(codes, minlength=len(cats)))}
     instances = list(dict.fromkeys(inst.tolist()))
     data = SeriesData.from_rows(
         name=name,
@@ -183,6 +203,7 @@ def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, 
         time_delta=delta_num,
         time_kind=time_kind,
         categories=categories,
+        class_counts=class_counts,
         targets=list(meta.get("targets") or []),
         description=str(meta.get("description", "")),
     )

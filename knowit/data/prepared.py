@@ -14,6 +14,8 @@ import torch
 
 from knowit.config.schema import DataConfig
 from knowit.data.builtin import ensure_builtin
+from knowit.data.classes import class_weights, count_classes
+from knowit.data.prepared_arrays import PreparedArrays, prepare_arrays
 from knowit.data.scaling import Scaler, covered_rows
 from knowit.data.splitting import SETS, split_points
 from knowit.data.store import DatasetStore, SeriesData
@@ -36,6 +38,7 @@ class PreparedSeries:
     y_scaler: Scaler | None = None
     class_names: list[str] | None = None
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    class_weights: list[float] | None = None
 
     @property
     def input_dim(self) -> list[int]:
@@ -134,7 +137,15 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedS
     )
     if classification:
         for name in SETS:
-            codes = data.values[points[sets[name]] + spec.out_chunk[0], out_idx[0]].astype(np.int64)
-            counts = np.bincount(codes, minlength=len(class_names))
-            prepared.class_counts[name] = {c: int(k) for c, k in zip(class_names, counts)}
+            codes = data.values[points[sets[name]] + spec.out_chunk[0], out_idx[0]]
+            prepared.class_counts[name] = count_classes(codes, class_names)
+        prepared.class_weights = class_weights(cfg.class_weights, prepared.class_counts["train"])
     return prepared
+
+
+def prepare_dataset(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedSeries | PreparedArrays:
+    """Prepare a stored (or built-in) dataset of either kind for batching."""
+    ensure_builtin(store, cfg.name)
+    if store.meta(cfg.name).get("kind") == "arrays":
+        return prepare_arrays(cfg, store, seed)
+    return prepare_series(cfg, store, seed)

@@ -1,7 +1,9 @@
 """Scalers fitted on training rows only, stored as JSON, applied to each batch on the fly.
 
 z-norm uses the population standard deviation (numpy's default, ddof=0); a constant component
-gets std 1 so it maps to zero instead of dividing by zero.
+gets std 1 so it maps to zero instead of dividing by zero. Statistics are per component (the
+channel axis); ``trailing_dims`` says how many axes follow it in a batch (0 for series windows
+``(B, L, C)``, 2 for image sequences ``(B, T, C, H, W)``), so one broadcast applies them.
 """
 from __future__ import annotations
 
@@ -20,36 +22,47 @@ class Scaler:
     components: list[str]
     shift: np.ndarray  # subtracted
     scale: np.ndarray  # then divided by
+    trailing_dims: int = 0  # axes after the channel axis in a batch
 
     @classmethod
-    def fit(cls, method: str, values: np.ndarray, components: list[str]) -> Scaler:
+    def fit(cls, method: str, values: np.ndarray, components: list[str], *, axis: int = -1) -> Scaler:
+        """Per-component statistics of ``values`` over every axis except ``axis`` (the components)."""
         if values.shape[0] == 0:
             raise KnowItDataError("data.scaling_method: no training rows to fit the scaler on")
         values = values.astype(np.float64)
+        axis = axis % values.ndim
+        reduce = tuple(i for i in range(values.ndim) if i != axis)
         if method == "z-norm":
-            shift, scale = values.mean(axis=0), values.std(axis=0)
+            shift, scale = values.mean(axis=reduce), values.std(axis=reduce)
         elif method == "zero-one":
-            shift = values.min(axis=0)
-            scale = values.max(axis=0) - shift
+            shift = values.min(axis=reduce)
+            scale = values.max(axis=reduce) - shift
         else:
             raise KnowItDataError(f"data.scaling_method: unknown method {method!r}; choose z-norm or zero-one")
         scale = np.where(scale > 0, scale, 1.0)
-        return cls(method, list(components), shift, scale)
+        return cls(method, list(components), shift, scale, values.ndim - 1 - axis)
+
+    def _shape(self) -> tuple[int, ...]:
+        return (-1,) + (1,) * self.trailing_dims
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        shift = torch.as_tensor(self.shift, dtype=x.dtype, device=x.device)
-        scale = torch.as_tensor(self.scale, dtype=x.dtype, device=x.device)
+        shift = torch.as_tensor(self.shift, dtype=x.dtype, device=x.device).reshape(self._shape())
+        scale = torch.as_tensor(self.scale, dtype=x.dtype, device=x.device).reshape(self._shape())
         return (x - shift) / scale
 
     def inverse(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(x) * self.scale.astype(np.float32) + self.shift.astype(np.float32)
+        shape = self._shape()
+        return np.asarray(x) * self.scale.astype(np.float32).reshape(shape) + self.shift.astype(np.float32).reshape(shape)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "components": self.components, "shift": self.shift.tolist(), "scale": self.scale.tolist()}
+        return {
+            "method": self.method, "components": self.components, "shift": self.shift.tolist(),
+            "scale": self.scale.tolist(), "trailing_dims": self.trailing_dims,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Scaler:
-        return cls(d["method"], list(d["components"]), np.asarray(d["shift"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64))
+        return cls(d["method"], list(d["components"]), np.asarray(d["shift"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64), int(d.get("trailing_dims", 0)))
 
 
 def covered_rows(n_rows: int, points: np.ndarray, lo: int, hi: int) -> np.ndarray:

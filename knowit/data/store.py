@@ -37,7 +37,8 @@ class SeriesData:
     instances: list[str]
     time_delta: float
     time_kind: str = "numeric"  # numeric | datetime | index
-    categories: dict[str, list[str]] = field(default_factory=dict)
+    categories: dict[str, list[str]] = field(default_factory=dict)  # label column -> class names (codes index them)
+    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label column -> rows per class
     targets: list[str] = field(default_factory=list)
     description: str = ""
 
@@ -78,6 +79,7 @@ class SeriesData:
             "slices": self.slices.tolist(),
             "n_rows": self.n_rows,
             "categories": self.categories,
+            "class_counts": self.class_counts,
             "targets": self.targets,
             "description": self.description,
         }
@@ -175,17 +177,29 @@ class DatasetStore:
             time_delta=float(meta["time_delta"]),
             time_kind=meta.get("time_kind", "numeric"),
             categories=dict(meta.get("categories") or {}),
+            class_counts=dict(meta.get("class_counts") or {}),
             targets=list(meta.get("targets") or []),
             description=meta.get("description", ""),
         )
 
+    def load_array_file(self, name: str) -> dict[str, np.ndarray]:
+        """The arrays of an array dataset (``allow_pickle=False``: no object arrays, ever)."""
+        try:
+            with np.load(self.path(name) / "arrays.npz", allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        except Exception as err:  # noqa: BLE001 - a damaged store file is a data error for the user
+            raise KnowItDataError(f"data.name: arrays of dataset {name!r} are unreadable: {err}") from None
+
     def summarize(self, name: str) -> dict[str, Any]:
         meta = self.meta(name)
-        out = {k: meta.get(k) for k in ("name", "kind", "components", "instances", "time_delta", "time_kind", "n_rows", "categories", "targets", "description")}
-        if meta.get("kind") == "series":
-            slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
-            out["n_slices"] = int(len(slices))
-            out["slice_length"] = {"min": int(slices[:, 2].min()), "max": int(slices[:, 2].max()), "mean": float(slices[:, 2].mean())}
-        else:
-            out.update({k: v for k, v in meta.items() if k not in out and k != "format_version"})
+        if meta.get("kind") != "series":
+            return {k: v for k, v in meta.items() if k != "format_version"}
+        out = {k: meta.get(k) for k in ("name", "kind", "components", "instances", "time_delta", "time_kind", "n_rows", "categories", "class_counts", "targets", "description")}
+        if meta.get("time_kind") == "datetime":
+            import pandas as pd
+
+            out["time_step"] = str(pd.Timedelta(int(meta["time_delta"]), unit="ns"))
+        slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
+        out["n_slices"] = int(len(slices))
+        out["slice_length"] = {"min": int(slices[:, 2].min()), "max": int(slices[:, 2].max()), "mean": float(slices[:, 2].mean())}
         return out

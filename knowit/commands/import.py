@@ -1,0 +1,51 @@
+"""``python -m knowit import PATH --name NAME``: import a CSV, Parquet or .npz file."""
+HELP = "import a dataset (.csv/.parquet time series or .npz arrays) into the experiment directory"
+
+
+def configure(parser) -> None:
+    from knowit.cli import add_exp_dir
+
+    parser.add_argument("path", help="a .csv or .parquet table (time series) or an .npz file with arrays x, y [, x_test, y_test]")
+    parser.add_argument("--name", required=True, help="name of the stored dataset (data.name in configs)")
+    parser.add_argument("--meta", default=None, help='more metadata as JSON, e.g. \'{"time_delta": "1h", "labels": ["label"]}\'')
+    parser.add_argument("--time-column", default=None, help="column holding the time (default: 'time' or a datetime index)")
+    parser.add_argument("--instance-column", default=None, help="column naming the instance of each row (default: 'instance' if present)")
+    parser.add_argument("--components", default=None, help="comma-separated columns to keep (default: every numeric column)")
+    parser.add_argument("--labels", default=None, help="comma-separated columns holding class labels")
+    parser.add_argument("--targets", default=None, help="comma-separated default output components")
+    parser.add_argument("--overwrite", action="store_true", help="replace a stored dataset of the same name")
+    add_exp_dir(parser)
+
+
+def _meta(ns) -> dict:
+    import json
+
+    from knowit.errors import KnowItDataError
+
+    meta = {}
+    if ns.meta:
+        try:
+            meta = json.loads(ns.meta)
+        except ValueError as err:
+            raise KnowItDataError(f"--meta: not valid JSON ({err})") from None
+        if not isinstance(meta, dict):
+            raise KnowItDataError("--meta: expected a JSON object")
+    meta["name"] = ns.name
+    for key in ("time_column", "instance_column"):
+        if getattr(ns, key):
+            meta[key] = getattr(ns, key)
+    for key in ("components", "labels", "targets"):
+        if getattr(ns, key):
+            meta[key] = [c.strip() for c in getattr(ns, key).split(",") if c.strip()]
+    return meta
+
+
+def run(ns) -> int:
+    from knowit.api import KnowIt
+    from knowit.commands.datasets import print_summary
+
+    ki = KnowIt(ns.exp_dir)
+    summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite)
+    print(f"imported {ns.name!r} into {ki.exp_dir / 'datasets' / ns.name}")
+    print_summary(summary)
+    return 0
