@@ -17,9 +17,9 @@ from knowit.data.builtin import ensure_builtin
 from knowit.data.classes import class_weights, count_classes
 from knowit.data.prepared_arrays import PreparedArrays, prepare_arrays
 from knowit.data.scaling import Scaler, covered_rows
-from knowit.data.splitting import SETS, split_points
+from knowit.data.splitting import SETS, split_codes, split_points
 from knowit.data.store import DatasetStore, SeriesData
-from knowit.data.windows import WindowGather, WindowSpec, prediction_points
+from knowit.data.windows import WindowGather, WindowSpec, prediction_points, touched_rows
 from knowit.errors import KnowItDataError
 
 
@@ -58,6 +58,9 @@ class PreparedSeries:
         y = self.gather.targets(points)
         if self.x_scaler is not None:
             x = self.x_scaler.transform(x)
+        mask = self.gather.input_mask(points)
+        if mask is not None:
+            x = x * mask
         if self.y_scaler is not None:
             y = self.y_scaler.transform(y)
         return {"x": x, "y": y, "point": points}
@@ -92,7 +95,9 @@ def _components(cfg: DataConfig, data: SeriesData) -> tuple[list[str], list[str]
     out_c = list(cfg.out_components) if cfg.out_components else list(data.targets)
     if not out_c:
         raise KnowItDataError(f"data.out_components: dataset {data.name!r} declares no targets; name the output components")
-    in_c = list(cfg.in_components) if cfg.in_components else [c for c in data.components if c not in out_c]
+    if cfg.split_column and cfg.split_column in [*(cfg.in_components or []), *out_c]:
+        raise KnowItDataError(f"data.split_column: {cfg.split_column!r} is also a model input or output")
+    in_c = list(cfg.in_components) if cfg.in_components else [c for c in data.components if c not in out_c and c != cfg.split_column]
     if not in_c:
         raise KnowItDataError("data.in_components: no input components left; name them")
     return in_c, out_c
@@ -116,23 +121,26 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedS
             if not np.all(labels == np.round(labels)) or labels.min() < 0:
                 raise KnowItDataError(f"data.out_components: {out_c[0]!r} must hold class labels (non-negative integers or strings)")
             class_names = [str(int(c)) for c in range(int(labels.max()) + 1)]
-    spec = WindowSpec(tuple(cfg.in_chunk), tuple(cfg.out_chunk))
+    spec = WindowSpec(tuple(cfg.in_chunk), tuple(cfg.out_chunk), padded=cfg.padding == "zeros")
     points, slice_of_point = prediction_points(data.slices, spec)
-    sets = split_points(data, points, slice_of_point, spec, cfg.split_method, list(cfg.split_portions), seed)
+    codes = split_codes(data, cfg.split_column) if cfg.split_method == "custom" else None
+    touched = touched_rows(points, slice_of_point, data.slices, spec.lo, spec.hi)
+    sets = split_points(data, points, slice_of_point, touched, cfg.split_method, list(cfg.split_portions), seed, codes)
 
-    train_points = points[sets["train"]]
+    train = sets["train"]
     x_scaler = y_scaler = None
     if cfg.scaling_method and cfg.scaling_tag:
-        rows = covered_rows(data.n_rows, train_points, spec.in_chunk[0], spec.in_chunk[1])
-        x_scaler = Scaler.fit(cfg.scaling_method, data.values[rows][:, in_idx], in_c)
+        # Only rows inside training windows feed the statistics: nothing from valid/test leaks in.
+        first, last = touched_rows(points[train], slice_of_point[train], data.slices, *spec.in_chunk)
+        x_scaler = Scaler.fit(cfg.scaling_method, data.values[covered_rows(data.n_rows, first, last)][:, in_idx], in_c)
         if cfg.scaling_tag == "full" and not classification:
-            rows = covered_rows(data.n_rows, train_points, spec.out_chunk[0], spec.out_chunk[1])
-            y_scaler = Scaler.fit(cfg.scaling_method, data.values[rows][:, out_idx], out_c)
+            first, last = touched_rows(points[train], slice_of_point[train], data.slices, *spec.out_chunk)
+            y_scaler = Scaler.fit(cfg.scaling_method, data.values[covered_rows(data.n_rows, first, last)][:, out_idx], out_c)
 
     prepared = PreparedSeries(
         data=data, spec=spec, task=cfg.task, in_components=in_c, out_components=out_c,
         points=points, slice_of_point=slice_of_point, sets=sets,
-        gather=WindowGather(data.values, spec, in_idx, out_idx, classification=classification),
+        gather=WindowGather(data.values, spec, in_idx, out_idx, classification=classification, slices=data.slices),
         x_scaler=x_scaler, y_scaler=y_scaler, class_names=class_names,
     )
     if classification:

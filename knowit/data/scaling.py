@@ -65,9 +65,9 @@ class Scaler:
         return cls(d["method"], list(d["components"]), np.asarray(d["shift"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64), int(d.get("trailing_dims", 0)))
 
 
-def covered_rows(n_rows: int, points: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Boolean mask of the rows any window ``[t+lo, t+hi]`` of ``points`` touches (vectorised)."""
+def covered_rows(n_rows: int, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows inside any range ``[first[i], last[i]]`` (vectorised)."""
     marks = np.zeros(n_rows + 1, dtype=np.int64)
-    np.add.at(marks, points + lo, 1)
-    np.add.at(marks, points + hi + 1, -1)
+    np.add.at(marks, first, 1)
+    np.add.at(marks, last + 1, -1)
     return np.cumsum(marks[:-1]) > 0

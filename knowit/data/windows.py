@@ -4,6 +4,10 @@ A prediction point is a row ``t``; its input is rows ``t+in_chunk[0] .. t+in_chu
 target rows ``t+out_chunk[0] .. t+out_chunk[1]`` (inclusive, KnowIt's convention), all inside one
 slice. A batch is gathered with one vectorised index operation; no window is ever materialised
 for the whole dataset.
+
+With ``padding='zeros'`` a point only needs its own row and its target rows inside the slice;
+input rows that fall outside it are gathered from a clamped index and then zeroed (after
+scaling, so a pad reads as the training mean), and they never count as rows the point touches.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from knowit.errors import KnowItDataError
 class WindowSpec:
     in_chunk: tuple[int, int]
     out_chunk: tuple[int, int]
+    padded: bool = False  # input rows outside the slice are zero-padded instead of excluding the point
 
     @property
     def in_offsets(self) -> np.ndarray:
@@ -38,13 +43,22 @@ class WindowSpec:
         """Latest row offset a point touches."""
         return max(self.in_chunk[1], self.out_chunk[1])
 
+    @property
+    def required(self) -> tuple[int, int]:
+        """Offsets that must lie inside the slice: the whole window, or with padding only the
+        point itself and its targets."""
+        if self.padded:
+            return min(0, self.out_chunk[0]), max(0, self.out_chunk[1])
+        return self.lo, self.hi
+
 
 def prediction_points(slices: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
     """Rows whose whole window fits in their slice, and the slice index of each.
 
     ``slices`` is ``(n, 3)``: instance, first row, length. Vectorised over slices.
     """
-    span = spec.hi - spec.lo + 1
+    lo, hi = spec.required
+    span = hi - lo + 1
     starts, lengths = slices[:, 1], slices[:, 2]
     counts = np.clip(lengths - span + 1, 0, None)
     total = int(counts.sum())
@@ -55,15 +69,27 @@ def prediction_points(slices: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray,
         )
     slice_of_point = np.repeat(np.arange(len(slices), dtype=np.int64), counts)
     offset_in_slice = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    points = starts[slice_of_point] - spec.lo + offset_in_slice
+    points = starts[slice_of_point] - lo + offset_in_slice
     return points, slice_of_point
+
+
+def touched_rows(points: np.ndarray, slice_of_point: np.ndarray, slices: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last row each point's window ``[t+lo, t+hi]`` touches inside its slice."""
+    first_row = slices[slice_of_point, 1]
+    last_row = first_row + slices[slice_of_point, 2] - 1
+    return np.maximum(points + lo, first_row), np.minimum(points + hi, last_row)
 
 
 class WindowGather:
     """Gather input/target windows for a batch of points from a row array (shared, not copied)."""
 
-    def __init__(self, values: np.ndarray, spec: WindowSpec, in_idx: np.ndarray, out_idx: np.ndarray, *, classification: bool):
+    def __init__(self, values: np.ndarray, spec: WindowSpec, in_idx: np.ndarray, out_idx: np.ndarray, *, classification: bool, slices: np.ndarray | None = None):
         self.values = torch.from_numpy(values)  # shares memory with the stored array
+        self.padded = spec.padded
+        if spec.padded:  # slice bounds, to find each point's slice with one searchsorted
+            assert slices is not None
+            self.slice_first = torch.from_numpy(np.ascontiguousarray(slices[:, 1]))
+            self.slice_last = self.slice_first + torch.from_numpy(np.ascontiguousarray(slices[:, 2])) - 1
         self.in_offsets = torch.from_numpy(spec.in_offsets)
         self.out_offsets = torch.from_numpy(spec.out_offsets)
         self.in_idx = torch.from_numpy(in_idx)
@@ -73,9 +99,20 @@ class WindowGather:
 
     def inputs(self, points: torch.Tensor) -> torch.Tensor:
         rows = points[:, None] + self.in_offsets  # (B, L_in)
+        if self.padded:
+            rows = torch.clamp(rows, 0, self.values.shape[0] - 1)
         if self.all_inputs:
             return self.values[rows]
         return self.values[rows[..., None], self.in_idx]  # (B, L_in, C_in) in one index op
+
+    def input_mask(self, points: torch.Tensor) -> torch.Tensor | None:
+        """``(B, L_in, 1)`` float mask, 0 where an input row lies outside the point's slice."""
+        if not self.padded:
+            return None
+        k = torch.searchsorted(self.slice_first, points, right=True) - 1
+        rows = points[:, None] + self.in_offsets
+        inside = (rows >= self.slice_first[k][:, None]) & (rows <= self.slice_last[k][:, None])
+        return inside[..., None].to(self.values.dtype)
 
     def targets(self, points: torch.Tensor) -> torch.Tensor:
         if self.classification:
