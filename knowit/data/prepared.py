@@ -57,12 +57,12 @@ class PreparedSeries:
         x = self.gather.inputs(points)
         y = self.gather.targets(points)
         if self.x_scaler is not None:
-            x = self.x_scaler.transform(x)
+            x = self.x_scaler.transform_(x)
         mask = self.gather.input_mask(points)
         if mask is not None:
             x = x * mask
         if self.y_scaler is not None:
-            y = self.y_scaler.transform(y)
+            y = self.y_scaler.transform_(y)
         return {"x": x, "y": y, "point": points}
 
     def point_table(self, name: str) -> dict[str, np.ndarray]:

@@ -61,9 +61,9 @@ class PreparedArrays:
         x = self._x[points]
         y = self._y[points]
         if self.x_scaler is not None:
-            x = self.x_scaler.transform(x)
+            x = self.x_scaler.transform_(x)
         if self.y_scaler is not None:
-            y = self.y_scaler.transform(y)
+            y = self.y_scaler.transform_(y)
         return {"x": x, "y": y, "point": points}
 
     def point_table(self, name: str) -> dict[str, np.ndarray]:

@@ -45,10 +45,30 @@ class Scaler:
     def _shape(self) -> tuple[int, ...]:
         return (-1,) + (1,) * self.trailing_dims
 
+    def _tensors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``1/scale`` and ``-shift/scale`` spread over one whole sample and flattened, made once
+        per dtype/device/sample shape: one fused multiply-add over a long contiguous operand is
+        several times faster on CPU than broadcasting a few components over the innermost axis,
+        and batches are the hot path."""
+        key = (like.dtype, like.device, tuple(like.shape[1:]))
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            factor, offset = 1.0 / self.scale, -self.shift / self.scale
+            cache[key] = tuple(
+                torch.as_tensor(v, dtype=like.dtype, device=like.device).reshape(self._shape()).expand(like.shape[1:]).reshape(-1)
+                for v in (factor, offset)
+            )
+        return cache[key]
+
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        shift = torch.as_tensor(self.shift, dtype=x.dtype, device=x.device).reshape(self._shape())
-        scale = torch.as_tensor(self.scale, dtype=x.dtype, device=x.device).reshape(self._shape())
-        return (x - shift) / scale
+        return self.transform_(x.clone())
+
+    def transform_(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - shift) / scale`` in place, for a freshly gathered batch nobody else holds."""
+        factor, offset = self._tensors(x)
+        flat = x.view(x.shape[0], -1) if x.is_contiguous() else x.reshape(x.shape[0], -1)
+        torch.addcmul(offset, flat, factor, out=flat)
+        return flat.view_as(x) if flat.data_ptr() == x.data_ptr() else flat.reshape(x.shape)
 
     def inverse(self, x: np.ndarray) -> np.ndarray:
         shape = self._shape()

@@ -94,16 +94,15 @@ class WindowGather:
         self.out_offsets = torch.from_numpy(spec.out_offsets)
         self.in_idx = torch.from_numpy(in_idx)
         self.out_idx = torch.from_numpy(out_idx)
-        self.all_inputs = np.array_equal(in_idx, np.arange(values.shape[1]))
+        self.in_cols = _column_picker(in_idx, values.shape[1])
+        self.out_cols = _column_picker(out_idx, values.shape[1])
         self.classification = classification
 
     def inputs(self, points: torch.Tensor) -> torch.Tensor:
         rows = points[:, None] + self.in_offsets  # (B, L_in)
         if self.padded:
             rows = torch.clamp(rows, 0, self.values.shape[0] - 1)
-        if self.all_inputs:
-            return self.values[rows]
-        return self.values[rows[..., None], self.in_idx]  # (B, L_in, C_in) in one index op
+        return self._rows(rows, self.in_cols)
 
     def input_mask(self, points: torch.Tensor) -> torch.Tensor | None:
         """``(B, L_in, 1)`` float mask, 0 where an input row lies outside the point's slice."""
@@ -118,4 +117,18 @@ class WindowGather:
         if self.classification:
             return self.values[points + self.out_offsets[0], self.out_idx[0]].long()
         rows = points[:, None] + self.out_offsets
-        return self.values[rows[..., None], self.out_idx]  # (B, L_out, C_out)
+        return self._rows(rows, self.out_cols)
+
+    def _rows(self, rows: torch.Tensor, columns: slice | torch.Tensor) -> torch.Tensor:
+        """``(B, L, C)`` gathered with ``index_select`` (several times faster on CPU than
+        advanced indexing with a 2-D index); a contiguous column range is a cheap slice."""
+        picked = self.values.index_select(0, rows.reshape(-1))
+        picked = picked[:, columns] if isinstance(columns, slice) else picked.index_select(1, columns)
+        return picked.reshape(*rows.shape, -1)
+
+
+def _column_picker(idx: np.ndarray, n_columns: int) -> slice | torch.Tensor:
+    """A slice when the columns are one ascending run (the common case), else an index tensor."""
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return torch.from_numpy(idx)
