@@ -50,12 +50,12 @@ def test_windows_follow_knowit_semantics_and_stay_inside_slices(exp_dir):
     values, slices = p.data.values, p.data.slices
     # 3 instances x 2 slices (lengths 50 and 70); a window spans rows t-3 .. t+4 (8 rows).
     assert sorted(slices[:, 2].tolist()) == [50, 50, 50, 70, 70, 70]
-    assert len(p.points) == 3 * ((50 - 8 + 1) + (70 - 8 + 1))
+    assert p.n_points == 3 * ((50 - 8 + 1) + (70 - 8 + 1))
     batch = all_batch(p, "train")
     assert batch["x"].shape[1:] == (5, 4) and batch["y"].shape[1:] == (4, 1)  # multi-step target: 4 future rows
     assert p.output_dim == [4, 1]
     for k, t in enumerate(batch["point"].tolist()):
-        s = p.slice_of_point[np.searchsorted(p.points, t)]
+        s = p.slice_of(np.array([t]))[0]
         first, length = slices[s, 1], slices[s, 2]
         assert first <= t - 3 and t + 4 < first + length
         np.testing.assert_array_equal(batch["x"][k].numpy(), values[t - 3:t + 2, :4])
@@ -71,7 +71,7 @@ def test_zero_padding_keeps_early_points_and_pads_after_scaling(exp_dir):
     df = frame()
     plain = prepare(exp_dir, df, in_chunk=[-9, 0], out_chunk=[0, 0], split_method="random")
     padded = prepare(exp_dir, in_chunk=[-9, 0], out_chunk=[0, 0], split_method="random", padding="zeros")
-    assert len(padded.points) == len(plain.points) + 9 * len(padded.data.slices)
+    assert padded.n_points == plain.n_points + 9 * len(padded.data.slices)
     first_rows = padded.data.slices[:, 1]
     points = torch.from_numpy(first_rows + 2)  # third row of each slice: 7 padded input rows
     x = padded.batch(points)["x"]
@@ -95,18 +95,18 @@ def test_chronological_split_never_puts_valid_or_test_rows_in_a_training_window(
     times = p.data.times
     assert max(times[list(train)]) < min(times[list(valid)]) < max(times[list(valid)]) < min(times[list(test)])
     # the purge gap drops only the points whose windows straddle a boundary (2 boundaries x 25 rows)
-    assert len(p.points) - sum(len(v) for v in p.sets.values()) <= 2 * 26
+    assert p.n_points - sum(len(v) for v in p.sets.values()) <= 2 * 26
 
 
 @pytest.mark.parametrize("method", ["random", "instance-random", "instance-chronological", "slice-random", "slice-chronological"])
 def test_split_methods_partition_points_by_their_unit(exp_dir, method):
     p = prepare(exp_dir, frame(instances=5), in_chunk=[-4, 0], out_chunk=[0, 0], split_method=method, split_portions=[0.6, 0.2, 0.2])
     ids = [p.sets[s] for s in ("train", "valid", "test")]
-    assert sum(len(i) for i in ids) == len(p.points)
-    assert len(np.unique(np.concatenate(ids))) == len(p.points)
+    assert sum(len(i) for i in ids) == p.n_points
+    assert len(np.unique(np.concatenate(ids))) == p.n_points
     if method != "random":
-        unit = p.data.slices[p.slice_of_point, 0] if method.startswith("instance") else p.slice_of_point
-        owners = [set(unit[i].tolist()) for i in ids]
+        units = [p.slice_of(i) for i in ids]
+        owners = [set((p.data.slices[u, 0] if method.startswith("instance") else u).tolist()) for u in units]
         assert not owners[0] & owners[1] and not owners[0] & owners[2] and not owners[1] & owners[2]
     if method.endswith("random"):
         again = prepare(exp_dir, in_chunk=[-4, 0], out_chunk=[0, 0], split_method=method)
@@ -114,7 +114,7 @@ def test_split_methods_partition_points_by_their_unit(exp_dir, method):
         assert all(np.array_equal(p.sets[s], again.sets[s]) for s in p.sets)
         assert not all(np.array_equal(p.sets[s], other.sets[s]) for s in p.sets)
     if method == "instance-chronological":
-        assert set(p.data.slices[p.slice_of_point[p.sets["train"]], 0].tolist()) == {0, 1, 2}
+        assert set(p.data.slices[p.slice_of(p.sets["train"]), 0].tolist()) == {0, 1, 2}
 
 
 def test_custom_split_column_with_names_purges_mixed_windows(exp_dir):
@@ -249,3 +249,19 @@ def test_reference_train_model_example_runs_on_an_imported_dataframe(ki):
     scalers = json.loads((result.run_dir / "scalers.json").read_text())
     assert scalers["inputs"]["components"] == ["x1", "x2", "x3", "x4"] and scalers["outputs"]["components"] == ["y1"]
     assert np.isfinite(result.metrics["test_loss"]) and (result.run_dir / "visualizations" / "learning_curves.png").is_file()
+
+
+@pytest.mark.parametrize("padding", [None, "zeros"])
+def test_chronological_ranges_match_the_per_point_definition(exp_dir, padding):
+    """Sets found per slice with binary searches equal the plain per-point rule."""
+    p = prepare(exp_dir, frame(instances=4, seed=3), in_chunk=[-6, -1], out_chunk=[1, 3], padding=padding, split_portions=[0.5, 0.3, 0.2])
+    from knowit.data.windows import expand_ranges, point_ranges, touched_rows
+
+    rows = expand_ranges(*point_ranges(p.data.slices, p.spec))
+    first, last = touched_rows(rows, p.data.slices, p.spec.lo, p.spec.hi)
+    t, t_first, t_last = p.data.times[rows], p.data.times[first], p.data.times[last]
+    ordered = np.sort(t)
+    b1, b2 = ordered[round(0.5 * len(t))], ordered[round(0.8 * len(t))]
+    expected = {"train": rows[t_last < b1], "valid": rows[(t_first >= b1) & (t_last < b2)], "test": rows[t_first >= b2]}
+    for name, want in expected.items():
+        np.testing.assert_array_equal(p.sets[name], want)

@@ -33,7 +33,8 @@ class PointBatchSampler(Sampler[np.ndarray]):
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.shuffle:
-            order = np.random.default_rng(self.seed + self.epoch).permutation(self.n)
+            order = np.arange(self.n, dtype=np.int32 if self.n < 2**31 else np.int64)  # half the memory of int64
+            np.random.default_rng(self.seed + self.epoch).shuffle(order)
         else:
             order = np.arange(self.n)
         for start in range(0, self.n, self.batch_size):
@@ -48,7 +49,7 @@ class SetBatches(Dataset):
 
     def __init__(self, prepared: PreparedSeries | PreparedArrays, points: np.ndarray):
         self.prepared = prepared
-        self.points = torch.from_numpy(np.ascontiguousarray(points))
+        self.points = torch.from_numpy(np.ascontiguousarray(points))  # no copy: sets are contiguous
 
     def __len__(self) -> int:
         return len(self.points)

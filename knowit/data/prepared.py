@@ -16,10 +16,10 @@ from knowit.config.schema import DataConfig
 from knowit.data.builtin import ensure_builtin
 from knowit.data.classes import class_weights, count_classes
 from knowit.data.prepared_arrays import PreparedArrays, prepare_arrays
-from knowit.data.scaling import Scaler, covered_rows
+from knowit.data.scaling import Scaler, covered_rows, fit_on_rows
 from knowit.data.splitting import SETS, split_codes, split_points
 from knowit.data.store import DatasetStore, SeriesData
-from knowit.data.windows import WindowGather, WindowSpec, prediction_points, touched_rows
+from knowit.data.windows import WindowGather, WindowSpec, point_ranges, slice_of_rows
 from knowit.errors import KnowItDataError
 
 
@@ -30,9 +30,8 @@ class PreparedSeries:
     task: str
     in_components: list[str]
     out_components: list[str]
-    points: np.ndarray  # all prediction points (row indices)
-    slice_of_point: np.ndarray
-    sets: dict[str, np.ndarray]  # set name -> indices into ``points``
+    n_points: int  # prediction points before splitting (a chronological split purges some)
+    sets: dict[str, np.ndarray]  # set name -> its prediction points (rows), in row order
     gather: WindowGather
     x_scaler: Scaler | None = None
     y_scaler: Scaler | None = None
@@ -51,9 +50,13 @@ class PreparedSeries:
         return [len(self.spec.out_offsets), len(self.out_components)]
 
     def set_points(self, name: str) -> np.ndarray:
-        return self.points[self.sets[name]]
+        return self.sets[name]
+
+    def slice_of(self, rows: np.ndarray) -> np.ndarray:
+        return slice_of_rows(self.data.slices, rows)
 
     def batch(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
+        points = points.long()  # sets are stored as int32 where rows allow it
         x = self.gather.inputs(points)
         y = self.gather.targets(points)
         if self.x_scaler is not None:
@@ -67,9 +70,8 @@ class PreparedSeries:
 
     def point_table(self, name: str) -> dict[str, np.ndarray]:
         """Instance, slice and time of each point of a set, in the order batches serve them."""
-        idx = self.sets[name]
-        rows = self.points[idx]
-        slice_idx = self.slice_of_point[idx]
+        rows = self.sets[name]
+        slice_idx = self.slice_of(rows)
         inst = self.data.slices[slice_idx, 0]
         times = self.data.times[rows]
         if self.data.time_kind == "datetime":
@@ -122,30 +124,29 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedS
                 raise KnowItDataError(f"data.out_components: {out_c[0]!r} must hold class labels (non-negative integers or strings)")
             class_names = [str(int(c)) for c in range(int(labels.max()) + 1)]
     spec = WindowSpec(tuple(cfg.in_chunk), tuple(cfg.out_chunk), padded=cfg.padding == "zeros")
-    points, slice_of_point = prediction_points(data.slices, spec)
+    first, counts = point_ranges(data.slices, spec)
     codes = split_codes(data, cfg.split_column) if cfg.split_method == "custom" else None
-    touched = touched_rows(points, slice_of_point, data.slices, spec.lo, spec.hi)
-    sets = split_points(data, points, slice_of_point, touched, cfg.split_method, list(cfg.split_portions), seed, codes)
+    sets = split_points(data, first, counts, spec, cfg.split_method, list(cfg.split_portions), seed, codes)
 
-    train = sets["train"]
     x_scaler = y_scaler = None
     if cfg.scaling_method and cfg.scaling_tag:
         # Only rows inside training windows feed the statistics: nothing from valid/test leaks in.
-        first, last = touched_rows(points[train], slice_of_point[train], data.slices, *spec.in_chunk)
-        x_scaler = Scaler.fit(cfg.scaling_method, data.values[covered_rows(data.n_rows, first, last)][:, in_idx], in_c)
+        rows = covered_rows(data.n_rows, sets["train"], data.slices, *spec.in_chunk)
+        x_scaler = fit_on_rows(cfg.scaling_method, data.values, rows, in_idx, in_c)
         if cfg.scaling_tag == "full" and not classification:
-            first, last = touched_rows(points[train], slice_of_point[train], data.slices, *spec.out_chunk)
-            y_scaler = Scaler.fit(cfg.scaling_method, data.values[covered_rows(data.n_rows, first, last)][:, out_idx], out_c)
+            rows = covered_rows(data.n_rows, sets["train"], data.slices, *spec.out_chunk)
+            y_scaler = fit_on_rows(cfg.scaling_method, data.values, rows, out_idx, out_c)
+        del rows
 
     prepared = PreparedSeries(
         data=data, spec=spec, task=cfg.task, in_components=in_c, out_components=out_c,
-        points=points, slice_of_point=slice_of_point, sets=sets,
+        n_points=int(counts.sum()), sets=sets,
         gather=WindowGather(data.values, spec, in_idx, out_idx, classification=classification, slices=data.slices),
         x_scaler=x_scaler, y_scaler=y_scaler, class_names=class_names,
     )
     if classification:
         for name in SETS:
-            codes = data.values[points[sets[name]] + spec.out_chunk[0], out_idx[0]]
+            codes = data.values[sets[name] + spec.out_chunk[0], out_idx[0]]
             prepared.class_counts[name] = count_classes(codes, class_names)
         prepared.class_weights = class_weights(cfg.class_weights, prepared.class_counts["train"])
     return prepared

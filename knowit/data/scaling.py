@@ -85,9 +85,41 @@ class Scaler:
         return cls(d["method"], list(d["components"]), np.asarray(d["shift"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64), int(d.get("trailing_dims", 0)))
 
 
-def covered_rows(n_rows: int, first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Boolean mask of the rows inside any range ``[first[i], last[i]]`` (vectorised)."""
-    marks = np.zeros(n_rows + 1, dtype=np.int64)
-    np.add.at(marks, first, 1)
-    np.add.at(marks, last + 1, -1)
-    return np.cumsum(marks[:-1]) > 0
+CHUNK_ROWS = 1 << 18  # rows per step when working over a long series (bounds temporary memory)
+
+
+def covered_rows(n_rows: int, rows: np.ndarray, slices: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Boolean mask of the rows any window ``[t+lo, t+hi]`` of the points ``rows`` touches
+    (clipped to each point's slice), built in chunks so a long series needs no per-point copies."""
+    from knowit.data.windows import touched_rows
+
+    marks = np.zeros(n_rows + 1, dtype=np.int32)
+    for start in range(0, len(rows), CHUNK_ROWS):
+        first, last = touched_rows(rows[start:start + CHUNK_ROWS], slices, lo, hi)
+        np.add.at(marks, first, 1)
+        np.add.at(marks, last + 1, -1)
+    return np.cumsum(marks[:-1], out=marks[:-1]) > 0
+
+
+def fit_on_rows(method: str, values: np.ndarray, mask: np.ndarray, columns: np.ndarray, components: list[str]) -> Scaler:
+    """``Scaler.fit`` on ``values[mask][:, columns]``, computed in chunks of rows (two passes for
+    z-norm, so the result equals numpy's) without copying the selected rows at once."""
+    n = int(mask.sum())
+    if n == 0:
+        raise KnowItDataError("data.scaling_method: no training rows to fit the scaler on")
+
+    def chunks():
+        for start in range(0, len(values), CHUNK_ROWS):
+            picked = values[start:start + CHUNK_ROWS][mask[start:start + CHUNK_ROWS]]
+            if len(picked):
+                yield picked[:, columns].astype(np.float64)
+
+    if method == "z-norm":
+        shift = sum(c.sum(axis=0) for c in chunks()) / n
+        scale = np.sqrt(sum(((c - shift) ** 2).sum(axis=0) for c in chunks()) / n)
+    elif method == "zero-one":
+        shift = np.min([c.min(axis=0) for c in chunks()], axis=0)
+        scale = np.max([c.max(axis=0) for c in chunks()], axis=0) - shift
+    else:
+        raise KnowItDataError(f"data.scaling_method: unknown method {method!r}; choose z-norm or zero-one")
+    return Scaler(method, list(components), shift, np.where(scale > 0, scale, 1.0), 0)

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from knowit.data.store import SeriesData
+from knowit.data.windows import WindowSpec, expand_ranges, touched_rows
 from knowit.errors import KnowItDataError
 
 SETS = ("train", "valid", "test")
@@ -40,56 +41,42 @@ def _cuts(n: int, portions: list[float]) -> tuple[int, int]:
     return a, b
 
 
-def _by_units(unit_of_point: np.ndarray, order: np.ndarray, portions: list[float]) -> list[np.ndarray]:
-    """Give whole units (instances or slices) to sets, in ``order``, by their share of points."""
-    counts = np.bincount(unit_of_point, minlength=len(order))
-    cum = np.cumsum(counts[order]) / max(1, counts.sum())
-    bounds = np.cumsum(portions)[:2]
-    which = np.searchsorted(bounds, cum - counts[order] / max(1, counts.sum()) / 2, side="right")
-    set_of_unit = np.empty(len(order), dtype=np.int64)
-    set_of_unit[order] = which
-    set_of_point = set_of_unit[unit_of_point]
-    return [np.nonzero(set_of_point == k)[0] for k in range(3)]
-
-
 def split_points(
     data: SeriesData,
-    points: np.ndarray,
-    slice_of_point: np.ndarray,
-    touched: tuple[np.ndarray, np.ndarray],
+    first: np.ndarray,
+    counts: np.ndarray,
+    spec: WindowSpec,
     method: str,
     portions: list[float],
     seed: int,
     codes: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Indices into ``points`` for each set, each in time order.
+    """The prediction points (rows) of each set, in row order (instance by instance, in time).
 
-    ``touched`` holds the first and last row of each point's window; ``codes`` each row's set
-    for ``method='custom'``.
+    ``first``/``counts`` give each slice's run of points (``windows.point_ranges``); ``codes``
+    each row's set for ``method='custom'``.
     """
+    n = int(counts.sum())
     rng = np.random.default_rng(seed)
-    n = len(points)
     if method == "chronological":
-        parts = _chronological(data, points, touched, portions)
+        out = _chronological(data, first, counts, spec, portions)
     elif method == "random":
+        rows = expand_ranges(first, counts)
         perm = rng.permutation(n)
         a, b = _cuts(n, portions)
-        parts = [np.sort(perm[:a]), np.sort(perm[a:b]), np.sort(perm[b:])]
-    elif method in ("instance-random", "instance-chronological"):
-        unit = data.slices[slice_of_point, 0]
-        n_units = len(data.instances)
-        order = rng.permutation(n_units) if method == "instance-random" else np.arange(n_units)
-        parts = _by_units(unit, order, portions)
-    elif method in ("slice-random", "slice-chronological"):
-        n_units = len(data.slices)
-        order = rng.permutation(n_units) if method == "slice-random" else np.arange(n_units)
-        parts = _by_units(slice_of_point, order, portions)
+        out = {name: np.sort(rows[part]) for name, part in zip(SETS, (perm[:a], perm[a:b], perm[b:]))}
+    elif method in ("instance-random", "instance-chronological", "slice-random", "slice-chronological"):
+        by_instance = method.startswith("instance")
+        unit = data.slices[:, 0] if by_instance else np.arange(len(data.slices))
+        n_units = len(data.instances) if by_instance else len(data.slices)
+        order = rng.permutation(n_units) if method.endswith("random") else np.arange(n_units)
+        set_of_slice = _by_units(np.bincount(unit, weights=counts, minlength=n_units), order, portions)[unit]
+        out = {name: expand_ranges(first, np.where(set_of_slice == k, counts, 0)) for k, name in enumerate(SETS)}
     elif method == "custom":
         assert codes is not None
-        parts = _custom(codes, points, touched)
+        out = _custom(data, codes, expand_ranges(first, counts), spec)
     else:  # the schema's choices make this unreachable from config
         raise KnowItDataError(f"data.split_method: unknown method {method!r}")
-    out = dict(zip(SETS, parts))
     needed = (1.0, 1.0, 0.0) if method == "custom" else portions  # custom: the column decides
     for name, portion in zip(SETS, needed):
         if portion > 0 and len(out[name]) == 0:
@@ -97,32 +84,70 @@ def split_points(
                 f"data.split_portions: the {name} set is empty with split_method={method} "
                 f"({n} prediction points); change the portions or the method"
             )
+    if data.n_rows < 2**31:  # row numbers fit in int32: half the memory for the long-lived sets
+        out = {name: rows.astype(np.int32) for name, rows in out.items()}
+    dropped = n - sum(len(v) for v in out.values())
+    if dropped > 0.2 * n:
+        warnings.warn(f"{method} split dropped {dropped} of {n} points whose windows cross a split boundary", stacklevel=3)
     return out
 
 
-def _custom(codes: np.ndarray, points: np.ndarray, touched: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+def _by_units(points_per_unit: np.ndarray, order: np.ndarray, portions: list[float]) -> np.ndarray:
+    """The set of each unit (instance or slice): whole units, in ``order``, by their share of points."""
+    share = points_per_unit[order] / max(1.0, points_per_unit.sum())
+    middle = np.cumsum(share) - share / 2
+    set_of_unit = np.empty(len(order), dtype=np.int64)
+    set_of_unit[order] = np.searchsorted(np.cumsum(portions)[:2], middle, side="right")
+    return set_of_unit
+
+
+def _custom(data: SeriesData, codes: np.ndarray, rows: np.ndarray, spec: WindowSpec) -> dict[str, np.ndarray]:
     changes = np.concatenate([[0], np.cumsum(codes[1:] != codes[:-1])])
-    uniform = changes[touched[1]] == changes[touched[0]]
-    set_of_point = np.where(uniform, codes[points], -1)
-    return [np.nonzero(set_of_point == k)[0] for k in range(3)]
+    first, last = touched_rows(rows, data.slices, spec.lo, spec.hi)
+    set_of_point = np.where(changes[last] == changes[first], codes[rows], -1)
+    return {name: rows[set_of_point == k] for k, name in enumerate(SETS)}
 
 
-def _chronological(data: SeriesData, points: np.ndarray, touched: tuple[np.ndarray, np.ndarray], portions: list[float]) -> list[np.ndarray]:
-    t_point = data.times[points]
-    t_first = data.times[touched[0]]
-    t_last = data.times[touched[1]]
-    order = np.argsort(t_point, kind="stable")
-    a, b = _cuts(len(points), portions)
-    inf = np.inf
-    b1 = t_point[order[a]] if a < len(points) else inf
-    b2 = t_point[order[b]] if b < len(points) else inf
-    # Purge: a point belongs to a set only if its whole window lies inside that set's time range.
-    train = np.nonzero(t_last < b1)[0]
-    valid = np.nonzero((t_first >= b1) & (t_last < b2))[0] if portions[1] > 0 else np.array([], dtype=np.int64)
-    test = np.nonzero(t_first >= b2)[0] if portions[2] > 0 else np.array([], dtype=np.int64)
+def _chronological(data: SeriesData, first: np.ndarray, counts: np.ndarray, spec: WindowSpec, portions: list[float]) -> dict[str, np.ndarray]:
+    """Cut at the times of the points at the portions' boundaries, then keep in each set only
+    the points whose whole window lies inside the set's time range. Times grow along a slice,
+    so each set is one run of points per slice, found with two binary searches."""
+    times = data.times
+    point_times = np.concatenate([times[f:f + c] for f, c in zip(first, counts) if c])
+    n = len(point_times)
+    a, b = _cuts(n, portions)
+    kth = [k for k in (a, b) if k < n]
+    if kth:
+        point_times.partition(kth)
+    b1 = point_times[a] if a < n else np.inf
+    b2 = point_times[b] if b < n else np.inf
+    del point_times
     if portions[1] == 0:
-        train = np.nonzero(t_last < b2)[0]
-    dropped = len(points) - len(train) - len(valid) - len(test)
-    if dropped > 0.2 * len(points):
-        warnings.warn(f"chronological split dropped {dropped} of {len(points)} points whose windows cross a split boundary", stacklevel=3)
-    return [train[np.argsort(t_point[train], kind="stable")], valid[np.argsort(t_point[valid], kind="stable")], test[np.argsort(t_point[test], kind="stable")]]
+        b1 = b2  # no validation set: training runs up to the test boundary
+    ranges: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in SETS}
+    slice_first = data.slices[:, 1]
+    slice_last = slice_first + data.slices[:, 2] - 1
+    for s, (f, c) in enumerate(zip(first, counts)):
+        if not c:
+            continue
+        start, end = int(slice_first[s]), int(slice_last[s])
+        rows_times = times[start:end + 1]
+        r1 = start + int(np.searchsorted(rows_times, b1, side="left"))  # first row at or after b1
+        r2 = start + int(np.searchsorted(rows_times, b2, side="left"))
+        # A window [max(t+lo, start), min(t+hi, end)] ends before row r iff r > end or t + hi < r,
+        # and starts at or after row r iff start >= r or t + lo >= r.
+        ends_before = lambda r: f + c if r > end else r - spec.hi  # noqa: E731 - exclusive bound on t
+        starts_from = lambda r: f if start >= r else r - spec.lo  # noqa: E731 - inclusive bound on t
+        bounds = {
+            "train": (f, ends_before(r1)),
+            "valid": (starts_from(r1), ends_before(r2)) if portions[1] > 0 else (0, 0),
+            "test": (starts_from(r2), f + c) if portions[2] > 0 else (0, 0),
+        }
+        for name, (lo_t, hi_t) in bounds.items():
+            lo_t, hi_t = max(lo_t, f), min(hi_t, f + c)
+            if hi_t > lo_t:
+                ranges[name].append((lo_t, hi_t - lo_t))
+    return {
+        name: expand_ranges(np.array([r[0] for r in rs], dtype=np.int64), np.array([r[1] for r in rs], dtype=np.int64))
+        for name, rs in ranges.items()
+    }

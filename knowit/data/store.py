@@ -85,6 +85,23 @@ class SeriesData:
         }
 
 
+def _read_columns(path: Path, components: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as one float32 array and times as float64, read one column at a time into
+    preallocated arrays, so loading a long series needs little beyond its own size."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    n = parquet.metadata.num_rows
+    values = np.empty((n, len(components)), dtype=np.float32)
+    for j, column in enumerate(components):
+        values[:, j] = parquet.read(columns=[column]).column(0).to_numpy()
+    times = np.array(parquet.read(columns=[TIME_COLUMN]).column(0).to_numpy(), dtype=np.float64)
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()  # hand the column buffers back to the system
+    return values, times
+
+
 def _index_of(values: np.ndarray, names: list[str]) -> np.ndarray:
     lookup = {n: i for i, n in enumerate(names)}
     return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
@@ -155,15 +172,11 @@ class DatasetStore:
         self._commit(name, fill, overwrite)
 
     def load_series(self, name: str) -> SeriesData:
-        import pandas as pd
-
         meta = self.meta(name)
         if meta.get("kind") != "series":
             raise KnowItDataError(f"data.name: dataset {name!r} holds arrays, not a time series")
         try:
-            frame = pd.read_parquet(self.path(name) / "data.parquet")
-            values = np.ascontiguousarray(frame[meta["components"]].to_numpy(dtype=np.float32))
-            times = frame[TIME_COLUMN].to_numpy(dtype=np.float64)
+            values, times = _read_columns(self.path(name) / "data.parquet", list(meta["components"]))
         except Exception as err:  # noqa: BLE001 - a damaged store file is a data error for the user
             raise KnowItDataError(f"data.name: data of dataset {name!r} is unreadable: {err}") from None
         slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)

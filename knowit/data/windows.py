@@ -52,32 +52,50 @@ class WindowSpec:
         return self.lo, self.hi
 
 
-def prediction_points(slices: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Rows whose whole window fits in their slice, and the slice index of each.
+def point_ranges(slices: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
+    """First prediction point (a row) and number of points of each slice.
 
-    ``slices`` is ``(n, 3)``: instance, first row, length. Vectorised over slices.
+    ``slices`` is ``(n, 3)``: instance, first row, length. A slice's points are one contiguous
+    run of rows, so sets are worked out per slice and never need an array of every point.
     """
     lo, hi = spec.required
     span = hi - lo + 1
     starts, lengths = slices[:, 1], slices[:, 2]
-    counts = np.clip(lengths - span + 1, 0, None)
-    total = int(counts.sum())
-    if total == 0:
+    counts = np.clip(lengths - span + 1, 0, None).astype(np.int64)
+    if int(counts.sum()) == 0:
         raise KnowItDataError(
             f"data.in_chunk/out_chunk: a window spans {span} rows but the longest slice has "
             f"{int(lengths.max()) if len(lengths) else 0}; shorten the chunks"
         )
-    slice_of_point = np.repeat(np.arange(len(slices), dtype=np.int64), counts)
-    offset_in_slice = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    points = starts[slice_of_point] - lo + offset_in_slice
-    return points, slice_of_point
+    return (starts - lo).astype(np.int64), counts
 
 
-def touched_rows(points: np.ndarray, slice_of_point: np.ndarray, slices: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def expand_ranges(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The rows ``first[i] .. first[i] + counts[i] - 1`` of every range, concatenated (vectorised)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    keep = counts > 0
+    first, counts = np.asarray(first, dtype=np.int64)[keep], counts[keep]
+    steps = np.ones(total, dtype=np.int64)
+    starts_at = np.cumsum(counts) - counts
+    steps[0] = first[0]
+    steps[starts_at[1:]] = first[1:] - (first[:-1] + counts[:-1] - 1)
+    return np.cumsum(steps, out=steps)
+
+
+def slice_of_rows(slices: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Index of the slice holding each row (slices are stored in row order)."""
+    return np.searchsorted(slices[:, 1], rows, side="right") - 1
+
+
+def touched_rows(rows: np.ndarray, slices: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """First and last row each point's window ``[t+lo, t+hi]`` touches inside its slice."""
-    first_row = slices[slice_of_point, 1]
-    last_row = first_row + slices[slice_of_point, 2] - 1
-    return np.maximum(points + lo, first_row), np.minimum(points + hi, last_row)
+    s = slice_of_rows(slices, rows)
+    first_row = slices[s, 1]
+    last_row = first_row + slices[s, 2] - 1
+    return np.maximum(rows + lo, first_row), np.minimum(rows + hi, last_row)
 
 
 class WindowGather:
