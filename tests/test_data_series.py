@@ -76,8 +76,8 @@ def test_zero_padding_keeps_early_points_and_pads_after_scaling(exp_dir):
     points = torch.from_numpy(first_rows + 2)  # third row of each slice: 7 padded input rows
     x = padded.batch(points)["x"]
     assert torch.count_nonzero(x[:, :7]) == 0
-    expected = padded.x_scaler.transform(torch.from_numpy(padded.data.values[(first_rows[:, None] + np.arange(3)), :4]))
-    torch.testing.assert_close(x[:, 7:], expected)
+    raw = padded.raw_values((first_rows[:, None] + np.arange(3)).ravel(), np.arange(4)).reshape(-1, 3, 4)
+    torch.testing.assert_close(x[:, 7:], padded.x_scaler.transform(torch.from_numpy(raw.astype(np.float32))))
 
 
 def touched(p, set_name):
@@ -153,15 +153,16 @@ def test_scaler_sees_training_rows_only_under_a_distribution_shift(exp_dir):
     p = prepare(exp_dir, df, in_chunk=[-5, 0], out_chunk=[0, 0], split_portions=[0.6, 0.2, 0.2])
     train_rows = sorted(touched(p, "train"))
     assert max(train_rows) < 620
-    expected = p.data.values[train_rows].astype(np.float64)
+    expected = DatasetStore(exp_dir).load_series("series").values[train_rows].astype(np.float64)
     np.testing.assert_allclose(p.x_scaler.shift, expected[:, :4].mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(p.x_scaler.scale, expected[:, :4].std(axis=0), rtol=1e-12)  # numpy's std, ddof 0
-    targets = p.data.values[p.set_points("train"), 4:].astype(np.float64)  # out_chunk [0, 0]: the points' own rows
+    targets = DatasetStore(exp_dir).load_series("series").values[p.set_points("train"), 4:].astype(np.float64)  # out_chunk [0, 0]: the points' own rows
     np.testing.assert_allclose(p.y_scaler.scale, targets.std(axis=0), rtol=1e-12)
     assert abs(float(all_batch(p, "train")["x"].mean())) < 0.05
     assert float(all_batch(p, "test")["x"].mean()) > 50  # the shift shows: nothing of it was fitted
     y = all_batch(p, "test")["y"].numpy()
-    np.testing.assert_allclose(p.descale_outputs(y), p.data.values[p.set_points("test"), 4:5][:, None, :], rtol=1e-5)
+    np.testing.assert_allclose(p.descale_outputs(y), p.raw_values(p.set_points("test"), [4])[:, None, :], rtol=1e-5)
+    np.testing.assert_allclose(p.raw_values(train_rows), expected, rtol=1e-5, atol=1e-5)  # in-place scaling undone
 
 
 def test_zero_one_and_in_only_scaling(exp_dir):
@@ -265,3 +266,37 @@ def test_chronological_ranges_match_the_per_point_definition(exp_dir, padding):
     expected = {"train": rows[t_last < b1], "valid": rows[(t_first >= b1) & (t_last < b2)], "test": rows[t_first >= b2]}
     for name, want in expected.items():
         np.testing.assert_array_equal(p.sets[name], want)
+
+
+@pytest.mark.parametrize("tag", ["full", "in_only"])
+def test_a_component_that_is_input_and_output_is_scaled_once(exp_dir, tag):
+    df = frame()
+    store = DatasetStore(exp_dir)
+    from knowit.data.importing import import_dataset
+
+    import_dataset(store, df, {"name": "auto", "time_column": "time"})
+    raw = store.load_series("auto").values
+    cfg = DataConfig(name="auto", in_components=["x1", "y1"], out_components=["y1"], in_chunk=[-4, 0], out_chunk=[1, 2], scaling_tag=tag)
+    p = prepare_dataset(cfg, store, 0)
+    batch = all_batch(p, "train")
+    rows = p.set_points("train")
+    y_raw = raw[rows[:, None] + np.array([1, 2]), 4]
+    x_last = batch["x"][:, -1, 1].numpy()  # y1 at the point itself, as an input
+    np.testing.assert_allclose(x_last, (raw[rows, 4] - p.x_scaler.shift[1]) / p.x_scaler.scale[1], rtol=1e-4, atol=1e-5)
+    if tag == "full":
+        assert p.y_scaler.shift[0] == p.x_scaler.shift[1] and p.y_scaler.scale[0] == p.x_scaler.scale[1]
+        np.testing.assert_allclose(p.descale_outputs(batch["y"].numpy())[..., 0], y_raw, rtol=1e-4, atol=1e-5)
+    else:
+        assert p.y_scaler is None
+        np.testing.assert_allclose(batch["y"].numpy()[..., 0], y_raw, rtol=1e-5, atol=1e-5)  # original units
+
+
+def test_a_label_cannot_be_an_input(exp_dir):
+    df = frame(gap_at=None, instances=1)
+    df["label"] = (df["x1"] > 0).astype(int)
+    from knowit.data.importing import import_dataset
+
+    import_dataset(DatasetStore(exp_dir), df, {"name": "cls2", "time_column": "time"})
+    cfg = DataConfig(name="cls2", task="classification", in_components=["x1", "label"], out_components=["label"], in_chunk=[-3, 0])
+    with pytest.raises(KnowItDataError, match="data.in_components: the label component cannot also be an input"):
+        prepare_dataset(cfg, DatasetStore(exp_dir), 0)
