@@ -108,3 +108,17 @@ def test_knowit_kwargs_form_and_task_agreement() -> None:
 def test_kwargs_unknown_group() -> None:
     with pytest.raises(KnowItConfigError, match=r"^kwargs.dta:"):
         config_from_kwargs({"dta": {}})
+
+
+def test_experiment_files_override_groups_and_keys() -> None:
+    """Every shipped experiment composes and validates; its values reach the typed config."""
+    from importlib.resources import files
+
+    names = sorted(p.name[:-5] for p in files("knowit.conf").joinpath("experiment").iterdir() if p.name.endswith(".yaml"))
+    assert "lstm_regression" in names
+    for name in names:
+        validate(compose([f"experiment={name}"]))
+    cfg = validate(compose(["experiment=lstm_regression", "trainer.max_epochs=2"]))
+    assert cfg.root.model_name == "lstm_regression" and cfg.arch.args.width == 64 and cfg.trainer.max_epochs == 2
+    with pytest.raises(KnowItConfigError, match="experiment.*available choices: .*lstm_regression"):
+        compose(["experiment=nope"])
