@@ -52,7 +52,18 @@ def plan(cfg: RunConfig) -> tuple[str, list[str]]:
     metrics = check_metric_names(cfg.trainer.performance_metrics, cfg.data.task)
     check_optimizer_name(cfg.trainer.optim)
     check_monitors(cfg, metrics)
+    check_stateful_sampling(cfg)
     return loss, metrics
+
+
+def check_stateful_sampling(cfg: RunConfig) -> None:
+    """A model that carries states between batches needs batches whose rows continue streams."""
+    tracking = getattr(getattr(cfg.arch.args, "internal_state", None), "tracking", False)
+    if tracking and cfg.data.batch_sampling != "contiguous":
+        raise KnowItConfigError(
+            "data.batch_sampling: arch.internal_state.tracking=true carries states from one batch to the next, "
+            "which needs data.batch_sampling=contiguous (shuffled batches would hand each row another stream's state)"
+        )
 
 
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None) -> TrainResult:

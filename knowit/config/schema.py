@@ -34,6 +34,9 @@ class DataConfig:
     split_column: Optional[str] = None  # for split_method=custom: values train/valid/test
     batch_size: int = field(default=64, metadata={"ge": 1})
     shuffle_train: bool = True
+    # contiguous: row i of every batch continues stream i in time (stateful models, LSTM tracking)
+    batch_sampling: str = field(default="random", metadata={"choices": ("random", "contiguous")})
+    stream_stride: Optional[int] = field(default=None, metadata={"ge": 1})  # null: the input window length
     scaling_method: Optional[str] = field(default="z-norm", metadata={"choices": ("z-norm", "zero-one", None)})
     scaling_tag: Optional[str] = field(default="full", metadata={"choices": ("full", "in_only", None)})
     padding: Optional[str] = field(default=None, metadata={"choices": (None, "zeros")})

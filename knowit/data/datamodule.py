@@ -13,35 +13,13 @@ from typing import Any, Iterator
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from knowit.config.schema import DataConfig
 from knowit.data.prepared import PreparedSeries, prepare_dataset
 from knowit.data.prepared_arrays import PreparedArrays
+from knowit.data.sampling import ContiguousBatchSampler, PointBatchSampler
 from knowit.data.store import DatasetStore
-
-
-class PointBatchSampler(Sampler[np.ndarray]):
-    """Yields arrays of positions ``0..n-1``, ``batch_size`` at a time, reshuffled each epoch."""
-
-    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int):
-        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        if self.shuffle:
-            order = np.arange(self.n, dtype=np.int32 if self.n < 2**31 else np.int64)  # half the memory of int64
-            np.random.default_rng(self.seed + self.epoch).shuffle(order)
-        else:
-            order = np.arange(self.n)
-        for start in range(0, self.n, self.batch_size):
-            yield order[start:start + self.batch_size]
-
-    def __len__(self) -> int:
-        return (self.n + self.batch_size - 1) // self.batch_size
 
 
 class SetBatches(Dataset):
@@ -54,8 +32,12 @@ class SetBatches(Dataset):
     def __len__(self) -> int:
         return len(self.points)
 
-    def __getitem__(self, positions: np.ndarray) -> dict[str, torch.Tensor]:
-        return self.prepared.batch(self.points[torch.as_tensor(positions)])
+    def __getitem__(self, index: np.ndarray | tuple[np.ndarray, np.ndarray]) -> dict[str, torch.Tensor]:
+        positions, reset = index if isinstance(index, tuple) else (index, None)
+        batch = self.prepared.batch(self.points[torch.as_tensor(positions)])
+        if reset is not None:
+            batch["reset"] = torch.from_numpy(reset)
+        return batch
 
 
 class KnowItDataModule(pl.LightningDataModule):
@@ -82,8 +64,16 @@ class KnowItDataModule(pl.LightningDataModule):
         return self.prepared.class_weights
 
     def loader(self, set_name: str, *, shuffle: bool = False) -> DataLoader:
-        dataset = SetBatches(self.prepared, self.prepared.set_points(set_name))
-        sampler = PointBatchSampler(len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed)
+        rows = self.prepared.set_points(set_name)
+        dataset = SetBatches(self.prepared, rows)
+        sampler: PointBatchSampler | ContiguousBatchSampler
+        if self.cfg.batch_sampling == "contiguous":
+            # Array datasets have no slices: every sample is its own stream segment.
+            slice_of = self.prepared.slice_of(rows) if hasattr(self.prepared, "slice_of") else np.arange(len(rows))
+            stride = self.cfg.stream_stride or (len(self.prepared.spec.in_offsets) if hasattr(self.prepared, "spec") else 1)
+            sampler = ContiguousBatchSampler(rows, slice_of, self.cfg.batch_size, stride=stride, vary_phase=set_name == "train")
+        else:
+            sampler = PointBatchSampler(len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed)
         return DataLoader(
             dataset,
             sampler=sampler,

@@ -1,0 +1,90 @@
+"""Batch samplers: which points make up each batch, in which order.
+
+``PointBatchSampler`` serves a set's points ``batch_size`` at a time, reshuffled every epoch
+with ``seed + epoch`` (so a run resumed at an epoch boundary sees the batches an uninterrupted
+run would). ``ContiguousBatchSampler`` serves stateful models (LSTM ``tracking``): the set is
+cut into ``batch_size`` streams, row ``i`` of every batch continues stream ``i`` in time order,
+consecutive points of a stream are ``stride`` rows apart (by default the input window length,
+so windows tile the stream and a carried state never re-reads a row), and each batch carries a
+``reset`` mask, True where a row starts its stream or jumps (a gap, a slice or an instance
+boundary). Both yield arrays of positions into the set; the contiguous one yields
+``(positions, reset)``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from torch.utils.data import Sampler
+
+
+class PointBatchSampler(Sampler[np.ndarray]):
+    """Yields arrays of positions ``0..n-1``, ``batch_size`` at a time, reshuffled each epoch."""
+
+    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int):
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.shuffle:
+            order = np.arange(self.n, dtype=np.int32 if self.n < 2**31 else np.int64)  # half the memory of int64
+            np.random.default_rng(self.seed + self.epoch).shuffle(order)
+        else:
+            order = np.arange(self.n)
+        for start in range(0, self.n, self.batch_size):
+            yield order[start:start + self.batch_size]
+
+    def __len__(self) -> int:
+        return (self.n + self.batch_size - 1) // self.batch_size
+
+
+class ContiguousBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):
+    """Batches whose row ``i`` walks stream ``i`` forward in time, with a per-row reset mask.
+
+    Args:
+        rows: the set's points (row numbers), in row order.
+        slice_of: the slice of each point (a change of slice always resets).
+        stride: rows between consecutive points of a stream.
+        vary_phase: start each epoch at row offset ``epoch % stride`` (training), so every point
+            is used over ``stride`` epochs; evaluation keeps offset 0.
+    """
+
+    def __init__(self, rows: np.ndarray, slice_of: np.ndarray, batch_size: int, *, stride: int, vary_phase: bool):
+        self.rows, self.slice_of = np.asarray(rows, dtype=np.int64), np.asarray(slice_of)
+        self.batch_size, self.stride, self.vary_phase = batch_size, max(1, int(stride)), vary_phase
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _streams(self) -> np.ndarray:
+        """``(n_streams, steps)`` positions into the set, -1 past the end of the last streams."""
+        phase = self.epoch % self.stride if self.vary_phase else 0
+        picked = np.nonzero((self.rows - phase) % self.stride == 0)[0]
+        if len(picked) == 0:  # fewer points than the stride: serve what there is
+            picked = np.arange(len(self.rows))
+        n_streams = min(self.batch_size, len(picked))
+        steps = -(-len(picked) // n_streams)
+        grid = np.full(n_streams * steps, -1, dtype=np.int64)
+        grid[: len(picked)] = picked
+        return grid.reshape(n_streams, steps)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        grid = self._streams()
+        previous = None
+        for k in range(grid.shape[1]):
+            column = grid[:, k]
+            column = column[column >= 0]  # only the last streams end early: always a suffix
+            if previous is None:
+                reset = np.ones(len(column), dtype=bool)
+            else:
+                before = previous[: len(column)]
+                reset = (self.rows[column] - self.rows[before] != self.stride) | (self.slice_of[column] != self.slice_of[before])
+            previous = column
+            yield column, reset
+
+    def __len__(self) -> int:
+        return int(self._streams().shape[1])
