@@ -115,6 +115,32 @@ class KnowIt:
             raise KnowItRunError(f"model_name: no trained model {model_name!r} in {self.exp_dir / 'models'}; available: {', '.join(self.available_models()) or 'none'}")
         return path
 
+    # -- results ------------------------------------------------------------------------------
+    def generate_predictions(self, model_name: str, kwargs: Mapping[str, Any] | None = None):
+        """Predict a set of a trained model; returns the tidy table and saves it as
+        ``<run>/predictions/<set>.parquet``. ``kwargs = {'predictor': {'prediction_set':
+        'train'|'valid'|'test', 'rescale_outputs': True}}`` (KnowIt's form; both keys optional)."""
+        from knowit.errors import KnowItConfigError
+        from knowit.results.predictions import predictions_frame, save_predictions
+
+        predictor = dict((kwargs or {}).get("predictor") or {})
+        unknown = set(predictor) - {"prediction_set", "rescale_outputs"}
+        if unknown or set(kwargs or {}) - {"predictor"}:
+            bad = sorted(unknown)[0] if unknown else sorted(set(kwargs or {}) - {"predictor"})[0]
+            raise KnowItConfigError(f"predictor.{bad}: unknown key; allowed keys: prediction_set, rescale_outputs")
+        run = self.load(self.run_dir(model_name))
+        set_name = predictor.get("prediction_set", "valid")
+        frame = predictions_frame(run, set_name, rescale_outputs=bool(predictor.get("rescale_outputs", True)))
+        with os_errors_as_run_errors("model_name"):
+            save_predictions(frame, run.run.predictions, set_name)
+        return frame
+
+    def evaluate(self, model_name: str, set_name: str = "test") -> dict[str, float]:
+        """Loss and metrics of a trained model's best checkpoint on ``set_name``."""
+        from knowit.results.predictions import evaluate
+
+        return evaluate(self.load(self.run_dir(model_name)), set_name)
+
     # -- loading ------------------------------------------------------------------------------
     @staticmethod
     def load(run_dir: str | os.PathLike, *, checkpoint: str = "best"):

@@ -1,0 +1,121 @@
+"""Predictions and evaluation of a trained run on one of its sets.
+
+The run's own config rebuilds its data exactly (same dataset, windows, split and seed); the
+scalers it fits are the ones the run saved, because they come from the same training rows.
+Targets and predictions come back in original units (``rescale_outputs``), as a tidy table:
+one row per prediction point, output step and output component (regression) or per point
+(classification, with one probability column per class).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from knowit.errors import KnowItConfigError
+from knowit.results.load import LoadedRun
+
+SETS = ("train", "valid", "test")
+
+
+def _check_set(name: str, key: str) -> None:
+    if name not in SETS:
+        raise KnowItConfigError(f"{key}: {name!r} is not a set; choose one of: {', '.join(SETS)}")
+
+
+def run_data(run: LoadedRun):
+    """The run's DataModule, rebuilt from its saved config."""
+    from knowit.config.run_config import validate
+    from knowit.data.datamodule import KnowItDataModule
+
+    cfg = validate({k: v for k, v in run.config.items() if k != "hydra"})
+    return KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+
+
+@torch.no_grad()
+def predict_set(run: LoadedRun, datamodule: Any, set_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(points, outputs, targets)`` of a set in the order the set's loader serves them."""
+    module = run.module.eval()
+    module._reset_states()
+    points, outputs, targets = [], [], []
+    for batch in datamodule.loader(set_name):
+        if "reset" in batch:
+            module._reset_states(batch["reset"])
+        outputs.append(module(batch["x"]).float())
+        targets.append(batch["y"])
+        points.append(batch["point"])
+    return torch.cat(points).numpy(), torch.cat(outputs).numpy(), torch.cat(targets).numpy()
+
+
+def predictions_frame(run: LoadedRun, set_name: str = "valid", *, rescale_outputs: bool = True) -> pd.DataFrame:
+    """The tidy predictions table of one set (see the module docstring)."""
+    _check_set(set_name, "predictor.prediction_set")
+    datamodule = run_data(run)
+    prepared = datamodule.prepared
+    points, outputs, targets = predict_set(run, datamodule, set_name)
+    where = _where(prepared, points)
+    if prepared.task == "classification":
+        names = np.asarray(prepared.class_names, dtype=object)
+        probs = torch.softmax(torch.from_numpy(outputs), dim=-1).numpy()
+        frame = pd.DataFrame({**where, "target": names[targets], "prediction": names[probs.argmax(-1)]})
+        for k, name in enumerate(prepared.class_names):
+            frame[f"prob_{name}"] = probs[:, k]
+        return frame
+    if rescale_outputs:
+        outputs, targets = prepared.descale_outputs(outputs), prepared.descale_outputs(targets)
+    n, per_point = len(points), int(np.prod(outputs.shape[1:]))
+    frame = pd.DataFrame({k: np.repeat(v, per_point) for k, v in where.items()})
+    steps, components = _output_labels(prepared, outputs.shape[1:])
+    frame["step"] = np.tile(steps, n)
+    frame["component"] = np.tile(components, n)
+    frame["target"] = targets.reshape(n, -1).ravel().astype(np.float64)
+    frame["prediction"] = outputs.reshape(n, -1).ravel().astype(np.float64)
+    return frame
+
+
+def _where(prepared: Any, points: np.ndarray) -> dict[str, np.ndarray]:
+    """Instance, slice and time of series points; the sample index of array datasets."""
+    if not hasattr(prepared, "slice_of"):
+        return {"sample": points}
+    slices = prepared.slice_of(points)
+    times = prepared.data.times[points]
+    if prepared.data.time_kind == "datetime":
+        times = times.astype("int64").astype("datetime64[ns]")
+    return {
+        "instance": np.asarray(prepared.data.instances, dtype=object)[prepared.data.slices[slices, 0]],
+        "slice": slices,
+        "time": times,
+    }
+
+
+def _output_labels(prepared: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Output step (offset from the point) and component name of every output value."""
+    if hasattr(prepared, "spec") and len(shape) == 2:
+        steps = np.repeat(prepared.spec.out_offsets, shape[1])
+        components = np.tile(np.asarray(prepared.out_components, dtype=object), shape[0])
+        return steps, components
+    size = int(np.prod(shape))
+    return np.zeros(size, dtype=np.int64), np.asarray([str(i) for i in range(size)], dtype=object)
+
+
+def save_predictions(frame: pd.DataFrame, folder: Path, set_name: str) -> Path:
+    from knowit.atomic_io import write_atomic
+
+    return write_atomic(folder / f"{set_name}.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def evaluate(run: LoadedRun, set_name: str) -> dict[str, float]:
+    """The run's loss and metrics on one set, computed by the module as in training."""
+    import pytorch_lightning as pl
+
+    from knowit.training.trainer import quiet_lightning
+
+    _check_set(set_name, "set")
+    datamodule = run_data(run)
+    quiet_lightning()
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    out = trainer.test(run.module, dataloaders=datamodule.loader(set_name), verbose=False)[0]
+    return {f"{set_name}_{k[len('test_'):]}": float(v) for k, v in out.items()}
