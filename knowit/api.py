@@ -47,17 +47,20 @@ class KnowIt:
         overrides: Sequence[str] | None = None,
         safe_mode: bool = True,
         overwrite: bool = False,
+        resume: bool = False,
         and_viz: bool = False,
         progress_bar: bool | None = False,
     ):
         """Train a model into ``<exp_dir>/models/<model_name>``; returns a ``TrainResult``.
 
         ``safe_mode=True`` (default) refuses to replace an existing ``model_name``; pass
-        ``safe_mode=False`` or ``overwrite=True`` to replace it.
+        ``safe_mode=False`` or ``overwrite=True`` to replace it. ``resume=True`` continues the
+        run ``model_name`` from its ``last.ckpt`` (same kwargs; more ``max_epochs`` extend it).
         """
         from knowit.orchestrator import train_model
 
-        cfg = self.config(model_name, kwargs, overrides=overrides or (), overwrite=overwrite or not safe_mode)
+        overrides = [*(overrides or ()), *([f"trainer.resume={model_name}"] if resume else [])]
+        cfg = self.config(model_name, kwargs, overrides=overrides, overwrite=(overwrite or not safe_mode) and not resume)
         with os_errors_as_run_errors():
             return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar)
 
@@ -140,6 +143,23 @@ class KnowIt:
         from knowit.results.predictions import evaluate
 
         return evaluate(self.load(self.run_dir(model_name)), set_name)
+
+    def visualize(self, model_name: str, set_name: str = "test", *, min_probability: float = 0.0) -> list[Path]:
+        """Draw a trained model's plots into ``<run>/visualizations``; returns the files written."""
+        from knowit.errors import KnowItConfigError
+        from knowit.plots.curves import learning_curves
+        from knowit.plots.results import visualize_set
+        from knowit.results.predictions import predictions_frame
+
+        if not 0.0 <= min_probability <= 1.0:
+            raise KnowItConfigError(f"min_probability: {min_probability} is out of range; it must be within [0, 1]")
+        run = self.load(self.run_dir(model_name))
+        frame = predictions_frame(run, set_name)
+        folder = run.run.visualizations
+        with os_errors_as_run_errors("model_name"):
+            written = [learning_curves(run.history, folder / "learning_curves.png", title=model_name)]
+            written += visualize_set(frame, run.module.hparams.task, set_name, folder, title=model_name, min_probability=min_probability)
+        return [p for p in written if p is not None]
 
     # -- loading ------------------------------------------------------------------------------
     @staticmethod

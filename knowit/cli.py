@@ -17,7 +17,7 @@ EXIT_USAGE = 2
 
 # Subcommands live in knowit/commands/<name>.py, each with HELP, configure(parser) and run(ns).
 # Their modules import nothing heavy at the top, so `--help` stays fast.
-COMMANDS = ("train", "import", "datasets", "archs")
+COMMANDS = ("train", "predict", "evaluate", "viz", "import", "datasets", "archs")
 
 
 def _debug_wanted(argv: Sequence[str]) -> bool:
@@ -129,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         return cmd_train(argv[1:])
+    if any(a.startswith("hydra.job.name=train_ddp_process_") for a in argv):
+        return cmd_train(argv)  # a DDP worker: Lightning re-runs this program with the Hydra overrides only
     parser = _parser()
     ns = parser.parse_args([a for a in argv if a != "--debug"])
     if ns.command is None:

@@ -45,6 +45,8 @@ def _job(cfg: DictConfig) -> float | None:
 
         record_failed_job(run_path, str(err))
         return math.nan
+    if result.status == "worker":  # a DDP worker process: rank 0 reports
+        return None
     print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\n{format_metrics(result.metrics)}")
     metric = rc.root.optimized_metric
     return result.metrics.get(metric) if metric else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,11 @@ def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
     checks = [("trainer.checkpoint.monitor", cfg.trainer.checkpoint.monitor, logged)]
     if cfg.trainer.early_stopping.enabled:
         checks.append(("trainer.early_stopping.monitor", cfg.trainer.early_stopping.monitor, logged))
+    from knowit.training.optimizers import scheduler_monitor
+
+    plateau = scheduler_monitor(cfg.trainer.lr_scheduler, cfg.trainer.lr_scheduler_kwargs)
+    if plateau:
+        checks.append(("trainer.lr_scheduler_kwargs.monitor", plateau, logged))
     if cfg.root.optimized_metric:
         checks.append(("optimized_metric", cfg.root.optimized_metric, logged | test_logged))
     for key, name, allowed in checks:
@@ -46,13 +52,16 @@ def plan(cfg: RunConfig) -> tuple[str, list[str]]:
     """Cross-group checks that need no data: loss, metrics, optimiser, monitors."""
     from knowit.training.losses import check_loss_name
     from knowit.training.metrics import check_metric_names
-    from knowit.training.optimizers import check_optimizer_name
+    from knowit.training.optimizers import check_optimization
 
     loss = check_loss_name(cfg.trainer.loss_fn, cfg.data.task)
     metrics = check_metric_names(cfg.trainer.performance_metrics, cfg.data.task)
-    check_optimizer_name(cfg.trainer.optim)
+    check_optimization(cfg.trainer)
     check_monitors(cfg, metrics)
     check_stateful_sampling(cfg)
+    from knowit.training.trainer import check_loggers
+
+    check_loggers(cfg.trainer.logger)
     return loss, metrics
 
 
@@ -66,14 +75,48 @@ def check_stateful_sampling(cfg: RunConfig) -> None:
         )
 
 
+def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
+    """``(run directory, checkpoint)`` that ``trainer.resume`` names, checked against this config.
+
+    ``trainer.resume`` is a run directory (its ``checkpoints/last.ckpt`` is used) or a checkpoint
+    file. A run's data and architecture cannot change on resume; trainer keys (say, more
+    epochs) can.
+    """
+    if not cfg.trainer.resume:
+        return None
+    given = Path(cfg.trainer.resume).expanduser()
+    if not given.is_absolute() and not given.exists():
+        given = cfg.exp_dir / "models" / given  # a bare model name
+    ckpt = given / "checkpoints" / "last.ckpt" if given.is_dir() else given
+    if not ckpt.is_file():
+        raise KnowItConfigError(f"trainer.resume: no checkpoint to resume from at {ckpt}")
+    run_path = ckpt.resolve().parent.parent
+    if not (run_path / "config.yaml").is_file():
+        raise KnowItConfigError(f"trainer.resume: {ckpt} is not inside a knowit run directory (no config.yaml beside checkpoints/)")
+    saved = RunDir(run_path).read_config()
+    current = cfg.to_dict()
+    # The optimiser and scheduler states in the checkpoint only fit the same classes.
+    fixed = [("data", k) for k in current["data"]] + [("arch", k) for k in current["arch"]]
+    fixed += [("trainer", k) for k in ("optim", "optim_kwargs", "learning_rate", "weight_decay", "lr_scheduler", "lr_scheduler_kwargs")]
+    for group, key in fixed:
+        was, now = saved.get(group, {}).get(key), current[group].get(key)
+        if was != now:
+            raise KnowItConfigError(
+                f"trainer.resume: {group}.{key} was {was!r} in the run being resumed, this config says {now!r}; "
+                "resume with the run's own data, arch, optimiser and scheduler settings"
+            )
+    return run_path, ckpt
+
+
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None) -> TrainResult:
     import pytorch_lightning as pl
 
     from knowit.data.datamodule import KnowItDataModule
     from knowit.training.module import KnowItModule
-    from knowit.training.trainer import build_trainer
+    from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
     loss_name, metric_names = plan(cfg)
+    resume = resume_target(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
     module = KnowItModule(
@@ -88,61 +131,131 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         learning_rate=cfg.trainer.learning_rate,
         weight_decay=cfg.trainer.weight_decay,
         optim_kwargs=cfg.trainer.optim_kwargs,
+        lr_scheduler=cfg.trainer.lr_scheduler,
+        lr_scheduler_kwargs=cfg.trainer.lr_scheduler_kwargs,
         loss_kwargs=cfg.trainer.loss_kwargs,
         class_names=datamodule.class_names,
         class_weights=datamodule.class_weights,
     )
     n_parameters = sum(p.numel() for p in module.model.parameters())
 
-    model_name = cfg.root.model_name or auto_model_name(cfg.arch.name, cfg.data.name)
-    run = RunDir(run_path) if run_path else RunDir.for_model(cfg.exp_dir, model_name)
-    run.claim(overwrite=cfg.root.overwrite)
+    if resume:
+        run = RunDir(resume[0])
+        model_name = run.path.name
+    else:
+        model_name = cfg.root.model_name or auto_model_name(cfg.arch.name, cfg.data.name)
+        run = RunDir(run_path) if run_path else RunDir.for_model(cfg.exp_dir, model_name)
+    ddp_child = is_ddp_child()
+    if ddp_child:  # a DDP worker started by rank 0: same run directory, writes nothing of its own
+        run = RunDir(Path(ddp_child))
+    else:
+        run.claim(overwrite=cfg.root.overwrite, resume=resume is not None)
+    summary: dict[str, Any] = {
+        "status": "running",
+        "model_name": model_name,
+        "arch": cfg.arch.name,
+        "dataset": cfg.data.name,
+        "task": cfg.data.task,
+        "n_parameters": n_parameters,
+        "data": datamodule.describe(),
+    }
+    writer = _Writer(run, enabled=not ddp_child)
     try:
         resolved = cfg.to_dict()
         resolved["model_name"] = model_name
-        run.write_config(resolved)
+        writer.do(run.write_config, resolved)
         from knowit.atomic_io import write_json
 
-        write_json(run.scalers, datamodule.prepared.scalers_dict())
-        summary: dict[str, Any] = {
-            "status": "running",
-            "model_name": model_name,
-            "arch": cfg.arch.name,
-            "dataset": cfg.data.name,
-            "task": cfg.data.task,
-            "n_parameters": n_parameters,
-            "data": datamodule.describe(),
-        }
-        run.write_summary(summary)
-        trainer = build_trainer(cfg.trainer, run, progress_bar=progress_bar)
+        writer.do(write_json, run.scalers, datamodule.prepared.scalers_dict())
+        if resume:
+            summary["resumed_from"] = str(resume[1])
+        writer.do(run.write_summary, summary)
+        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar)
         started = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule)
+        if not ddp_child:
+            os.environ[DDP_RUN_DIR_ENV] = str(run.path)  # inherited by DDP workers Lightning starts
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume[1]) if resume else None, weights_only=True)
+        except BaseException as err:
+            summary["train_time_s"] = time.perf_counter() - started
+            _record_failure(writer, run, summary, err)
+            raise
+        finally:
+            if not ddp_child:
+                os.environ.pop(DDP_RUN_DIR_ENV, None)
         summary["train_time_s"] = time.perf_counter() - started
-        result = _finish(run, trainer, module, datamodule, summary, and_viz)
+        if ddp_child:
+            return TrainResult(run_dir=run.path, best_checkpoint=None, status="worker")
+        if trainer.interrupted:
+            summary["status"] = "interrupted"
+        result = _finish(run, trainer, module, datamodule, summary, and_viz and not ddp_child, writer)
     finally:
-        run.release()
+        if not ddp_child:
+            run.release()
     return result
 
 
-def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: dict[str, Any], and_viz: bool) -> TrainResult:
-    from knowit.plots.curves import learning_curves
+class _Writer:
+    """Runs artefact writes on the process that owns the run directory (rank 0) only."""
+
+    def __init__(self, run: RunDir, *, enabled: bool):
+        self.run, self.enabled = run, enabled
+
+    def do(self, fn: Any, *args: Any) -> None:
+        if self.enabled:
+            fn(*args)
+
+
+def _record_failure(writer: _Writer, run: RunDir, summary: dict[str, Any], err: BaseException) -> None:
+    """Mark the run failed (or interrupted) in summary.json; the last good checkpoint stays."""
+    from knowit.errors import KnowItError
     from knowit.training.callbacks import read_history
 
-    history = read_history(run.metrics)
-    from knowit.training.trainer import model_checkpoint
+    summary["status"] = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "failed"
+    summary["error"] = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if not isinstance(err, KnowItError):
+        summary["error"] = f"{type(err).__name__}: {summary['error']}"
+    summary["epochs"] = len(read_history(run.metrics))
+    last = run.last_checkpoint
+    summary["last_checkpoint"] = str(last.relative_to(run.path)) if last.is_file() else None
+    try:
+        writer.do(run.write_summary, summary)
+    except OSError:
+        log.warning("could not record the failure in %s", run.summary)
 
+
+def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: dict[str, Any], and_viz: bool, writer: _Writer) -> TrainResult:
+    """Evaluate the best checkpoint on valid and test, record the summary, draw the plots."""
+    import torch.distributed as dist
+
+    from knowit.plots.curves import learning_curves
+    from knowit.results.load import module_from_checkpoint
+    from knowit.training.callbacks import read_history
+    from knowit.training.trainer import eval_trainer, model_checkpoint
+
+    history = read_history(run.metrics)
     ckpt_cb = model_checkpoint(trainer)
     best = Path(ckpt_cb.best_model_path) if ckpt_cb and ckpt_cb.best_model_path else None
+    # Evaluate in this process only: after DDP training the workers have stopped here.
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()  # metrics would otherwise wait for the finished workers
+    if best:
+        module = module_from_checkpoint(best)
+    evaluator = eval_trainer(trainer.strategy.root_device.type)
+    datamodule.trainer = None  # serve whole sets again (not one DDP shard)
     metrics: dict[str, float] = {}
-    for set_name, loader in (("valid", datamodule.val_dataloader()), ("test", datamodule.test_dataloader())):
+    evaluated = []
+    for set_name in ("valid", "test"):
+        loader = datamodule.loader(set_name)
         if len(loader) == 0:
             continue
-        method = trainer.validate if set_name == "valid" else trainer.test
-        out = method(module, dataloaders=loader, ckpt_path=str(best) if best else None, verbose=False)
+        method = evaluator.validate if set_name == "valid" else evaluator.test
+        out = method(module, dataloaders=loader, verbose=False)
         metrics.update({k: float(v) for k, v in out[0].items()})
+        evaluated.append(set_name)
     finite = all(math.isfinite(v) for v in metrics.values())
     summary.update(
-        status="completed" if finite else "failed",
+        status=summary["status"] if summary["status"] == "interrupted" else "completed" if finite else "failed",
         epochs=len(history),
         best_epoch=_best_epoch(history, ckpt_cb),
         best_checkpoint=str(best.relative_to(run.path)) if best else None,
@@ -150,9 +263,21 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
         final={k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
         epoch_times=[r.get("epoch_time") for r in history],
     )
-    run.write_summary(summary)
+    frame = None
+    if evaluated and finite:
+        from knowit.results.predictions import set_frame
+        from knowit.results.report import set_report
+
+        shown = evaluated[-1]  # test when there is one
+        frame = set_frame(module, datamodule, shown)
+        summary["evaluation"] = set_report(frame, summary["task"], shown)
+    writer.do(run.write_summary, summary)
     if and_viz:
         learning_curves(history, run.visualizations / "learning_curves.png", title=summary["model_name"])
+        if frame is not None:
+            from knowit.plots.results import visualize_set
+
+            visualize_set(frame, summary["task"], summary["evaluation"]["set"], run.visualizations, title=summary["model_name"])
     return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"])
 
 

@@ -52,6 +52,17 @@ CONFIG_CASES = [
     ("arch-module", {**BASE, "arch": {"name": "no_such_pkg.model"}}, [], "arch.name"),
     ("task-disagrees", {**BASE, "data": {"name": "synth_regression", "task": "regression"}, "arch": {"name": TINY_ARCH, "task": "classification"}}, [], "arch.task"),
     ("metric-for-task", BASE, ["optimized_metric=valid_accuracy"], "optimized_metric"),
+    ("optim-unknown", BASE, ["trainer.optim=Adamm"], "trainer.optim"),
+    ("optim-kwarg", BASE, ["+trainer.optim_kwargs.momentm=0.9"], "trainer.optim_kwargs"),
+    ("scheduler-unknown", BASE, ["trainer.lr_scheduler=StepLRR"], "trainer.lr_scheduler"),
+    ("scheduler-kwarg", BASE, ["trainer.lr_scheduler=StepLR", "+trainer.lr_scheduler_kwargs.stepsize=2"], "trainer.lr_scheduler_kwargs"),
+    ("scheduler-kwargs-alone", BASE, ["+trainer.lr_scheduler_kwargs.step_size=2"], "trainer.lr_scheduler_kwargs"),
+    ("plateau-monitor", BASE, ["trainer.lr_scheduler=ReduceLROnPlateau", "+trainer.lr_scheduler_kwargs.monitor=valid_acc"], "trainer.lr_scheduler_kwargs.monitor"),
+    ("loss-unknown", BASE, ["trainer.loss_fn=mse"], "trainer.loss_fn"),
+    ("metric-unknown", BASE, ["trainer.performance_metrics=[r2,rsquared]"], "trainer.performance_metrics[1]"),
+    ("logger-unknown", BASE, ["trainer.logger=wandb"], "trainer.logger[0]"),
+    ("resume-missing", BASE, ["trainer.resume=no_such_run"], "trainer.resume"),
+    ("tracking-shuffled", LSTM, ["arch.internal_state.tracking=true"], "data.batch_sampling"),
     ("monitor-unknown", BASE, ["trainer.early_stopping.enabled=true", "trainer.early_stopping.monitor=valid_f1"], "trainer.early_stopping.monitor"),
 ]
 

@@ -11,6 +11,7 @@ from typing import Any, Optional, Union
 from knowit.config.validate import FieldError
 
 TASKS = ("regression", "classification")
+LOGGERS = ("csv", "tensorboard", "mlflow")
 SPLIT_METHODS = (
     "chronological", "random", "instance-random", "instance-chronological",
     "slice-random", "slice-chronological", "custom",
@@ -102,13 +103,20 @@ class TrainerConfig:
     devices: Union[int, str, list[int]] = "auto"
     strategy: str = "auto"
     num_nodes: int = field(default=1, metadata={"ge": 1})
-    logger: list[str] = field(default_factory=lambda: ["csv"])
+    logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])  # csv (always) + tensorboard, mlflow
     progress_bar: Optional[bool] = None  # null: on when the terminal is interactive
     limit_train_batches: Union[int, float] = field(default=1.0, metadata={"gt": 0})
     limit_val_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})
     limit_test_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})
     deterministic: bool = False
-    resume: Optional[str] = None
+    resume: Optional[str] = None  # a run directory, a model name or a checkpoint file to continue from
+
+    def check(self) -> None:
+        if isinstance(self.logger, str):
+            self.logger = [self.logger]
+        for i, name in enumerate(self.logger):
+            if name not in LOGGERS:
+                raise FieldError(f"logger[{i}]", f"{name!r} is not a logger; choose from: {', '.join(LOGGERS)}")
 
 
 @dataclass

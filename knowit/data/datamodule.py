@@ -73,7 +73,11 @@ class KnowItDataModule(pl.LightningDataModule):
             stride = self.cfg.stream_stride or (len(self.prepared.spec.in_offsets) if hasattr(self.prepared, "spec") else 1)
             sampler = ContiguousBatchSampler(rows, slice_of, self.cfg.batch_size, stride=stride, vary_phase=set_name == "train")
         else:
-            sampler = PointBatchSampler(len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed)
+            trainer = self.trainer
+            rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+            sampler = PointBatchSampler(
+                len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world=world, even=set_name == "train"
+            )
         return DataLoader(
             dataset,
             sampler=sampler,
@@ -81,6 +85,9 @@ class KnowItDataModule(pl.LightningDataModule):
             num_workers=self.cfg.num_workers,
             pin_memory=self.cfg.pin_memory,
             persistent_workers=self.cfg.num_workers > 0,
+            # Its own generator: starting an iterator then draws no number from the global RNG,
+            # whose per-epoch state (dropout) must not depend on when loaders are (re)started.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -100,6 +107,8 @@ class KnowItDataModule(pl.LightningDataModule):
             "output_dim": p.output_dim,
             "n_points": {k: int(len(v)) for k, v in p.sets.items()},
         }
+        if hasattr(p, "in_components"):
+            out["in_components"], out["out_components"] = list(p.in_components), list(p.out_components)
         if p.class_names:
             out["class_names"] = p.class_names
             out["class_counts"] = p.class_counts

@@ -21,8 +21,11 @@ from torch.utils.data import Sampler
 class PointBatchSampler(Sampler[np.ndarray]):
     """Yields arrays of positions ``0..n-1``, ``batch_size`` at a time, reshuffled each epoch."""
 
-    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int):
+    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int, rank: int = 0, world: int = 1, even: bool = False):
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        # Distributed: process ``rank`` of ``world`` serves every world-th batch; ``even`` (training)
+        # gives every process the same number of batches, since each step synchronises gradients.
+        self.rank, self.world, self.even = rank, world, even
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -34,11 +37,19 @@ class PointBatchSampler(Sampler[np.ndarray]):
             np.random.default_rng(self.seed + self.epoch).shuffle(order)
         else:
             order = np.arange(self.n)
-        for start in range(0, self.n, self.batch_size):
-            yield order[start:start + self.batch_size]
+        for k in self._batches():
+            yield order[k * self.batch_size:(k + 1) * self.batch_size]
+
+    def _batches(self) -> range:
+        total = (self.n + self.batch_size - 1) // self.batch_size
+        if self.world == 1:
+            return range(total)
+        if self.even:
+            total = max(self.world, total - total % self.world)
+        return range(self.rank, total, self.world)
 
     def __len__(self) -> int:
-        return (self.n + self.batch_size - 1) // self.batch_size
+        return len(self._batches())
 
 
 class ContiguousBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):

@@ -25,6 +25,19 @@ class LoadedRun:
     def model(self) -> torch.nn.Module:
         return self.module.model
 
+    def predict(self, new_data: Any, *, apply_scaler: bool = True, descale_result: bool = True, probabilities: bool = False) -> Any:
+        """Predict raw arrays ``(N, *input_dim)`` or a one-series DataFrame (see ``knowit.results.inference``)."""
+        from knowit.results.inference import predict_new
+
+        return predict_new(self, new_data, apply_scaler=apply_scaler, descale_result=descale_result, probabilities=probabilities)
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """The per-epoch rows of ``metrics.csv``."""
+        from knowit.training.callbacks import read_history
+
+        return read_history(self.run.metrics)
+
     @torch.no_grad()
     def predict_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Model output for an already scaled input batch."""

@@ -36,26 +36,31 @@ def run_data(run: LoadedRun):
 
 
 @torch.no_grad()
-def predict_set(run: LoadedRun, datamodule: Any, set_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict_set(module: Any, datamodule: Any, set_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(points, outputs, targets)`` of a set in the order the set's loader serves them."""
-    module = run.module.eval()
+    module = module.eval()
     module._reset_states()
     points, outputs, targets = [], [], []
+    device = next(module.parameters()).device
     for batch in datamodule.loader(set_name):
         if "reset" in batch:
-            module._reset_states(batch["reset"])
-        outputs.append(module(batch["x"]).float())
+            module._reset_states(batch["reset"].to(device))
+        outputs.append(module(batch["x"].to(device)).float().cpu())
         targets.append(batch["y"])
         points.append(batch["point"])
     return torch.cat(points).numpy(), torch.cat(outputs).numpy(), torch.cat(targets).numpy()
 
 
 def predictions_frame(run: LoadedRun, set_name: str = "valid", *, rescale_outputs: bool = True) -> pd.DataFrame:
-    """The tidy predictions table of one set (see the module docstring)."""
+    """The tidy predictions table of one set of a saved run (see the module docstring)."""
     _check_set(set_name, "predictor.prediction_set")
-    datamodule = run_data(run)
+    return set_frame(run.module, run_data(run), set_name, rescale_outputs=rescale_outputs)
+
+
+def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: bool = True) -> pd.DataFrame:
+    """The tidy predictions table of one set, from a module and the data it was trained on."""
     prepared = datamodule.prepared
-    points, outputs, targets = predict_set(run, datamodule, set_name)
+    points, outputs, targets = predict_set(module, datamodule, set_name)
     where = _where(prepared, points)
     if prepared.task == "classification":
         names = np.asarray(prepared.class_names, dtype=object)
@@ -109,13 +114,9 @@ def save_predictions(frame: pd.DataFrame, folder: Path, set_name: str) -> Path:
 
 def evaluate(run: LoadedRun, set_name: str) -> dict[str, float]:
     """The run's loss and metrics on one set, computed by the module as in training."""
-    import pytorch_lightning as pl
-
-    from knowit.training.trainer import quiet_lightning
+    from knowit.training.trainer import eval_trainer
 
     _check_set(set_name, "set")
     datamodule = run_data(run)
-    quiet_lightning()
-    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    out = trainer.test(run.module, dataloaders=datamodule.loader(set_name), verbose=False)[0]
+    out = eval_trainer().test(run.module, dataloaders=datamodule.loader(set_name), verbose=False)[0]
     return {f"{set_name}_{k[len('test_'):]}": float(v) for k, v in out.items()}

@@ -25,16 +25,25 @@ class EpochHistory(Checkpoint):
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
         self._start = 0.0
+        self._resumed: int | None = None
+        self._lr: float | None = None
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._resumed is None:
+            # On resume, keep the rows of the epochs already done (the file, not the checkpoint,
+            # holds them). The loop's epoch is restored only now, not yet at fit start.
+            self._resumed = trainer.current_epoch
+            self.rows = [r for r in read_history(self.path) if r["epoch"] < trainer.current_epoch]
         self._start = time.perf_counter()
+        # The rate the epoch trains with (epoch-level schedulers step at its end).
+        self._lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         row: dict[str, Any] = {"epoch": trainer.current_epoch, "epoch_time": time.perf_counter() - self._start}
-        if trainer.optimizers:
-            row["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        if self._lr is not None:
+            row["lr"] = self._lr
         for key, value in sorted(trainer.callback_metrics.items()):
             if key.startswith(("train_", "valid_")):
                 row[key] = float(value)
@@ -42,10 +51,20 @@ class EpochHistory(Checkpoint):
         if trainer.is_global_zero:
             write_text(self.path, history_csv(self.rows))
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # On resume, keep the rows of the epochs already done (the file, not the checkpoint,
-        # holds the last one: checkpoints are saved before the epoch's row is written).
-        self.rows = [r for r in read_history(self.path) if r["epoch"] < trainer.current_epoch]
+
+
+class LastCheckpoint(Checkpoint):
+    """``last.ckpt`` after every epoch, after its history row (resume continues from here).
+
+    Lightning's own ``save_last`` only refreshes it on epochs that also save a top-k checkpoint.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            trainer.save_checkpoint(self.path)
 
 
 def history_csv(rows: list[dict[str, Any]]) -> str:
@@ -63,4 +82,7 @@ def read_history(path: Path) -> list[dict[str, float]]:
     if not Path(path).is_file():
         return []
     with open(path, newline="", encoding="utf-8") as fh:
-        return [{k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()} for row in csv.DictReader(fh)]
+        rows = [{k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()} for row in csv.DictReader(fh)]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows

@@ -12,12 +12,17 @@ import torch
 import torchmetrics
 
 from knowit import registry
+from knowit.errors import KnowItRunError
 from knowit.config.validate import build
 from knowit.training.losses import make_loss
 from knowit.training.metrics import build_metrics, metric_inputs
-from knowit.training.optimizers import make_optimizer
+from knowit.training.optimizers import make_optimizer, make_scheduler, scheduler_name
 
 STAGES = ("train", "valid", "test")
+
+
+class NonFiniteLoss(KnowItRunError):
+    """The training loss became NaN or infinite (the NaN guard stopped the run)."""
 
 
 def _key(stage: str) -> str:
@@ -44,6 +49,8 @@ class KnowItModule(pl.LightningModule):
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         optim_kwargs: dict[str, Any] | None = None,
+        lr_scheduler: str | None = None,
+        lr_scheduler_kwargs: dict[str, Any] | None = None,
         loss_kwargs: dict[str, Any] | None = None,
         class_weights: list[float] | None = None,
         class_names: list[str] | None = None,
@@ -86,6 +93,12 @@ class KnowItModule(pl.LightningModule):
         output = self.model(batch["x"])
         target = batch["y"]
         loss = self.loss(output, target)
+        if stage == "train" and not torch.isfinite(loss):
+            raise NonFiniteLoss(
+                f"trainer: the training loss became {loss.item()} at epoch {self.current_epoch}, batch {self._batch_idx}; "
+                "likely causes: a learning rate too high (trainer.learning_rate), unscaled inputs (data.scaling_method), "
+                "or NaN/inf values in the data; the last good checkpoint is kept"
+            )
         n = target.shape[0]
         self.mean_loss[_key(stage)].update(loss.detach(), weight=n)
         self.metrics[_key(stage)].update(*metric_inputs(output.detach(), target, self.task))
@@ -98,8 +111,8 @@ class KnowItModule(pl.LightningModule):
         self.metrics[_key(stage)].reset()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self._step(batch, "train")
-        return loss
+        self._batch_idx = batch_idx
+        return self._step(batch, "train")
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
@@ -121,6 +134,9 @@ class KnowItModule(pl.LightningModule):
             self._reset_states(batch["reset"])
         return self.model(batch["x"])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
         hp = self.hparams
-        return make_optimizer(self.parameters(), hp.optim, hp.learning_rate, hp.weight_decay, hp.optim_kwargs or {})
+        optimizer = make_optimizer(self.parameters(), hp.optim, hp.learning_rate, hp.weight_decay, hp.optim_kwargs or {})
+        if not scheduler_name(hp.get("lr_scheduler")):
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": make_scheduler(optimizer, hp.lr_scheduler, hp.lr_scheduler_kwargs or {})}

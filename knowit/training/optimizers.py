@@ -1,4 +1,8 @@
-"""Optimisers and learning-rate schedulers by name."""
+"""Optimisers and learning-rate schedulers by name (any class of ``torch.optim`` / ``torch.optim.lr_scheduler``).
+
+``check_optimization`` builds both on a dummy parameter at validation time, so a wrong name or
+a keyword the class rejects fails before any data is loaded or any directory is written.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -7,22 +11,73 @@ import torch
 
 from knowit.errors import KnowItConfigError
 
+# Keys knowit reads from lr_scheduler_kwargs itself (not passed to the scheduler class).
+SCHEDULER_OWN_KEYS = ("monitor", "interval")
 
-def _lookup(namespace: Any, name: str, key: str) -> type:
-    table = {n.lower(): getattr(namespace, n) for n in dir(namespace) if isinstance(getattr(namespace, n), type)}
-    found = table.get(name.lower())
+
+def _classes(namespace: Any, base: type) -> dict[str, type]:
+    return {
+        n.lower(): getattr(namespace, n)
+        for n in dir(namespace)
+        if not n.startswith("_") and isinstance(getattr(namespace, n), type) and issubclass(getattr(namespace, n), base)
+        and getattr(namespace, n) is not base
+    }
+
+
+def _lookup(namespace: Any, base: type, name: str, key: str, examples: str) -> type:
+    found = _classes(namespace, base).get(str(name).lower())
     if found is None:
-        raise KnowItConfigError(f"{key}: {name!r} is not in {namespace.__name__}; e.g. Adam, AdamW, SGD, RMSprop")
+        raise KnowItConfigError(f"{key}: {name!r} is not in {namespace.__name__}; e.g. {examples}")
     return found
 
 
-def check_optimizer_name(name: str) -> None:
-    _lookup(torch.optim, name, "trainer.optim")
-
-
 def make_optimizer(params: Any, name: str, lr: float, weight_decay: float, kwargs: dict[str, Any]) -> torch.optim.Optimizer:
-    cls = _lookup(torch.optim, name, "trainer.optim")
+    cls = _lookup(torch.optim, torch.optim.Optimizer, name, "trainer.optim", "Adam, AdamW, SGD, RMSprop")
     try:
         return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
-    except TypeError as err:
-        raise KnowItConfigError(f"trainer.optim_kwargs: {name} rejects these arguments: {err}") from None
+    except (TypeError, ValueError) as err:
+        raise KnowItConfigError(f"trainer.optim_kwargs: {cls.__name__} rejects these arguments: {err}") from None
+
+
+def scheduler_name(name: str | None) -> str | None:
+    """``null`` and ``none`` both mean no scheduler."""
+    return None if name is None or str(name).lower() == "none" else name
+
+
+def scheduler_monitor(name: str | None, kwargs: dict[str, Any]) -> str | None:
+    """The metric a plateau scheduler watches (``lr_scheduler_kwargs.monitor``, default valid_loss)."""
+    if scheduler_name(name) and name.lower() == "reducelronplateau":
+        return kwargs.get("monitor", "valid_loss")
+    return None
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Lightning's scheduler config: stepped once per epoch unless ``interval: step``."""
+    cls = _lookup(
+        torch.optim.lr_scheduler, torch.optim.lr_scheduler.LRScheduler, name, "trainer.lr_scheduler",
+        "StepLR, MultiStepLR, CosineAnnealingLR, ReduceLROnPlateau",
+    )
+    own = {k: kwargs[k] for k in SCHEDULER_OWN_KEYS if k in kwargs}
+    passed = {k: v for k, v in kwargs.items() if k not in SCHEDULER_OWN_KEYS}
+    try:
+        scheduler = cls(optimizer, **passed)
+    except (TypeError, ValueError) as err:
+        raise KnowItConfigError(f"trainer.lr_scheduler_kwargs: {cls.__name__} rejects these arguments: {err}") from None
+    interval = own.get("interval", "epoch")
+    if interval not in ("epoch", "step"):
+        raise KnowItConfigError(f"trainer.lr_scheduler_kwargs.interval: {interval!r} is not a valid choice; choose one of: epoch, step")
+    out: dict[str, Any] = {"scheduler": scheduler, "interval": interval}
+    monitor = scheduler_monitor(name, kwargs)
+    if monitor:
+        out["monitor"] = monitor
+    return out
+
+
+def check_optimization(trainer_cfg: Any) -> None:
+    """Build the configured optimiser and scheduler on a dummy parameter (validation only)."""
+    dummy = [torch.nn.Parameter(torch.zeros(1))]
+    opt = make_optimizer(dummy, trainer_cfg.optim, trainer_cfg.learning_rate, trainer_cfg.weight_decay, trainer_cfg.optim_kwargs)
+    if scheduler_name(trainer_cfg.lr_scheduler):
+        make_scheduler(opt, trainer_cfg.lr_scheduler, trainer_cfg.lr_scheduler_kwargs)
+    elif trainer_cfg.lr_scheduler_kwargs:
+        raise KnowItConfigError("trainer.lr_scheduler_kwargs: given without trainer.lr_scheduler")

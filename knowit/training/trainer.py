@@ -1,27 +1,98 @@
 """Build the Lightning ``Trainer`` and its callbacks from the trainer config."""
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from knowit.config.schema import TrainerConfig
+from knowit.atomic_io import write_atomic
+from knowit.config.schema import LOGGERS, TrainerConfig
+from knowit.errors import KnowItConfigError
 from knowit.rundir import RunDir
-from knowit.training.callbacks import EpochHistory
+from knowit.training.callbacks import EpochHistory, LastCheckpoint
+
+# Set by rank 0 for the DDP worker processes it starts (they inherit its environment).
+DDP_RUN_DIR_ENV = "KNOWIT_DDP_RUN_DIR"
 
 
-def build_trainer(cfg: TrainerConfig, run: RunDir, *, progress_bar: bool | None = None) -> pl.Trainer:
+def is_ddp_child() -> str | None:
+    """The run directory if this process is a DDP worker of another knowit process."""
+    rank = next((os.environ[k] for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID") if os.environ.get(k)), "0")
+    return os.environ.get(DDP_RUN_DIR_ENV) if rank != "0" else None
+
+
+class EpochSeed(pl.Callback):
+    """Reseed every RNG at each epoch start from (seed, epoch): dropout and shuffling then depend
+    only on the epoch, so a run resumed at an epoch boundary continues as if never stopped."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl.seed_everything(self.seed * 1_000_003 % 2**31 + trainer.current_epoch + trainer.global_rank * 7919, verbose=False)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints are written beside their target and renamed: a kill never leaves half a file."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        write_atomic(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp, storage_options))
+
+
+def build_loggers(names: list[str], run: RunDir) -> list[Any]:
+    """Extra experiment loggers; ``metrics.csv`` (EpochHistory) is always written."""
+    loggers: list[Any] = []
+    for i, name in enumerate(names):
+        key = f"trainer.logger[{i}]"
+        if name == "csv":
+            continue
+        if name == "tensorboard":
+            _require("tensorboard", key, "tensorboard")
+            from pytorch_lightning.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""))
+        elif name == "mlflow":
+            _require("mlflow", key, "mlflow")
+            from pytorch_lightning.loggers import MLFlowLogger
+
+            loggers.append(MLFlowLogger(experiment_name="knowit", run_name=run.path.name, tracking_uri=(run.path / "mlruns").resolve().as_uri()))
+    return loggers
+
+
+def check_loggers(names: list[str]) -> None:
+    """The packages of the chosen loggers are installed (names are checked by the schema)."""
+    for i, name in enumerate(names):
+        if name != "csv":
+            _require(name, f"trainer.logger[{i}]", name)
+
+
+def _require(module: str, key: str, extra: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise KnowItConfigError(f"{key}: the {module} logger needs the {module} package; install it with: pip install 'knowit[{extra}]'")
+
+
+def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_bar: bool | None = None) -> pl.Trainer:
     checkpoint = ModelCheckpoint(
         dirpath=run.checkpoints,
         filename="best-{epoch:03d}",
         monitor=cfg.checkpoint.monitor,
         mode=cfg.checkpoint.mode,
         save_top_k=cfg.checkpoint.save_top_k,
-        save_last=cfg.checkpoint.save_last,
+        save_last=False,  # LastCheckpoint below: every epoch, not only when a best one is saved
         auto_insert_metric_name=False,
     )
-    callbacks: list[pl.Callback] = [checkpoint, EpochHistory(run.metrics)]
+    callbacks: list[pl.Callback] = [EpochSeed(seed), checkpoint, EpochHistory(run.metrics)]
+    if cfg.checkpoint.save_last:
+        callbacks.append(LastCheckpoint(run.last_checkpoint))
+    loggers = build_loggers(cfg.logger, run)
+    if loggers:
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     es = cfg.early_stopping
     if es.enabled:
         callbacks.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta))
@@ -48,7 +119,9 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, progress_bar: bool | None 
         **limits,
         deterministic=cfg.deterministic,
         callbacks=callbacks,
-        logger=False,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # knowit's batch samplers shard themselves (see data.sampling)
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
@@ -64,6 +137,17 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")  # resuming into the run's own folder
+
+
+def eval_trainer(accelerator: str = "cpu") -> pl.Trainer:
+    """A single-process Trainer for evaluating a trained module (after training, also after DDP)."""
+    quiet_lightning()
+    return pl.Trainer(
+        accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
 
 
 def model_checkpoint(trainer: pl.Trainer) -> ModelCheckpoint | None:

@@ -1,0 +1,98 @@
+"""Predictions on data the run has never seen (``LoadedRun.predict``).
+
+Two forms of input:
+
+- model-shaped arrays ``(N, *input_dim)`` (e.g. ``(N, in_len, components)`` windows, or
+  ``(N, T, C, H, W)`` image sequences): scaled with the run's input scaler, predicted in batches;
+- a DataFrame holding one time series in time order with the run's input components as columns:
+  every row with a full input window (``data.in_chunk``) before/after it becomes a point.
+
+Regression outputs are returned in original units (``descale_result``); classification returns
+the class names (and probabilities with ``probabilities=True``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from knowit.data.scaling import Scaler
+from knowit.errors import KnowItDataError
+
+
+def _scaler(run: Any, which: str) -> Scaler | None:
+    spec = (run.scalers or {}).get(which)
+    return Scaler.from_dict(spec) if spec else None
+
+
+def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """``(windows, index of each window's point)`` of a one-series DataFrame."""
+    data = run.config["data"]
+    described = (run.summary or {}).get("data", {})
+    components = described.get("in_components")
+    if not components:
+        raise KnowItDataError("new_data: this run does not record its input components; pass model-shaped arrays instead")
+    missing = [c for c in components if c not in frame.columns]
+    if missing:
+        raise KnowItDataError(f"new_data: column {missing[0]!r} is missing; the model reads {', '.join(components)}")
+    values = frame[components].to_numpy(dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise KnowItDataError("new_data: NaN or infinite values in the input columns")
+    lo, hi = int(data["in_chunk"][0]), int(data["in_chunk"][1])
+    first, last = max(0, -lo), len(values) - max(0, hi)
+    if last <= first:
+        raise KnowItDataError(f"new_data: {len(values)} rows cannot hold one input window of {hi - lo + 1} rows (data.in_chunk={[lo, hi]})")
+    points = np.arange(first, last)
+    offsets = np.arange(lo, hi + 1)
+    windows = values[points[:, None] + offsets[None, :]]
+    return windows, frame.index[points]
+
+
+@torch.no_grad()
+def predict_new(run: Any, new_data: Any, *, apply_scaler: bool = True, descale_result: bool = True,
+                probabilities: bool = False, batch_size: int = 1024) -> Any:
+    module = run.module.eval()
+    index = None
+    if isinstance(new_data, pd.DataFrame):
+        x, index = windows_from_frame(run, new_data)
+    else:
+        x = new_data.detach().cpu().numpy() if isinstance(new_data, torch.Tensor) else np.asarray(new_data, dtype=np.float32)
+    expected = list(module.hparams.input_dim)
+    if list(x.shape[1:]) != expected:
+        raise KnowItDataError(f"new_data: expected arrays shaped (N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
+    x = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32)
+    scaler = _scaler(run, "inputs") if apply_scaler else None
+    if scaler is not None:
+        x = scaler.transform(x)
+    module._reset_states()
+    device = next(module.parameters()).device
+    out = torch.cat([module(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]).numpy()
+    task = module.hparams.task
+    if task == "classification":
+        probs = torch.softmax(torch.from_numpy(out), dim=-1).numpy()
+        names = np.asarray(module.hparams.class_names or [str(i) for i in range(probs.shape[-1])], dtype=object)
+        labels = names[probs.argmax(-1)]
+        if index is not None:
+            labels = pd.Series(labels, index=index, name="prediction")
+        return (labels, probs) if probabilities else labels
+    y_scaler = _scaler(run, "outputs")
+    if descale_result and y_scaler is not None:
+        out = y_scaler.inverse(out)
+    if index is None:
+        return out
+    return _frame_of_outputs(run, out, index)
+
+
+def _frame_of_outputs(run: Any, out: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """One column per output component (``<component>`` or ``<component>@+<step>`` for multi-step)."""
+    described = (run.summary or {}).get("data", {})
+    components = described.get("out_components") or [str(i) for i in range(out.shape[-1])]
+    lo, hi = run.config["data"]["out_chunk"]
+    steps = list(range(int(lo), int(hi) + 1))
+    columns = {}
+    for s, step in enumerate(steps):
+        for c, name in enumerate(components):
+            columns[name if len(steps) == 1 else f"{name}@{step:+d}"] = out[:, s, c]
+    return pd.DataFrame(columns, index=index)

@@ -1,0 +1,255 @@
+"""The training engine: optimisers, schedulers, losses, whole-epoch metrics, stopping, checkpoints,
+loggers, the NaN guard, resume (API and a SIGKILLed CLI run) and DDP on CPU."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from knowit import KnowItRunError
+from knowit.training.callbacks import read_history
+from tests.conftest import TESTS_DIR, TINY_ARCH, TINY_TRAINER, run_cli
+
+LINEAR = {"name": TINY_ARCH}
+FULL_EVAL = {**TINY_TRAINER, "limit_val_batches": 1.0, "limit_test_batches": 1.0}
+
+
+def _ckpt(run_dir: Path, name: str = "last.ckpt") -> dict:
+    return torch.load(run_dir / "checkpoints" / name, weights_only=True)
+
+
+def test_step_lr_halves_the_logged_learning_rate_every_epoch(ki):
+    trainer = {**TINY_TRAINER, "max_epochs": 3, "learning_rate": 0.01, "lr_scheduler": "StepLR", "lr_scheduler_kwargs": {"step_size": 1, "gamma": 0.5}}
+    result = ki.train_model("steplr", {"arch": LINEAR, "trainer": trainer})
+    lrs = [r["lr"] for r in read_history(result.run_dir / "metrics.csv")]
+    assert lrs == pytest.approx([0.01, 0.005, 0.0025])
+
+
+def test_plateau_and_multistep_schedulers(ki):
+    plateau = {**TINY_TRAINER, "max_epochs": 3, "learning_rate": 0.01, "lr_scheduler": "ReduceLROnPlateau",
+               "lr_scheduler_kwargs": {"monitor": "valid_loss", "patience": 0, "factor": 0.1, "threshold": 1e9}}
+    result = ki.train_model("plateau", {"arch": LINEAR, "trainer": plateau})
+    # threshold 1e9: no epoch counts as an improvement, so the rate drops after every epoch
+    assert [r["lr"] for r in read_history(result.run_dir / "metrics.csv")] == pytest.approx([0.01, 0.001, 0.0001])
+    multi = {**TINY_TRAINER, "max_epochs": 3, "learning_rate": 0.01, "lr_scheduler": "MultiStepLR", "lr_scheduler_kwargs": {"milestones": [2], "gamma": 0.1}}
+    result = ki.train_model("multi", {"arch": LINEAR, "trainer": multi})
+    assert [r["lr"] for r in read_history(result.run_dir / "metrics.csv")] == pytest.approx([0.01, 0.01, 0.001])
+
+
+@pytest.mark.parametrize("optim, kwargs, check", [
+    ("SGD", {"momentum": 0.9, "nesterov": True}, {"momentum": 0.9, "nesterov": True}),
+    ("adamw", {"betas": [0.8, 0.9]}, {"betas": [0.8, 0.9]}),
+    ("RMSprop", {"alpha": 0.9}, {"alpha": 0.9}),
+    ("Adagrad", {"lr_decay": 0.01}, {"lr_decay": 0.01}),  # any torch.optim class by name
+])
+def test_optimisers_by_name_with_kwargs(ki, optim, kwargs, check):
+    trainer = {**TINY_TRAINER, "optim": optim, "optim_kwargs": kwargs, "weight_decay": 0.01}
+    result = ki.train_model(f"opt_{optim}", {"arch": LINEAR, "trainer": trainer})
+    group = _ckpt(result.run_dir)["optimizer_states"][0]["param_groups"][0]
+    for key, value in {**check, "weight_decay": 0.01}.items():
+        assert (list(group[key]) if isinstance(value, list) else group[key]) == value
+
+
+def test_l1_loss_is_the_whole_epoch_mae(ki):
+    result = ki.train_model("l1", {"arch": LINEAR, "trainer": {**FULL_EVAL, "loss_fn": "l1_loss"}})
+    assert result.metrics["test_loss"] == pytest.approx(result.metrics["test_mae"], rel=1e-5)
+    for loss in ("huber_loss", "smooth_l1_loss"):
+        other = ki.train_model(loss, {"arch": LINEAR, "trainer": {**TINY_TRAINER, "loss_fn": loss, "loss_kwargs": {"beta" if loss == "smooth_l1_loss" else "delta": 0.5}}})
+        assert math.isfinite(other.metrics["test_loss"])
+
+
+def test_regression_metrics_are_computed_over_the_whole_set(ki):
+    trainer = {**FULL_EVAL, "performance_metrics": ["r2", "mse", "rmse", "mae", "mape"]}
+    data = {"batch_size": 7}  # uneven batches: a per-batch average would differ
+    result = ki.train_model("reg", {"arch": LINEAR, "data": data, "trainer": trainer})
+    frame = ki.generate_predictions("reg", {"predictor": {"prediction_set": "test", "rescale_outputs": False}})
+    err = frame["prediction"] - frame["target"]
+    m = result.metrics
+    assert m["test_mse"] == pytest.approx(np.mean(err**2), rel=1e-4)
+    assert m["test_rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-4)
+    assert m["test_mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-4)
+    assert m["test_mape"] == pytest.approx(np.mean(np.abs(err) / np.maximum(np.abs(frame["target"]), 1.17e-6)), rel=1e-3)
+    r2 = 1 - np.sum(err**2) / np.sum((frame["target"] - frame["target"].mean()) ** 2)
+    assert m["test_r2"] == pytest.approx(r2, rel=1e-4, abs=1e-5)
+    assert m["test_loss"] == pytest.approx(m["test_mse"], rel=1e-5)
+
+
+def test_classification_metrics_macro_over_the_whole_set(ki):
+    trainer = {**FULL_EVAL, "performance_metrics": ["accuracy", "f1", "precision", "recall", "auroc"]}
+    result = ki.train_model("cls", {"data": {"name": "synth_classification", "batch_size": 7}, "arch": LINEAR, "trainer": trainer})
+    frame = ki.generate_predictions("cls", {"predictor": {"prediction_set": "test"}})
+    classes = sorted(set(frame["target"]) | {c[len("prob_"):] for c in frame.columns if c.startswith("prob_")})
+    precision, recall, f1 = [], [], []
+    for c in classes:
+        tp = np.sum((frame["prediction"] == c) & (frame["target"] == c))
+        p = tp / max(1, np.sum(frame["prediction"] == c))
+        r = tp / max(1, np.sum(frame["target"] == c))
+        precision.append(p), recall.append(r), f1.append(0 if p + r == 0 else 2 * p * r / (p + r))
+    m = result.metrics
+    assert m["test_accuracy"] == pytest.approx(np.mean(frame["prediction"] == frame["target"]), abs=1e-6)
+    assert m["test_precision"] == pytest.approx(np.mean(precision), abs=1e-5)
+    assert m["test_recall"] == pytest.approx(np.mean(recall), abs=1e-5)
+    assert m["test_f1"] == pytest.approx(np.mean(f1), abs=1e-5)
+    assert 0.0 <= m["test_auroc"] <= 1.0
+
+
+def test_early_stopping_checkpoints_and_accumulation(ki):
+    trainer = {
+        **TINY_TRAINER, "max_epochs": 6, "accumulate_grad_batches": 2,
+        "early_stopping": {"enabled": True, "monitor": "valid_loss", "patience": 1, "min_delta": 1e9},
+        "checkpoint": {"monitor": "valid_loss", "mode": "min", "save_top_k": 2, "save_last": False},
+    }
+    result = ki.train_model("es", {"arch": LINEAR, "trainer": trainer})
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 2  # min_delta 1e9: epoch 1 is no improvement, patience 1 stops there
+    ckpts = sorted(p.name for p in (result.run_dir / "checkpoints").iterdir())
+    assert ckpts == ["best-000.ckpt", "best-001.ckpt"]  # top 2, no last.ckpt
+    assert _ckpt(result.run_dir, "best-001.ckpt")["global_step"] == 4  # 2 epochs x 4 batches / accumulate 2
+
+
+def test_gradient_clipping_reaches_the_optimizer(ki):
+    base = {**TINY_TRAINER, "max_epochs": 2, "optim": "SGD", "learning_rate": 0.05}
+    data = {"shuffle_train": False}
+    free = ki.train_model("free", {"arch": LINEAR, "data": data, "trainer": base})
+    clipped = ki.train_model("clipped", {"arch": LINEAR, "data": data, "trainer": {**base, "gradient_clip_val": 1e-9}})
+    free_loss = [r["train_loss"] for r in read_history(free.run_dir / "metrics.csv")]
+    clip_loss = [r["train_loss"] for r in read_history(clipped.run_dir / "metrics.csv")]
+    assert clip_loss[1] == pytest.approx(clip_loss[0], rel=1e-6)  # steps of norm 1e-9: weights stay put
+    assert abs(free_loss[1] - free_loss[0]) > 1e-3
+
+
+def test_max_time_stops_training(ki):
+    trainer = {**TINY_TRAINER, "max_epochs": 10_000, "limit_train_batches": 1.0, "max_time": "00:00:00:02"}
+    started = time.perf_counter()
+    result = ki.train_model("timed", {"arch": LINEAR, "trainer": trainer})
+    assert time.perf_counter() - started < 60
+    assert 1 <= json.loads((result.run_dir / "summary.json").read_text())["epochs"] < 10_000
+
+
+def test_bf16_mixed_precision_on_cpu(ki):
+    result = ki.train_model("bf16", {"arch": {"name": "lstm", "width": 8}, "trainer": {**TINY_TRAINER, "precision": "bf16-mixed"}})
+    assert all(math.isfinite(v) for v in result.metrics.values())
+
+
+def test_tensorboard_logger_writes_events_with_learning_rate(ki):
+    result = ki.train_model("tb", {"arch": LINEAR, "trainer": {**TINY_TRAINER, "max_epochs": 2, "logger": ["csv", "tensorboard"]}})
+    events = list((result.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train_loss", "valid_loss"} <= tags and any(t.startswith("lr") for t in tags)
+    assert len(acc.Scalars("valid_loss")) == 2
+
+
+def test_mlflow_logger_or_a_clear_install_hint(ki):
+    import importlib.util
+
+    kwargs = {"arch": LINEAR, "trainer": {**TINY_TRAINER, "logger": "mlflow"}}
+    if importlib.util.find_spec("mlflow") is None:
+        from knowit import KnowItConfigError
+
+        with pytest.raises(KnowItConfigError, match=r"trainer.logger\[0\]: the mlflow logger needs the mlflow package; install it with: pip install 'knowit\[mlflow\]'"):
+            ki.train_model("mlf", kwargs)
+        assert not (ki.exp_dir / "models").exists()
+    else:
+        result = ki.train_model("mlf", kwargs)
+        assert any((result.run_dir / "mlruns").rglob("valid_loss"))
+
+
+def test_nan_guard_stops_marks_failed_and_keeps_the_good_checkpoint(ki):
+    # the diverging test arch outputs NaN from its 7th training batch: epoch 1, batch 2
+    kwargs = {"arch": {"name": "user_archs.diverging", "nan_after_batches": 6}, "trainer": {**TINY_TRAINER, "max_epochs": 4}}
+    with pytest.raises(KnowItRunError, match=r"trainer: the training loss became nan at epoch 1, batch 2; likely causes: a learning rate too high"):
+        ki.train_model("nan", kwargs)
+    run_dir = ki.exp_dir / "models" / "nan"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and "epoch 1, batch 2" in summary["error"]
+    assert summary["epochs"] == 1 and summary["last_checkpoint"] == "checkpoints/last.ckpt"
+    loaded = ki.load(run_dir, checkpoint="last")
+    assert loaded.predict_batch(torch.randn(3, *loaded.module.hparams.input_dim)).isfinite().all()
+    assert not (run_dir / ".lock").exists()
+
+
+LSTM_DROPOUT = {"name": "lstm", "width": 8, "depth": 2, "dropout": 0.5}
+
+
+def test_api_resume_ends_with_the_uninterrupted_metrics(ki):
+    trainer = {**TINY_TRAINER, "max_epochs": 4}
+    whole = ki.train_model("whole", {"arch": LSTM_DROPOUT, "trainer": trainer})
+    ki.train_model("parts", {"arch": LSTM_DROPOUT, "trainer": {**trainer, "max_epochs": 2}})
+    resumed = ki.train_model("parts", {"arch": LSTM_DROPOUT, "trainer": trainer}, resume=True)
+    for key, value in whole.metrics.items():
+        assert resumed.metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-9)
+    a = pd.read_csv(whole.run_dir / "metrics.csv").drop(columns="epoch_time")
+    b = pd.read_csv(resumed.run_dir / "metrics.csv").drop(columns="epoch_time")
+    pd.testing.assert_frame_equal(a, b, rtol=1e-6)
+    summary = json.loads((resumed.run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["resumed_from"].endswith("last.ckpt")
+
+
+def test_resume_refuses_a_changed_architecture_or_a_missing_run(ki):
+    from knowit import KnowItConfigError
+
+    ki.train_model("r", {"arch": LSTM_DROPOUT, "trainer": TINY_TRAINER})
+    with pytest.raises(KnowItConfigError, match="trainer.resume: arch.width was 8 in the run being resumed, this config says 16"):
+        ki.train_model("r", {"arch": {**LSTM_DROPOUT, "width": 16}, "trainer": TINY_TRAINER}, resume=True)
+    with pytest.raises(KnowItConfigError, match="trainer.resume: no checkpoint to resume from"):
+        ki.train_model("never", {"arch": LSTM_DROPOUT, "trainer": TINY_TRAINER}, resume=True)
+
+
+@pytest.mark.slow
+def test_cli_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path, exp_dir):
+    args = ["train", "arch.width=16", "arch.depth=2", "arch.dropout=0.3", "trainer.max_epochs=4", "trainer.limit_train_batches=30",
+            "trainer.limit_val_batches=3", "trainer.limit_test_batches=3", "trainer.accelerator=cpu"]
+    whole = run_cli([*args, "model_name=whole"], cwd=tmp_path, exp_dir=exp_dir)
+    assert whole.returncode == 0, whole.stderr
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "KNOWIT_EXP_DIR": str(exp_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "knowit", *args, "model_name=killed"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = exp_dir / "models" / "killed" / "metrics.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(read_history(history)) < 2 and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(read_history(history))
+    assert 2 <= done < 4, "the run was not killed mid-training"
+    assert _ckpt(exp_dir / "models" / "killed")["epoch"] >= 1
+    resumed = run_cli([*args, "model_name=killed", "trainer.resume=killed"], cwd=tmp_path, exp_dir=exp_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((exp_dir / "models" / "whole" / "summary.json").read_text())
+    b = json.loads((exp_dir / "models" / "killed" / "summary.json").read_text())
+    assert b["status"] == "completed" and b["epochs"] == 4
+    for key, value in a["metrics"].items():
+        assert b["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_ddp_cpu_trains_with_two_processes_and_rank_zero_writes(tmp_path, exp_dir):
+    args = ["train", "trainer=ddp_cpu", "arch.width=8", "trainer.max_epochs=2", "data.batch_size=256",
+            "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "model_name=ddp"]
+    out = run_cli(args, cwd=tmp_path, exp_dir=exp_dir, timeout=400)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in out.stdout + out.stderr
+    assert out.stdout.count("run directory:") == 1  # only rank 0 reports
+    run_dir = exp_dir / "models" / "ddp"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and set(summary["metrics"]) == {"valid_loss", "valid_mae", "test_loss", "test_mae"}
+    # each of the 2 processes takes every other batch (the same number each): half the steps of one process
+    n_batches = -(-summary["data"]["n_points"]["train"] // 256)
+    assert _ckpt(run_dir)["global_step"] == 2 * (n_batches // 2)
+    assert len(read_history(run_dir / "metrics.csv")) == 2
+    assert sorted(p.name for p in exp_dir.joinpath("models").iterdir()) == ["ddp"]
