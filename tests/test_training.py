@@ -150,7 +150,7 @@ def test_tensorboard_logger_writes_events_with_learning_rate(ki):
     acc = EventAccumulator(str(events[0].parent))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    assert {"train_loss", "valid_loss"} <= tags and any(t.startswith("lr") for t in tags)
+    assert {"train_loss", "valid_loss", "epoch_time"} <= tags and any(t.startswith("lr") for t in tags)
     assert len(acc.Scalars("valid_loss")) == 2
 
 

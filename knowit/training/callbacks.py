@@ -47,6 +47,8 @@ class EpochHistory(Checkpoint):
         for key, value in sorted(trainer.callback_metrics.items()):
             if key.startswith(("train_", "valid_")):
                 row[key] = float(value)
+        for logger in trainer.loggers:  # TensorBoard/MLflow get the epoch time too (lr: LearningRateMonitor)
+            logger.log_metrics({"epoch_time": row["epoch_time"]}, step=trainer.global_step)
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
         if trainer.is_global_zero:
             write_text(self.path, history_csv(self.rows))
@@ -64,7 +66,7 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # a full checkpoint: resume needs the optimiser
 
 
 def history_csv(rows: list[dict[str, Any]]) -> str:
