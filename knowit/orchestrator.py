@@ -67,10 +67,13 @@ def plan(cfg: RunConfig) -> tuple[str, list[str]]:
 
 def check_stateful_sampling(cfg: RunConfig) -> None:
     """A model that carries states between batches needs batches whose rows continue streams."""
-    tracking = getattr(getattr(cfg.arch.args, "internal_state", None), "tracking", False)
-    if tracking and cfg.data.batch_sampling != "contiguous":
+    args = cfg.arch.args
+    key = "arch.internal_state.tracking" if getattr(getattr(args, "internal_state", None), "tracking", False) else (
+        "arch.stateful" if getattr(args, "stateful", False) else None
+    )
+    if key and cfg.data.batch_sampling != "contiguous":
         raise KnowItConfigError(
-            "data.batch_sampling: arch.internal_state.tracking=true carries states from one batch to the next, "
+            f"data.batch_sampling: {key}=true carries states from one batch to the next, "
             "which needs data.batch_sampling=contiguous (shuffled batches would hand each row another stream's state)"
         )
 

@@ -64,6 +64,8 @@ class KnowItModule(pl.LightningModule):
         self.metrics = torch.nn.ModuleDict(
             {_key(stage): build_metrics(performance_metrics, task, n_classes).clone(prefix=f"{stage}_") for stage in STAGES}
         )
+        # Layers with weight penalties (e.g. ConvLSTM1D's Keras regularisers) add them to the training loss.
+        self._regularized = [m for m in self.model.modules() if callable(getattr(m, "regularization_loss", None))]
         self.mean_loss = torch.nn.ModuleDict({_key(stage): torchmetrics.MeanMetric() for stage in STAGES})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,6 +101,8 @@ class KnowItModule(pl.LightningModule):
                 "likely causes: a learning rate too high (trainer.learning_rate), unscaled inputs (data.scaling_method), "
                 "or NaN/inf values in the data; the last good checkpoint is kept"
             )
+        if stage == "train" and self._regularized:
+            loss = loss + sum(m.regularization_loss() for m in self._regularized)
         n = target.shape[0]
         self.mean_loss[_key(stage)].update(loss.detach(), weight=n)
         self.metrics[_key(stage)].update(*metric_inputs(output.detach(), target, self.task))

@@ -1,0 +1,129 @@
+"""ConvLSTM1D: a stack of ``knowit.layers.ConvLSTM1D`` layers and a dense head, for 1-D field sequences.
+
+Shapes
+    input ``(batch, T, rows, channels)`` (``input_dim = [T, rows, channels]``; ``channels_first``
+    data ``(batch, T, channels, rows)`` with ``data_format: channels_first``). Every layer but the
+    last returns sequences (so the next one reads them); the last returns its final state
+    ``(batch, rows', filters[-1])``, which the head flattens. Regression output
+    ``(batch, *output_dim)`` (e.g. the next frame ``[rows, channels]``), classification logits.
+
+Layer arguments are Keras's (see ``knowit.layers.convlstm1d``); ``batch_norm`` normalises each
+layer's output over (batch, time, rows) per filter. ``stateful`` carries the last layer states
+into the next batch (needs ``data.batch_sampling: contiguous``); ``trainable: false`` freezes the
+recurrent layers (the head still trains).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import torch
+from torch import nn
+
+from knowit.config.validate import FieldError
+from knowit.errors import KnowItDataError
+from knowit.layers.convlstm1d import ConvLSTM1D, get_activation
+
+TASKS = ("regression", "classification")
+
+
+@dataclass
+class ArchArgs:
+    filters: list[int] = field(default_factory=lambda: [32])
+    kernel_size: int = field(default=3, metadata={"ge": 1})
+    strides: int = field(default=1, metadata={"ge": 1})
+    padding: Union[str, list[int]] = "same"
+    dilation_rate: int = field(default=1, metadata={"ge": 1})
+    data_format: str = field(default="channels_last", metadata={"choices": ("channels_last", "channels_first")})
+    activation: Optional[str] = "tanh"
+    recurrent_activation: Optional[str] = "sigmoid"
+    output_activation: Optional[str] = None  # applied to c_t for h_t; null: the same as activation
+    use_bias: bool = True
+    kernel_initializer: str = "glorot_uniform"
+    recurrent_initializer: str = "orthogonal"
+    bias_initializer: str = "zeros"
+    unit_forget_bias: bool = True
+    kernel_regularizer: Any = None
+    recurrent_regularizer: Any = None
+    bias_regularizer: Any = None
+    dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
+    recurrent_dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
+    go_backwards: bool = False
+    stateful: bool = False
+    trainable: bool = True
+    batch_norm: bool = False
+    head: list[int] = field(default_factory=list)  # hidden widths of the dense head
+    head_activation: str = "relu"
+    head_dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
+    final_activation: Optional[str] = None  # on the model output (regression), e.g. sigmoid
+
+    def check(self) -> None:
+        if not self.filters or any(f < 1 for f in self.filters):
+            raise FieldError("filters", f"need one or more layer widths >= 1, got {self.filters}")
+        if any(w < 1 for w in self.head):
+            raise FieldError("head", f"widths must be >= 1, got {self.head}")
+
+
+class Model(nn.Module):
+    def __init__(self, input_dim: list[int], output_dim: list[int], task_name: str, args: ArchArgs | None = None):
+        super().__init__()
+        a = args or ArchArgs()
+        if len(input_dim) != 3:
+            raise KnowItDataError(f"data.name: ConvLSTM1D reads (T, rows, channels) samples; this dataset's samples are {input_dim}")
+        self.output_dim, self.data_format = list(output_dim), a.data_format
+        rows, channels = (input_dim[1], input_dim[2]) if a.data_format == "channels_last" else (input_dim[2], input_dim[1])
+        layers, norms = [], []
+        for k, filters in enumerate(a.filters):
+            last = k == len(a.filters) - 1
+            layer = ConvLSTM1D(
+                channels, filters, a.kernel_size, a.strides, a.padding if isinstance(a.padding, str) else list(a.padding),
+                a.data_format, a.dilation_rate, a.activation, a.recurrent_activation, a.output_activation, a.use_bias,
+                a.kernel_initializer, a.recurrent_initializer, a.bias_initializer, a.unit_forget_bias,
+                a.kernel_regularizer, a.recurrent_regularizer, a.bias_regularizer, a.dropout, a.recurrent_dropout,
+                return_sequences=not last, go_backwards=a.go_backwards, stateful=a.stateful, trainable=a.trainable,
+            )
+            layers.append(layer)
+            norms.append(nn.BatchNorm1d(filters) if a.batch_norm else nn.Identity())
+            rows, channels = layer.output_rows(rows), filters
+        self.layers, self.norms = nn.ModuleList(layers), nn.ModuleList(norms)
+        self.stateful = a.stateful
+        n_out = 1
+        for d in output_dim:
+            n_out *= d
+        head: list[nn.Module] = [nn.Flatten()]
+        width = rows * channels
+        for hidden in a.head:
+            head += [nn.Linear(width, hidden), _module(get_activation(a.head_activation, "arch.head_activation"))]
+            if a.head_dropout:
+                head.append(nn.Dropout(a.head_dropout))
+            width = hidden
+        head.append(nn.Linear(width, n_out))
+        self.head = nn.Sequential(*head)
+        self.final = get_activation(a.final_activation, "arch.final_activation") if task_name == "regression" else (lambda x: x)
+
+    def _norm(self, norm: nn.Module, y: torch.Tensor) -> torch.Tensor:
+        """Batch norm per filter over every other axis, in either data format."""
+        if isinstance(norm, nn.Identity):
+            return y
+        axis = -1 if self.data_format == "channels_last" else -2
+        moved = y.movedim(axis, -1)
+        flat = moved.reshape(-1, moved.shape[-1])
+        return norm(flat).reshape(moved.shape).movedim(-1, axis)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer, norm in zip(self.layers, self.norms):
+            x = self._norm(norm, layer(x))
+        return self.final(self.head(x)).reshape(x.shape[0], *self.output_dim)
+
+    def reset_states(self, mask: torch.Tensor | None = None) -> None:
+        for layer in self.layers:
+            layer.reset_states(mask)
+
+
+def _module(fn):
+    """Wrap an activation function as a module for nn.Sequential."""
+    class _Act(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return fn(x)
+
+    return _Act()

@@ -1,0 +1,308 @@
+"""``ConvLSTM1D``: Keras 3's ConvLSTM1D layer (Shi et al. 2015, no peepholes) as a PyTorch module.
+
+Per step, with ``*`` a 1-D convolution over rows::
+
+    z_t = W * x_t + b + U * h_{t-1}          (4F channels, gates in the order i, f, c, o)
+    c_t = sigmoid(f) c_{t-1} + sigmoid(i) activation(cand)
+    h_t = sigmoid(o) output_activation(c_t)  (recurrent_activation in place of sigmoid)
+
+``W * x`` uses the layer's strides, padding and dilation and carries the bias; ``U * h`` uses
+stride 1, ``same`` padding, no dilation and no bias. Speed: ``W * x`` does not depend on the
+state, so it runs for all time steps as one convolution over ``(N*T)`` samples; only ``U * h``
+runs per step. Shapes follow the Keras documentation (see ``output_shape``).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from knowit.errors import KnowItConfigError
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "hard_sigmoid": lambda x: F.relu6(x + 3.0) / 6.0,  # Keras 3's definition
+    "relu": F.relu,
+    "relu6": F.relu6,
+    "elu": F.elu,
+    "selu": F.selu,
+    "gelu": F.gelu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "softsign": F.softsign,
+    "softplus": F.softplus,
+    "linear": lambda x: x,
+}
+INITIALIZERS = (
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+    "orthogonal", "zeros", "ones", "random_normal", "random_uniform", "truncated_normal",
+)
+
+
+def get_activation(name: str | None, key: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    name = "linear" if name is None else str(name).lower()
+    if name not in ACTIVATIONS:
+        raise KnowItConfigError(f"{key}: {name!r} is not an activation; choose one of: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def _fans(shape: Sequence[int]) -> tuple[int, int]:
+    """Keras's fans of a conv kernel ``(K, C_in, C_out)``: receptive field x channels."""
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def keras_init(name: str, shape: Sequence[int], key: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A tensor of Keras layout ``shape`` initialised the way Keras's initialiser ``name`` does."""
+    name = str(name).lower()
+    fan_in, fan_out = _fans(shape)
+    t = torch.empty(*shape)
+    if name == "zeros":
+        return t.zero_()
+    if name == "ones":
+        return t.fill_(1.0)
+    if name == "random_normal":
+        return t.normal_(0.0, 0.05, generator=generator)
+    if name == "random_uniform":
+        return t.uniform_(-0.05, 0.05, generator=generator)
+    if name == "truncated_normal":
+        return nn.init.trunc_normal_(t, 0.0, 0.05, -0.1, 0.1, generator=generator)
+    if name == "orthogonal":
+        flat = torch.empty(int(np.prod(shape[:-1])), shape[-1])
+        return nn.init.orthogonal_(flat, generator=generator).reshape(*shape)
+    variance = {
+        "glorot": 2.0 / (fan_in + fan_out), "he": 2.0 / fan_in, "lecun": 1.0 / fan_in,
+    }
+    family, _, kind = name.partition("_")
+    if family not in variance or kind not in ("uniform", "normal"):
+        raise KnowItConfigError(f"{key}: {name!r} is not an initializer; choose one of: {', '.join(INITIALIZERS)}")
+    if kind == "uniform":
+        limit = math.sqrt(3.0 * variance[family])
+        return t.uniform_(-limit, limit, generator=generator)
+    std = math.sqrt(variance[family]) / 0.87962566103423978  # Keras: truncated normal within 2 std
+    return nn.init.trunc_normal_(t, 0.0, std, -2 * std, 2 * std, generator=generator)
+
+
+def regularizer(spec: Any, key: str) -> tuple[float, float]:
+    """``(l1, l2)`` from None, 'l1', 'l2', 'l1_l2' (Keras's 0.01 defaults) or ``{'l1': a, 'l2': b}``."""
+    if spec is None:
+        return 0.0, 0.0
+    if isinstance(spec, str):
+        table = {"l1": (0.01, 0.0), "l2": (0.0, 0.01), "l1_l2": (0.01, 0.01)}
+        if spec.lower() not in table:
+            raise KnowItConfigError(f"{key}: {spec!r} is not a regularizer; use l1, l2, l1_l2 or {{l1: a, l2: b}}")
+        return table[spec.lower()]
+    if isinstance(spec, dict) and set(spec) <= {"l1", "l2"}:
+        l1, l2 = float(spec.get("l1", 0.0)), float(spec.get("l2", 0.0))
+        if l1 < 0 or l2 < 0:
+            raise KnowItConfigError(f"{key}: l1 and l2 must be >= 0")
+        return l1, l2
+    raise KnowItConfigError(f"{key}: {spec!r} is not a regularizer; use l1, l2, l1_l2 or {{l1: a, l2: b}}")
+
+
+def conv_output_length(length: int, kernel: int, padding: str | Sequence[int], stride: int, dilation: int) -> int:
+    span = (kernel - 1) * dilation + 1
+    if padding == "same":
+        return -(-length // stride)
+    if padding == "valid":
+        return (length - span) // stride + 1
+    return (length + int(padding[0]) + int(padding[1]) - span) // stride + 1
+
+
+def same_pads(length: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow/Keras ``same``: the odd padding row goes at the end."""
+    span = (kernel - 1) * dilation + 1
+    out = -(-length // stride)
+    total = max((out - 1) * stride + span - length, 0)
+    return total // 2, total - total // 2
+
+
+class ConvLSTM1D(nn.Module):
+    """Keras ``ConvLSTM1D`` with the same arguments (plus ``in_channels`` and ``output_activation``).
+
+    Input ``(samples, time, rows, channels)`` (``channels_last``) or ``(samples, time, channels,
+    rows)`` (``channels_first``). Output ``(samples, time, new_rows, filters)`` with
+    ``return_sequences``, else ``(samples, new_rows, filters)`` (channels and rows swapped for
+    ``channels_first``); ``return_state`` returns ``(output, h, c)``.
+    """
+
+    def __init__(
+        self, in_channels: int, filters: int, kernel_size: int, strides: int = 1, padding: str | Sequence[int] = "valid",
+        data_format: str = "channels_last", dilation_rate: int = 1, activation: str | None = "tanh",
+        recurrent_activation: str | None = "sigmoid", output_activation: str | None = None, use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform", recurrent_initializer: str = "orthogonal", bias_initializer: str = "zeros",
+        unit_forget_bias: bool = True, kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0, return_sequences: bool = False,
+        return_state: bool = False, go_backwards: bool = False, stateful: bool = False, trainable: bool = True,
+    ):
+        super().__init__()
+        for key, value in (("in_channels", in_channels), ("filters", filters), ("kernel_size", kernel_size), ("strides", strides), ("dilation_rate", dilation_rate)):
+            if not isinstance(value, int) or value < 1:
+                raise KnowItConfigError(f"{key}: {value!r} must be an integer >= 1")
+        if strides > 1 and dilation_rate > 1:
+            raise KnowItConfigError("strides: strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)")
+        if isinstance(padding, str):
+            padding = padding.lower()
+            if padding not in ("valid", "same"):
+                raise KnowItConfigError(f"padding: {padding!r} is not valid; use valid, same or [before, after]")
+        elif len(padding) != 2 or any(int(p) < 0 for p in padding):
+            raise KnowItConfigError(f"padding: explicit padding must be [before, after] >= 0, got {list(padding)}")
+        if data_format not in ("channels_last", "channels_first"):
+            raise KnowItConfigError(f"data_format: {data_format!r} is not valid; use channels_last or channels_first")
+        for key, value in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= value < 1.0:
+                raise KnowItConfigError(f"{key}: {value} is out of range; it must be in [0, 1)")
+        self.in_channels, self.filters, self.kernel_size = in_channels, filters, kernel_size
+        self.strides, self.padding, self.dilation_rate, self.data_format = strides, padding, dilation_rate, data_format
+        self.activation = get_activation(activation, "activation")
+        self.recurrent_activation = get_activation(recurrent_activation, "recurrent_activation")
+        self.output_activation = self.activation if output_activation is None else get_activation(output_activation, "output_activation")
+        self.dropout, self.recurrent_dropout = dropout, recurrent_dropout
+        self.return_sequences, self.return_state, self.go_backwards, self.stateful = return_sequences, return_state, go_backwards, stateful
+        self.penalties = {
+            "kernel": regularizer(kernel_regularizer, "kernel_regularizer"),
+            "recurrent_kernel": regularizer(recurrent_regularizer, "recurrent_regularizer"),
+            "bias": regularizer(bias_regularizer, "bias_regularizer"),
+        }
+        # torch layouts: kernel (4F, C_in, K), recurrent kernel (4F, F, K); Keras's are (K, C_in, 4F), (K, F, 4F)
+        kernel = keras_init(kernel_initializer, (kernel_size, in_channels, 4 * filters), "kernel_initializer")
+        recurrent = keras_init(recurrent_initializer, (kernel_size, filters, 4 * filters), "recurrent_initializer")
+        self.kernel = nn.Parameter(kernel.permute(2, 1, 0).contiguous())
+        self.recurrent_kernel = nn.Parameter(recurrent.permute(2, 1, 0).contiguous())
+        if use_bias:
+            bias = keras_init(bias_initializer, (4 * filters,), "bias_initializer")
+            if unit_forget_bias:
+                bias[filters:2 * filters] = 1.0
+            self.bias = nn.Parameter(bias)
+        else:
+            self.register_parameter("bias", None)
+        self.set_trainable(trainable)
+        self.register_buffer("h", None, persistent=False)
+        self.register_buffer("c", None, persistent=False)
+
+    # -- Keras compatibility ---------------------------------------------------------------------
+    def set_trainable(self, trainable: bool) -> None:
+        """Freeze (False) or unfreeze the layer's weights (the reference's "update?")."""
+        for p in self.parameters():
+            p.requires_grad_(trainable)
+
+    @torch.no_grad()
+    def load_keras_weights(self, kernel: Any, recurrent_kernel: Any, bias: Any = None) -> None:
+        """Load weights in Keras layout: kernel ``(K, C_in, 4F)``, recurrent ``(K, F, 4F)``, bias ``(4F,)``."""
+        kernel, recurrent_kernel = torch.as_tensor(np.asarray(kernel), dtype=torch.float32), torch.as_tensor(np.asarray(recurrent_kernel), dtype=torch.float32)
+        want_k = (self.kernel_size, self.in_channels, 4 * self.filters)
+        want_r = (self.kernel_size, self.filters, 4 * self.filters)
+        if tuple(kernel.shape) != want_k:
+            raise KnowItConfigError(f"kernel: expected Keras shape {want_k}, got {tuple(kernel.shape)}")
+        if tuple(recurrent_kernel.shape) != want_r:
+            raise KnowItConfigError(f"recurrent_kernel: expected Keras shape {want_r}, got {tuple(recurrent_kernel.shape)}")
+        self.kernel.copy_(kernel.permute(2, 1, 0))
+        self.recurrent_kernel.copy_(recurrent_kernel.permute(2, 1, 0))
+        if self.bias is not None:
+            if bias is None or tuple(np.shape(bias)) != (4 * self.filters,):
+                raise KnowItConfigError(f"bias: expected Keras shape ({4 * self.filters},), got {None if bias is None else tuple(np.shape(bias))}")
+            self.bias.copy_(torch.as_tensor(np.asarray(bias), dtype=torch.float32))
+
+    def output_rows(self, rows: int) -> int:
+        return conv_output_length(rows, self.kernel_size, self.padding, self.strides, self.dilation_rate)
+
+    def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
+        """Keras's documented output shape for an input shape ``(samples, time, ., .)``."""
+        n, t = input_shape[0], input_shape[1]
+        rows = input_shape[2] if self.data_format == "channels_last" else input_shape[3]
+        spatial = (self.output_rows(rows), self.filters) if self.data_format == "channels_last" else (self.filters, self.output_rows(rows))
+        return (n, t, *spatial) if self.return_sequences else (n, *spatial)
+
+    def regularization_loss(self) -> torch.Tensor | float:
+        """The L1/L2 penalty of the weights (added to the training loss by the training module)."""
+        total: torch.Tensor | float = 0.0
+        for name, (l1, l2) in self.penalties.items():
+            w = getattr(self, name)
+            if w is None or (l1 == 0 and l2 == 0):
+                continue
+            total = total + l1 * w.abs().sum() + l2 * w.square().sum()
+        return total
+
+    def reset_states(self, mask: torch.Tensor | None = None) -> None:
+        """Forget the carried states (all, or the rows where ``mask`` is True)."""
+        if mask is None or self.h is None:
+            self.h = self.c = None
+        elif len(mask) != self.h.shape[0]:
+            self.h = self.c = None
+        else:
+            keep = (~mask.to(self.h.device)).to(self.h.dtype).view(-1, 1, 1)
+            self.h, self.c = self.h * keep, self.c * keep
+
+    # -- computation -----------------------------------------------------------------------------
+    def _input_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """``W * x + b`` of every step at once: ``(N, T, C, R)`` -> ``(N, T, 4F, R')``."""
+        n, t, c, r = x.shape
+        flat = x.reshape(n * t, c, r)
+        if self.padding == "same":
+            flat = F.pad(flat, same_pads(r, self.kernel_size, self.strides, self.dilation_rate))
+        elif self.padding != "valid":
+            flat = F.pad(flat, (int(self.padding[0]), int(self.padding[1])))
+        z = F.conv1d(flat, self.kernel, self.bias, stride=self.strides, dilation=self.dilation_rate)
+        return z.reshape(n, t, *z.shape[1:])
+
+    def _recurrent_conv(self, h: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(F.pad(h, same_pads(h.shape[-1], self.kernel_size, 1, 1)), self.recurrent_kernel)
+
+    def _dropout_mask(self, like: torch.Tensor, rate: float) -> torch.Tensor | None:
+        """One mask per sequence, the same at every time step (as Keras)."""
+        if not self.training or rate == 0.0:
+            return None
+        return torch.bernoulli(torch.full_like(like, 1.0 - rate)) / (1.0 - rate)
+
+    def forward(self, x: torch.Tensor, initial_state: Sequence[torch.Tensor] | None = None) -> Any:
+        if x.dim() != 4:
+            raise ValueError(f"ConvLSTM1D expects a 4-D input (samples, time, ., .), got shape {tuple(x.shape)}")
+        if self.data_format == "channels_last":
+            x = x.transpose(2, 3)  # -> (N, T, C, R)
+        if x.shape[2] != self.in_channels:
+            raise ValueError(f"ConvLSTM1D built for {self.in_channels} channels, got {x.shape[2]} (input {tuple(x.shape)})")
+        if self.go_backwards:
+            x = x.flip(1)
+        mask = self._dropout_mask(x[:, :1], self.dropout)
+        if mask is not None:
+            x = x * mask
+        z_x = self._input_conv(x)
+        n, steps, _, rows = z_x.shape
+        h, c = self._initial(n, rows, z_x, initial_state)
+        h_mask = self._dropout_mask(h, self.recurrent_dropout)
+        outputs = []
+        act, rec_act, out_act = self.activation, self.recurrent_activation, self.output_activation
+        for t in range(steps):
+            z = z_x[:, t] + self._recurrent_conv(h if h_mask is None else h * h_mask)
+            i, f, g, o = z.chunk(4, dim=1)
+            c = rec_act(f) * c + rec_act(i) * act(g)
+            h = rec_act(o) * out_act(c)
+            if self.return_sequences:
+                outputs.append(h)
+        if self.stateful:
+            self.h, self.c = h.detach(), c.detach()
+        out = torch.stack(outputs, dim=1) if self.return_sequences else h
+        if self.data_format == "channels_last":
+            out, h_out, c_out = out.transpose(-1, -2), h.transpose(-1, -2), c.transpose(-1, -2)
+        else:
+            h_out, c_out = h, c
+        return (out, h_out, c_out) if self.return_state else out
+
+    def _initial(self, n: int, rows: int, like: torch.Tensor, initial_state: Sequence[torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if initial_state is not None:
+            h, c = initial_state
+            if self.data_format == "channels_last":
+                h, c = h.transpose(-1, -2), c.transpose(-1, -2)
+            return h, c
+        if self.stateful and self.h is not None and self.h.shape[0] == n:
+            return self.h, self.c
+        zeros = like.new_zeros(n, self.filters, rows)
+        return zeros, zeros
