@@ -275,3 +275,28 @@ def test_arch_trains_on_field_sequences_with_every_layer_option(ki):
 
     with pytest.raises(ConfigError, match="data.batch_sampling: arch.stateful=true"):
         ki.train_model("stateful", {"data": {"name": "synth_field"}, "arch": {"name": "convlstm1d", "stateful": True}, "trainer": TINY_TRAINER})
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+@pytest.mark.parametrize("recurrent_dropout", [0.0, 0.4])
+def test_hand_written_backward_equals_autograd(return_sequences, recurrent_dropout):
+    """The fast recurrence (tanh/sigmoid) has its own backward: same gradients as autograd's."""
+    torch.manual_seed(3)
+    fast = ConvLSTM1D(3, 4, 3, padding="same", return_sequences=True, return_state=True, recurrent_dropout=recurrent_dropout).double()
+    slow = ConvLSTM1D(3, 4, 3, padding="same", return_sequences=True, return_state=True, recurrent_dropout=recurrent_dropout).double()
+    slow.load_state_dict(fast.state_dict())
+    slow._standard_gates = False  # the generic autograd loop
+    assert fast._standard_gates
+    x = torch.randn(2, 5, 7, 3, dtype=torch.float64)
+    grads = []
+    for layer in (fast, slow):
+        layer.train()
+        xi = x.clone().requires_grad_()
+        torch.manual_seed(11)  # the same dropout masks
+        out, h, c = layer(xi)
+        loss = (out if return_sequences else h).sin().sum() + (c * 0.3).cos().sum()
+        loss.backward()
+        grads.append([xi.grad, *(p.grad for p in layer.parameters())])
+        layer.zero_grad()
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from knowit.errors import KnowItConfigError
+from knowit.layers.recurrence import LSTMRecurrence, unfold_state
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
@@ -165,6 +166,9 @@ class ConvLSTM1D(nn.Module):
         self.activation = get_activation(activation, "activation")
         self.recurrent_activation = get_activation(recurrent_activation, "recurrent_activation")
         self.output_activation = self.activation if output_activation is None else get_activation(output_activation, "output_activation")
+        # tanh/sigmoid/tanh (the default) runs the recurrence with a hand-written backward pass
+        self._standard_gates = (self.activation is torch.tanh and self.recurrent_activation is torch.sigmoid
+                                and self.output_activation is torch.tanh)
         self.dropout, self.recurrent_dropout = dropout, recurrent_dropout
         self.return_sequences, self.return_state, self.go_backwards, self.stateful = return_sequences, return_state, go_backwards, stateful
         self.penalties = {
@@ -253,9 +257,6 @@ class ConvLSTM1D(nn.Module):
         z = F.conv1d(flat, self.kernel, self.bias, stride=self.strides, dilation=self.dilation_rate)
         return z.reshape(n, t, *z.shape[1:])
 
-    def _recurrent_conv(self, h: torch.Tensor) -> torch.Tensor:
-        return F.conv1d(F.pad(h, same_pads(h.shape[-1], self.kernel_size, 1, 1)), self.recurrent_kernel)
-
     def _dropout_mask(self, like: torch.Tensor, rate: float) -> torch.Tensor | None:
         """One mask per sequence, the same at every time step (as Keras)."""
         if not self.training or rate == 0.0:
@@ -274,35 +275,53 @@ class ConvLSTM1D(nn.Module):
         mask = self._dropout_mask(x[:, :1], self.dropout)
         if mask is not None:
             x = x * mask
-        z_x = self._input_conv(x)
-        n, steps, _, rows = z_x.shape
-        h, c = self._initial(n, rows, z_x, initial_state)
+        z_x = self._input_conv(x)  # (N, T, 4F, R')
+        n, _, _, rows = z_x.shape
+        # Steps first, rows x gates last: every step's slice is one contiguous (N*R', 4F) block.
+        z_x = z_x.permute(1, 0, 3, 2).reshape(z_x.shape[1], n * rows, 4 * self.filters)
+        h, c = self._initial(n, rows, z_x, initial_state)  # (N, R', F) each
         h_mask = self._dropout_mask(h, self.recurrent_dropout)
-        outputs = []
-        act, rec_act, out_act = self.activation, self.recurrent_activation, self.output_activation
-        for t in range(steps):
-            z = z_x[:, t] + self._recurrent_conv(h if h_mask is None else h * h_mask)
-            i, f, g, o = z.chunk(4, dim=1)
-            c = rec_act(f) * c + rec_act(i) * act(g)
-            h = rec_act(o) * out_act(c)
-            if self.return_sequences:
-                outputs.append(h)
+        weight = self.recurrent_kernel.reshape(4 * self.filters, -1).t()  # (F*K, 4F)
+        pads = same_pads(rows, self.kernel_size, 1, 1)
+        if self._standard_gates:
+            hs, c = LSTMRecurrence.apply(z_x, weight, h, c, h_mask, self.kernel_size, pads)
+            h, seq = hs[-1], hs.transpose(0, 1)
+        else:
+            h, c, outputs = self._generic_steps(z_x, weight, h, c, h_mask, pads)
+            seq = torch.stack(outputs, dim=1) if self.return_sequences else None
+        c = c.reshape(n, rows, self.filters)
         if self.stateful:
             self.h, self.c = h.detach(), c.detach()
-        out = torch.stack(outputs, dim=1) if self.return_sequences else h
-        if self.data_format == "channels_last":
-            out, h_out, c_out = out.transpose(-1, -2), h.transpose(-1, -2), c.transpose(-1, -2)
-        else:
-            h_out, c_out = h, c
-        return (out, h_out, c_out) if self.return_state else out
+        out = seq if self.return_sequences else h
+        if self.data_format == "channels_first":
+            out, h, c = out.transpose(-1, -2), h.transpose(-1, -2), c.transpose(-1, -2)
+        return (out, h, c) if self.return_state else out
+
+    def _generic_steps(self, z_x: torch.Tensor, weight: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                       h_mask: torch.Tensor | None, pads: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The recurrence through autograd, for any activation functions."""
+        n, rows, f = h.shape
+        act, rec_act, out_act = self.activation, self.recurrent_activation, self.output_activation
+        c = c.reshape(n * rows, f)
+        outputs = []
+        # unbind, not z_x[t]: its backward stacks the step gradients once instead of
+        # scattering each into a zero tensor the size of the whole sequence
+        for z_t in z_x.unbind(0):
+            cols = unfold_state(h if h_mask is None else h * h_mask, self.kernel_size, pads)
+            i, fg, g, o = torch.addmm(z_t, cols, weight).chunk(4, dim=1)
+            c = rec_act(fg) * c + rec_act(i) * act(g)
+            h = (rec_act(o) * out_act(c)).view(n, rows, f)
+            outputs.append(h)
+        return h, c, outputs if self.return_sequences else []
 
     def _initial(self, n: int, rows: int, like: torch.Tensor, initial_state: Sequence[torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """States in the recurrence's layout ``(N, rows, filters)``."""
         if initial_state is not None:
             h, c = initial_state
-            if self.data_format == "channels_last":
+            if self.data_format == "channels_first":
                 h, c = h.transpose(-1, -2), c.transpose(-1, -2)
-            return h, c
+            return h.contiguous(), c.contiguous()
         if self.stateful and self.h is not None and self.h.shape[0] == n:
             return self.h, self.c
-        zeros = like.new_zeros(n, self.filters, rows)
+        zeros = like.new_zeros(n, rows, self.filters)
         return zeros, zeros
