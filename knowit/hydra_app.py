@@ -47,7 +47,7 @@ def _job(cfg: DictConfig) -> float | None:
         return math.nan
     if result.status == "worker":  # a DDP worker process: rank 0 reports
         return None
-    print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\n{format_metrics(result.metrics)}")
+    print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\nparameters: {result.n_parameters:,}\n{format_metrics(result.metrics)}")
     metric = rc.root.optimized_metric
     return result.metrics.get(metric) if metric else None
 

@@ -27,6 +27,7 @@ class TrainResult:
     best_checkpoint: Path | None
     metrics: dict[str, float] = field(default_factory=dict)
     status: str = "completed"
+    n_parameters: int | None = None
 
 
 def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
@@ -141,6 +142,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         class_weights=datamodule.class_weights,
     )
     n_parameters = sum(p.numel() for p in module.model.parameters())
+    log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{n_parameters:,}",
+             f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")
 
     if resume:
         run = RunDir(resume[0])
@@ -281,7 +284,7 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
             from knowit.plots.results import visualize_set
 
             visualize_set(frame, summary["task"], summary["evaluation"]["set"], run.visualizations, title=summary["model_name"])
-    return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"])
+    return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"])
 
 
 def _best_epoch(history: list[dict[str, float]], ckpt_cb: Any) -> int | None:
