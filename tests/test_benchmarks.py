@@ -12,12 +12,12 @@ REPO = Path(__file__).resolve().parents[1]
 def test_smoke_run_writes_a_table_of_ratios(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--smoke", "--only", "lstm_train", "startup", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--only", "lstm_train", "cnn_lstm_bench", "convlstm_bench", "startup", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and not line.startswith("| workload")]
-    assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "start-up", "start-up"]
+    assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "CNN-LSTM classification training", "ConvLSTM1D", "start-up", "start-up"]
     for row in rows:
         knowit, baseline, ratio = (float(c) for c in row.split("|")[3:6])
         assert knowit >= 0 and baseline >= 0 and ratio >= 0
