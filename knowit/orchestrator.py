@@ -77,6 +77,11 @@ def check_stateful_sampling(cfg: RunConfig) -> None:
             f"data.batch_sampling: {key}=true carries states from one batch to the next, "
             "which needs data.batch_sampling=contiguous (shuffled batches would hand each row another stream's state)"
         )
+    if cfg.data.batch_sampling == "contiguous" and "ddp" in str(cfg.trainer.strategy).lower():
+        raise KnowItConfigError(
+            "trainer.strategy: contiguous batches (stateful streams) are not sharded across DDP processes; "
+            "train stateful models in one process"
+        )
 
 
 def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
