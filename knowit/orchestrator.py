@@ -274,21 +274,22 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
         final={k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
         epoch_times=[r.get("epoch_time") for r in history],
     )
-    frame = None
-    if evaluated and finite:
-        from knowit.results.predictions import set_frame
-        from knowit.results.report import set_report
+    shown = evaluated[-1] if evaluated and finite else None  # test when there is one
+    if shown:
+        from knowit.results.predictions import predict_set
+        from knowit.results.report import set_report_from_arrays
 
-        shown = evaluated[-1]  # test when there is one
-        frame = set_frame(module, datamodule, shown)
-        summary["evaluation"] = set_report(frame, summary["task"], shown)
+        _, outputs, targets = predict_set(module, datamodule, shown)
+        summary["evaluation"] = set_report_from_arrays(outputs, targets, datamodule.prepared, shown)
     writer.do(run.write_summary, summary)
     if and_viz:
         learning_curves(history, run.visualizations / "learning_curves.png", title=summary["model_name"])
-        if frame is not None:
+        if shown:
             from knowit.plots.results import visualize_set
+            from knowit.results.predictions import set_frame
 
-            visualize_set(frame, summary["task"], summary["evaluation"]["set"], run.visualizations, title=summary["model_name"])
+            frame = set_frame(module, datamodule, shown)
+            visualize_set(frame, summary["task"], shown, run.visualizations, title=summary["model_name"])
     return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"])
 
 

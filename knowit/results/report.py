@@ -63,3 +63,22 @@ def set_report(frame: pd.DataFrame, task: str, set_name: str, min_probability: f
     if task == "classification":
         return {"set": set_name, "confusion_matrix": confusion_matrix(frame), "classification_report": classification_report(frame, min_probability)}
     return {"set": set_name, "r2": r2_by_component(frame)}
+
+
+def set_report_from_arrays(outputs: np.ndarray, targets: np.ndarray, prepared: Any, set_name: str) -> dict[str, Any]:
+    """``set_report`` straight from a set's model outputs and targets (no tidy table: cheap on long series)."""
+    if prepared.task == "classification":
+        names = list(prepared.class_names)
+        matrix = np.zeros((len(names), len(names)), dtype=np.int64)
+        np.add.at(matrix, (targets.astype(np.int64), outputs.argmax(-1)), 1)
+        return {"set": set_name, "confusion_matrix": {"classes": names, "matrix": matrix.tolist(), "rows": "true", "columns": "predicted"}}
+    out, tgt = prepared.descale_outputs(outputs), prepared.descale_outputs(targets)
+    components = list(getattr(prepared, "out_components", [])) or [str(i) for i in range(out.shape[-1])]
+    out = out.reshape(len(out), -1, len(components)) if len(components) == out.shape[-1] else out.reshape(len(out), -1, 1)
+    tgt = tgt.reshape(out.shape)
+    r2 = {}
+    for k, name in enumerate(components if out.shape[-1] == len(components) else ["0"]):
+        t, p = tgt[..., k].astype(np.float64).ravel(), out[..., k].astype(np.float64).ravel()
+        total = float(((t - t.mean()) ** 2).sum())
+        r2[name] = 1.0 - float(((t - p) ** 2).sum()) / total if total > 0 else float("nan")
+    return {"set": set_name, "r2": r2}
