@@ -64,6 +64,26 @@ class KnowIt:
         with os_errors_as_run_errors():
             return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar)
 
+    def sweep(
+        self,
+        model_name: str,
+        kwargs: Mapping[str, Any] | None = None,
+        grid: Mapping[str, Sequence[Any]] | None = None,
+        *,
+        overrides: Sequence[str] = (),
+        overwrite: bool = False,
+        and_viz: bool = False,
+        progress_bar: bool | None = False,
+    ):
+        """Train every combination of ``grid`` (``{'arch.width': [32, 64], 'trainer.learning_rate':
+        [1e-3, 1e-2]}``) on top of ``kwargs``, one job after another, into
+        ``<exp_dir>/sweeps/<model_name>/<n>``; returns the ``SweepSummary`` (best job first; also
+        written as ``sweep_summary.csv``/``.json``, a plot and a ``best`` link). All configs are
+        checked before the first job; a failing job is recorded and the sweep goes on."""
+        from knowit.sweeps.sequential import run_sweep
+
+        return run_sweep(self, model_name, kwargs, grid or {}, overrides=overrides, overwrite=overwrite, and_viz=and_viz, progress_bar=progress_bar)
+
     # -- what exists --------------------------------------------------------------------------
     @staticmethod
     def available_archs() -> list[str]:

@@ -14,10 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 EXIT_USAGE = 2
+MAX_PREVALIDATED_JOBS = 256  # composing one job's config takes ~10 ms
 
 # Subcommands live in knowit/commands/<name>.py, each with HELP, configure(parser) and run(ns).
 # Their modules import nothing heavy at the top, so `--help` stays fast.
-COMMANDS = ("train", "predict", "evaluate", "viz", "import", "datasets", "archs")
+COMMANDS = ("train", "predict", "evaluate", "viz", "sweep", "import", "datasets", "archs")
 
 
 def _debug_wanted(argv: Sequence[str]) -> bool:
@@ -87,25 +88,37 @@ def cmd_train(args: list[str]) -> int:
         return 0
     from knowit.config.compose import normalize_overrides
 
-    multirun = any(a in ("-m", "--multirun") for a in args)
     overrides = [a for a in args if not a.startswith("-")]
+    # A search config (hparams_search=...) sets hydra.mode=MULTIRUN itself.
+    multirun = any(a in ("-m", "--multirun") for a in args) or any(o.split("=", 1)[0] == "hparams_search" for o in overrides)
     if multirun and not any(o.split("=", 1)[0].lstrip("+") == "model_name" for o in overrides):
         overrides.append("model_name=sweep_" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f"))
 
     def prevalidate() -> int:
-        # Compose once with the first value of every sweep so typos fail before Hydra starts.
+        # Compose and check every job of a grid (up to a limit) before Hydra starts the first,
+        # so a typo or an impossible value fails now, not after hours of sweeping.
         from knowit.config.compose import compose
         from knowit.config.run_config import validate
+        from knowit.errors import KnowItConfigError
         from knowit.orchestrator import plan
+        from knowit.sweeps.grid import expand_grid
 
-        validate_overrides = [_first_sweep_value(o) for o in overrides if not o.startswith("hydra")]
-        raw = compose(validate_overrides)
-        cfg = validate(raw)
-        plan(cfg)
+        own = [o for o in overrides if not o.startswith("hydra")]
+        hydra_own = [o for o in overrides if o.startswith("hydra")]
+        for item in hydra_own:
+            if len(expand_grid([item])) > 1 or "interval(" in item:
+                key = item.split("=", 1)[0]
+                raise KnowItConfigError(f"{key}: Hydra's own settings cannot be swept; give a search space on the key itself, e.g. arch.width=choice(32,64)")
+        jobs = expand_grid(own) if multirun else [own]
+        for number, job in enumerate(jobs[:MAX_PREVALIDATED_JOBS]):
+            # Hydra's own settings (launcher, sweeper) are checked once, with the first job.
+            cfg = validate(compose(job + (hydra_own if number == 0 else [])))
+            plan(cfg)
         if multirun:
-            from knowit.sweeps.guard import check_sweep_dir
+            from knowit.sweeps.guard import check_sweep_dir, clear_sweep_dir
 
             check_sweep_dir(cfg)
+            clear_sweep_dir(cfg)
         return 0
 
     code = _guard(prevalidate, debug)
@@ -115,14 +128,6 @@ def cmd_train(args: list[str]) -> int:
 
     flags = [a for a in args if a.startswith("-")]
     return run_hydra([*flags, *normalize_overrides(overrides)], debug=debug)
-
-
-def _first_sweep_value(override: str) -> str:
-    """``a=1,2,3`` -> ``a=1`` for pre-validation (Hydra expands the full sweep later)."""
-    key, sep, value = override.partition("=")
-    if not sep or "," not in value or value.startswith(("[", "{", "'", '"')):
-        return override
-    return f"{key}={value.split(',')[0]}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

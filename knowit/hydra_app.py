@@ -25,31 +25,47 @@ def _job(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return _train(cfg, run_path=None)
+    # A sweep job: record what it ran, and let one failing job never stop the sweep.
+    from knowit.sweeps.guard import failure_message, record_failed_job
+    from knowit.sweeps.summary import write_job_record
+
+    run_path = Path(hc.runtime.output_dir)
+    try:
+        return _train(cfg, run_path=run_path)
+    except Exception as err:  # noqa: BLE001 - recorded in the job's summary.json and the sweep summary
+        if _DEBUG:
+            raise
+        message = failure_message(err)
+        print(f"knowit: error: job {hc.job.num}: {message}", file=sys.stderr)
+        record_failed_job(run_path, message)
+        return math.nan
+    finally:
+        if run_path.is_dir():
+            write_job_record(run_path, job=hc.job.num, overrides=list(hc.overrides.task), optimized_metric=cfg.get("optimized_metric"))
+
+
+def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
     from knowit.config.run_config import validate
     from knowit.orchestrator import train_model
 
-    hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    run_path = Path(hc.runtime.output_dir) if multirun else None
     try:
         rc = validate(OmegaConf.to_container(cfg, resolve=True))
         with os_errors_as_run_errors():
             result = train_model(rc, run_path=run_path, and_viz=True)
     except KnowItError as err:
-        if _DEBUG:
+        if _DEBUG or run_path is not None:
             raise
         print(f"knowit: error: {err}", file=sys.stderr)
-        if not multirun:
-            sys.exit(2)
-        from knowit.sweeps.guard import record_failed_job
-
-        record_failed_job(run_path, str(err))
-        return math.nan
+        sys.exit(2)
     if result.status == "worker":  # a DDP worker process: rank 0 reports
         return None
     print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\nparameters: {result.n_parameters:,}\n{format_metrics(result.metrics)}")
     metric = rc.root.optimized_metric
-    return result.metrics.get(metric) if metric else None
+    value = result.metric(metric) if metric else None
+    return math.nan if value is None and metric else value
 
 
 @hydra.main(config_path="pkg://knowit.conf", config_name="config", version_base="1.3")

@@ -28,6 +28,11 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     status: str = "completed"
     n_parameters: int | None = None
+    final: dict[str, float] = field(default_factory=dict)  # last epoch's logged values (train_* too)
+
+    def metric(self, name: str) -> float | None:
+        """A best-checkpoint metric (valid_*, test_*), else the last epoch's value (train_*)."""
+        return self.metrics.get(name, self.final.get(name))
 
 
 def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
@@ -290,7 +295,7 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
 
             frame = set_frame(module, datamodule, shown)
             visualize_set(frame, summary["task"], shown, run.visualizations, title=summary["model_name"])
-    return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"])
+    return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"], final=summary["final"])
 
 
 def _best_epoch(history: list[dict[str, float]], ckpt_cb: Any) -> int | None:

@@ -93,6 +93,10 @@ CLI_CASES = [
     ("cli-group-choice", ["arch=transformer"], "arch"),
     ("cli-bad-syntax", ["trainer.max_epochs=[1,"], "overrides"),
     ("cli-unknown-dataset", ["data.name=nope"], "data.name"),
+    ("cli-unknown-launcher", ["-m", "hydra/launcher=slurmm"], "hydra/launcher"),
+    ("cli-swept-hydra-key", ["-m", "hydra.sweeper.params.arch.width=choice(4,8)"], "hydra.sweeper.params.arch.width"),
+    ("cli-unknown-search", ["hparams_search=grid"], "hparams_search"),
+    ("cli-sweep-bad-second-value", ["-m", "trainer.max_epochs=1,two"], "trainer.max_epochs"),
 ]
 
 

@@ -57,6 +57,11 @@ def explain_hydra_error(err: Exception) -> KnowItConfigError:
         if f"'{group}/" in text or f"'{group}'" in text:
             choices = group_choices(group)
             return KnowItConfigError(f"{group}: {text}; available choices: {', '.join(choices)}")
+    import re
+
+    hydra_group = re.search(r"'(hydra/[a-z_]+)/[^']*'", text)
+    if hydra_group:  # hydra/launcher, hydra/sweeper, ...: Hydra's own group, with its plugins' choices
+        return KnowItConfigError(f"{hydra_group.group(1)}: {text} (is the plugin installed? pip install 'knowit[sweep]' or 'knowit[cluster]')")
     return KnowItConfigError(f"overrides: {text}")
 
 

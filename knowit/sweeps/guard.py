@@ -1,9 +1,10 @@
 """Sweep directory rules: no silent reuse of a sweep name; failed jobs leave a readable record."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from knowit.atomic_io import write_json
+from knowit.atomic_io import read_json, write_json
 from knowit.config.run_config import RunConfig
 from knowit.errors import KnowItRunError
 
@@ -18,6 +19,33 @@ def check_sweep_dir(cfg: RunConfig) -> None:
         raise KnowItRunError(f"model_name: sweep {path} already exists; choose another model_name or pass overwrite=true")
 
 
+def clear_sweep_dir(cfg: RunConfig) -> None:
+    """``overwrite=true``: the old sweep goes entirely, so its jobs never mix into the new summary."""
+    path = sweep_dir(cfg)
+    if cfg.root.overwrite and path.is_dir():
+        try:
+            shutil.rmtree(path)
+        except OSError as err:
+            raise KnowItRunError(f"model_name: cannot replace sweep {path}: {err.strerror or err}") from None
+
+
 def record_failed_job(run_path: Path | None, message: str) -> None:
-    if run_path is not None:
-        write_json(Path(run_path) / "summary.json", {"status": "failed", "error": message})
+    """Mark a sweep job failed, keeping a failure summary the run already wrote (it says more)."""
+    if run_path is None:
+        return
+    summary = Path(run_path) / "summary.json"
+    try:
+        if summary.is_file() and read_json(summary).get("status") == "failed":
+            return
+    except ValueError:
+        pass
+    Path(run_path).mkdir(parents=True, exist_ok=True)
+    write_json(summary, {"status": "failed", "error": message})
+
+
+def failure_message(err: BaseException) -> str:
+    """One line for a failed job: knowit's own errors as they are, others with their type."""
+    from knowit.errors import KnowItError
+
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return first if isinstance(err, KnowItError) else f"{type(err).__name__}: {first}"

@@ -1,0 +1,53 @@
+"""``KI.sweep``: a grid run job after job in this process, laid out like a CLI multirun.
+
+Every job's config is composed and checked before the first one trains; a job that fails is
+recorded (its error in the summary) and the sweep goes on.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from knowit.sweeps.summary import SweepSummary
+
+log = logging.getLogger("knowit")
+
+
+def run_sweep(
+    ki: Any,
+    model_name: str,
+    kwargs: Mapping[str, Any] | None,
+    grid: Mapping[str, Iterable[Any]],
+    *,
+    overrides: Sequence[str] = (),
+    overwrite: bool = False,
+    and_viz: bool = False,
+    progress_bar: bool | None = False,
+) -> SweepSummary:
+    from knowit.errors import os_errors_as_run_errors
+    from knowit.orchestrator import plan, train_model
+    from knowit.sweeps.grid import grid_overrides
+    from knowit.sweeps.guard import check_sweep_dir, clear_sweep_dir, failure_message, record_failed_job, sweep_dir
+    from knowit.sweeps.summary import summarize_sweep, write_job_record
+
+    jobs = grid_overrides(grid)
+    configs = [ki.config(model_name, kwargs, overrides=[*overrides, *job], overwrite=overwrite) for job in jobs]
+    for cfg in configs:
+        plan(cfg)
+    check_sweep_dir(configs[0])
+    clear_sweep_dir(configs[0])
+    folder = sweep_dir(configs[0])
+    for number, (job, cfg) in enumerate(zip(jobs, configs)):
+        path = folder / str(number)
+        log.info("sweep %s: job %d/%d: %s", model_name, number + 1, len(jobs), " ".join(job))
+        try:
+            with os_errors_as_run_errors():
+                train_model(cfg, run_path=path, and_viz=and_viz, progress_bar=progress_bar)
+        except Exception as err:  # noqa: BLE001 - one failing job is recorded, the sweep goes on
+            log.warning("sweep %s: job %d failed: %s", model_name, number, failure_message(err))
+            record_failed_job(path, failure_message(err))
+        finally:
+            if path.is_dir():
+                write_job_record(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric)
+    return summarize_sweep(folder, metric=configs[0].root.optimized_metric)

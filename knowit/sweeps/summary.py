@@ -1,0 +1,260 @@
+"""The sweep summary: every job's swept values, status and metrics, sorted by the optimised metric.
+
+Written at the end of every multirun (a Hydra callback), by ``KI.sweep`` and by
+``python -m knowit sweep summarize <sweep dir>``::
+
+    <sweep dir>/sweep_summary.csv    one row per job, best first, failed jobs last with their error
+    <sweep dir>/sweep_summary.json   metric, direction, best job, every job
+    <sweep dir>/sweep_<metric>.png   the metric against each swept hyperparameter, best marked
+    <sweep dir>/best -> <job>        the best job's run directory (KnowIt.load(<sweep dir>/best))
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from knowit.atomic_io import read_json, write_atomic, write_json
+from knowit.errors import KnowItRunError
+from knowit.sweeps.grid import parse_override
+
+JOB_RECORD = "sweep_job.json"
+LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "mape")
+# Overrides that name where a job runs, not what it trains: never "swept hyperparameters".
+NOT_HYPERPARAMETERS = ("model_name", "exp_dir", "overwrite", "optimized_metric")
+
+
+def metric_direction(metric: str) -> str:
+    """``minimize`` for losses and errors, ``maximize`` for scores (accuracy, f1, r2, ...)."""
+    base = metric.split("_", 1)[1] if metric.split("_", 1)[0] in ("train", "valid", "test") else metric
+    return "minimize" if base in LOWER_IS_BETTER else "maximize"
+
+
+def write_job_record(job_dir: Path, *, job: int, overrides: list[str], optimized_metric: str | None) -> None:
+    write_json(job_dir / JOB_RECORD, {"job": job, "overrides": overrides, "optimized_metric": optimized_metric})
+
+
+@dataclass
+class SweepSummary:
+    sweep_dir: Path
+    metric: str
+    direction: str
+    params: list[str]
+    jobs: list[dict[str, Any]]  # sorted: best first, then the rest, failed jobs last
+    best: dict[str, Any] | None = None
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def best_run_dir(self) -> Path | None:
+        return Path(self.best["run_dir"]) if self.best else None
+
+    def table(self):
+        """The summary as a pandas DataFrame (the CSV's content)."""
+        import pandas as pd
+
+        return pd.DataFrame([_row(job, self.params) for job in self.jobs])
+
+    def format(self) -> str:
+        return format_table(self)
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    if not sweep_dir.is_dir():
+        raise KnowItRunError(f"sweep_dir: {sweep_dir} is not a directory")
+    found = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.is_symlink() and p.name.isdigit()]
+    return sorted(found, key=lambda p: int(p.name))
+
+
+def _read_job(path: Path) -> dict[str, Any]:
+    job: dict[str, Any] = {"job": int(path.name), "run_dir": str(path), "overrides": [], "status": "incomplete", "metrics": {}}
+    for name, reader in ((JOB_RECORD, _record), ("summary.json", _summary)):
+        file = path / name
+        if file.is_file():
+            try:
+                reader(job, read_json(file))
+            except (ValueError, OSError) as err:
+                job.update(status="unreadable", error=f"{file.name}: {err}")
+    if job["status"] == "running":
+        job["status"] = "incomplete"  # killed: it never recorded an end
+    config = path / "config.yaml"
+    if config.is_file():
+        import yaml
+
+        try:
+            job["config"] = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            pass
+    return job
+
+
+def _record(job: dict[str, Any], record: dict[str, Any]) -> None:
+    job["overrides"] = list(record.get("overrides") or [])
+    job["optimized_metric"] = record.get("optimized_metric")
+
+
+def _summary(job: dict[str, Any], summary: dict[str, Any]) -> None:
+    job["status"] = summary.get("status", "incomplete")
+    if summary.get("error"):
+        job["error"] = summary["error"]
+    metrics = {f"{k}": v for k, v in (summary.get("final") or {}).items() if k.startswith("train_")}
+    metrics.update(summary.get("metrics") or {})
+    job["metrics"] = metrics
+    for key in ("epochs", "train_time_s", "n_parameters"):
+        if summary.get(key) is not None:
+            job[key] = summary[key]
+
+
+def _config_value(config: dict[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def swept_params(jobs: list[dict[str, Any]]) -> list[str]:
+    """Keys set by job overrides whose values differ between jobs (in the order first seen)."""
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for item in job["overrides"]:
+            key, value = parse_override(item)
+            if key not in NOT_HYPERPARAMETERS and not key.startswith("hydra"):
+                values.setdefault(key, set()).add(value)
+    varying = [k for k, v in values.items() if len(v) > 1]
+    return varying or [k for k in values if len(values[k]) == 1 and len(jobs) == 1]
+
+
+def _param_value(job: dict[str, Any], key: str) -> Any:
+    for item in job["overrides"]:
+        k, value = parse_override(item)
+        if k == key:
+            return _typed(value)
+    return _config_value(job.get("config") or {}, key)
+
+
+def _typed(text: str) -> Any:
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (int, float, str, bool)) or value is None else text
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, plot: bool = True) -> SweepSummary:
+    """Read every job of a sweep directory and write the summary files (CSV, JSON, plot, ``best``)."""
+    sweep_dir = Path(sweep_dir).resolve()
+    jobs = [_read_job(p) for p in job_dirs(sweep_dir)]
+    if not jobs:
+        raise KnowItRunError(f"sweep_dir: {sweep_dir} holds no sweep jobs (numbered job directories)")
+    metric = metric or next((j["optimized_metric"] for j in jobs if j.get("optimized_metric")), None)
+    metric = metric or next((j["config"].get("optimized_metric") for j in jobs if j.get("config")), None) or "valid_loss"
+    direction = metric_direction(metric)
+    completed = [j for j in jobs if j["status"] == "completed"]
+    if completed and not any(metric in j["metrics"] for j in completed):
+        from knowit.errors import KnowItConfigError
+
+        logged = sorted({k for j in completed for k in j["metrics"]})
+        raise KnowItConfigError(f"metric: {metric!r} was not logged by any job of {sweep_dir}; choose one of: {', '.join(logged)}")
+    params = swept_params(jobs)
+    for job in jobs:
+        job["params"] = {key: _param_value(job, key) for key in params}
+        job["value"] = job["metrics"].get(metric)
+        if job["status"] == "completed" and not _finite(job["value"]):
+            job["status"] = "failed"
+            job.setdefault("error", f"{metric} is missing or not finite")
+
+    ranked = [j for j in jobs if j["status"] == "completed"]
+    ranked.sort(key=lambda j: j["value"], reverse=direction == "maximize")
+    others = [j for j in jobs if j["status"] != "completed"]
+    summary = SweepSummary(sweep_dir, metric, direction, params, ranked + others, best=ranked[0] if ranked else None)
+    _write(summary, plot=plot)
+    return summary
+
+
+def _row(job: dict[str, Any], params: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {"job": job["job"], "status": job["status"]}
+    row.update({key: job["params"].get(key) for key in params})
+    row.update(sorted(job["metrics"].items()))
+    for key in ("epochs", "train_time_s", "n_parameters"):
+        row[key] = job.get(key)
+    row["error"] = job.get("error", "")
+    row["run_dir"] = job["run_dir"]
+    return row
+
+
+def _write(summary: SweepSummary, *, plot: bool) -> None:
+    table = summary.table()
+    first = ["job", "status", *summary.params, summary.metric]
+    table = table[[c for c in first if c in table] + [c for c in table.columns if c not in first]]
+    folder = summary.sweep_dir
+    summary.files.append(write_atomic(folder / "sweep_summary.csv", lambda p: table.to_csv(p, index=False)))
+    record = {
+        "sweep_dir": str(folder),
+        "optimized_metric": summary.metric,
+        "direction": summary.direction,
+        "swept": summary.params,
+        "best": _public(summary.best) if summary.best else None,
+        "jobs": [_public(j) for j in summary.jobs],
+    }
+    summary.files.append(write_json(folder / "sweep_summary.json", record))
+    if summary.best:
+        _link_best(folder, Path(summary.best["run_dir"]))
+    if plot and summary.params and any(j["status"] == "completed" for j in summary.jobs):
+        from knowit.plots.sweep import sweep_plot
+
+        summary.files.append(sweep_plot(summary, folder / f"sweep_{summary.metric}.png"))
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if k != "config"}
+
+
+def _link_best(folder: Path, target: Path) -> None:
+    """``<sweep>/best`` -> the best job, replaced atomically (a relative link: the folder may move)."""
+    link = folder / "best"
+    tmp = folder / ".best.tmp"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:  # a filesystem without symlinks: sweep_summary.json still names the best job
+        tmp.unlink(missing_ok=True)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def format_table(summary: SweepSummary) -> str:
+    """The printed table: best first (marked ``*``), failed jobs last with their error line."""
+    metric_cols = [summary.metric] + sorted({k for j in summary.jobs for k in j["metrics"]} - {summary.metric})
+    metric_cols = [c for c in metric_cols if c.startswith(("valid_", "test_")) or c == summary.metric]
+    header = ["", "job", "status", *summary.params, *metric_cols]
+    rows = []
+    for job in summary.jobs:
+        mark = "*" if job is summary.best else ""
+        row = [mark, str(job["job"]), job["status"], *(_cell(job["params"].get(p)) for p in summary.params)]
+        row += [_cell(job["metrics"].get(c)) for c in metric_cols]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"sweep {summary.sweep_dir} ({len(summary.jobs)} jobs, sorted by {summary.metric}, {summary.direction})"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    for job in summary.jobs:
+        if job["status"] != "completed":
+            lines.append(f"job {job['job']} {job['status']}: {job.get('error', 'no error recorded')}")
+    if summary.best:
+        lines.append(f"best: job {summary.best['job']} ({summary.metric} = {summary.best['value']:.6g}) -> {summary.sweep_dir / 'best'}")
+    else:
+        lines.append("best: none (no job completed)")
+    return "\n".join(lines)
