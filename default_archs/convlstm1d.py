@@ -72,6 +72,7 @@ class Model(nn.Module):
             raise KnowItDataError(f"data.name: ConvLSTM1D reads (T, rows, channels) samples; this dataset's samples are {input_dim}")
         self.output_dim, self.data_format = list(output_dim), a.data_format
         rows, channels = (input_dim[1], input_dim[2]) if a.data_format == "channels_last" else (input_dim[2], input_dim[1])
+        self.in_rows = rows
         layers, norms = [], []
         for k, filters in enumerate(a.filters):
             last = k == len(a.filters) - 1
@@ -118,6 +119,22 @@ class Model(nn.Module):
     def reset_states(self, mask: torch.Tensor | None = None) -> None:
         for layer in self.layers:
             layer.reset_states(mask)
+
+    def get_states(self, batch_size: int) -> list[torch.Tensor]:
+        """Every layer's ``h`` and ``c`` the next forward starts from, batch first (zeros when none)."""
+        states = []
+        rows = self.in_rows
+        for layer in self.layers:
+            rows = layer.output_rows(rows)
+            for value in (layer.h, layer.c):
+                if value is None or value.shape[0] != batch_size:
+                    value = layer.kernel.new_zeros(batch_size, rows, layer.filters)
+                states.append(value)
+        return states
+
+    def set_states(self, states: list[torch.Tensor]) -> None:
+        for k, layer in enumerate(self.layers):
+            layer.h, layer.c = states[2 * k], states[2 * k + 1]
 
 
 def _module(fn):

@@ -444,6 +444,20 @@ class Model(nn.Module):
         """Reset all tracked states (``mask`` None) or the rows of the next batch where ``mask`` is True."""
         self._internal.reset(mask)
 
+    def get_states(self, batch_size: int) -> list[torch.Tensor]:
+        """The ``[h, c]`` the next forward over ``batch_size`` rows starts from, batch first
+        ``(batch, d*depth, width)`` (pending resets applied). Used to replay a stream's context."""
+        device, dtype = self._internal._default_device_dtype()
+        h, c = self._internal.current(batch_size, device=device, dtype=dtype)
+        self._internal.h0, self._internal.c0 = h.detach(), c.detach()
+        return [h.transpose(0, 1), c.transpose(0, 1)]
+
+    def set_states(self, states: list[torch.Tensor]) -> None:
+        """Start the next forward from ``[h, c]`` as returned by ``get_states`` (one row per sample)."""
+        h, c = states
+        self._internal.h0, self._internal.c0 = h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()
+        self._internal._pending_reset = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(batch, in_len, n_in)`` -> ``(batch, *output_dim)`` (classification: logits)."""
         if x.ndim != 3 or x.shape[2] != self.input_size:

@@ -181,6 +181,21 @@ class KnowIt:
             written += visualize_set(frame, run.module.hparams.task, set_name, folder, title=model_name, min_probability=min_probability)
         return [p for p in written if p is not None]
 
+    def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None):
+        """Attribute a trained model's outputs to its input windows (Captum; ``pip install
+        'knowit[interpret]'``). ``kwargs = {'interpreter': {'interpretation_method':
+        'IntegratedGradients'|'DeepLift'|'DeepLiftShap', 'interpretation_set': 'valid', 'selection':
+        'random'|'all'|'success'|'failure', 'size': 100, 'multiply_by_inputs': True, 'seed': 123}}``
+        (more keys in ``knowit.interpret.config.InterpreterConfig``). Saves
+        ``<run>/interpretations/<method>_<set>_<selection>.npz`` and heatmaps under
+        ``<run>/visualizations/interpretation``; returns an ``Interpretation``."""
+        from knowit.interpret.config import interpreter_config
+        from knowit.interpret.run import interpret, require_captum
+
+        cfg = interpreter_config(kwargs)
+        require_captum()
+        return interpret(self.load(self.run_dir(model_name)), cfg)
+
     # -- loading ------------------------------------------------------------------------------
     @staticmethod
     def load(run_dir: str | os.PathLike, *, checkpoint: str = "best"):
