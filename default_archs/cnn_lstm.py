@@ -32,25 +32,25 @@ TASKS = ("regression", "classification")
 @dataclass
 class ArchArgs:
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])  # one entry per convolution
-    kernel_size: int = field(default=3, metadata={"ge": 1})
+    kernel_size: int = field(default=3, metadata={"ge": 1})  # convolution kernel (square)
     padding: Union[int, str] = 0  # a number of pixels, same or valid
     stride: Union[int, list[int]] = 1  # one for all convs, or one per conv
-    conv_activation: str = "relu"
-    batch_norm: bool = True
-    pooling: str = field(default="last", metadata={"choices": ("last", "every", "none")})
-    pool_size: int = field(default=2, metadata={"ge": 1})
-    pool_stride: int = field(default=2, metadata={"ge": 1})
+    conv_activation: str = "relu"  # activation after each convolution (relu, tanh, ...)
+    batch_norm: bool = True  # batch normalisation after every convolution
+    pooling: str = field(default="last", metadata={"choices": ("last", "every", "none")})  # max-pooling after the last conv (ManufacturingNet), after every conv, or none
+    pool_size: int = field(default=2, metadata={"ge": 1})  # pooling window
+    pool_stride: int = field(default=2, metadata={"ge": 1})  # pooling stride
     conv_dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})  # after the conv stack
-    channels_last: bool = False
-    lstm_hidden: int = field(default=128, metadata={"ge": 1})
-    lstm_layers: int = field(default=3, metadata={"ge": 1})
-    bidirectional: bool = False
-    lstm_activation: str = "tanh"
+    channels_last: bool = False  # inputs are (batch, T, H, W, C) instead of (batch, T, C, H, W)
+    lstm_hidden: int = field(default=128, metadata={"ge": 1})  # LSTM hidden size
+    lstm_layers: int = field(default=3, metadata={"ge": 1})  # stacked LSTM layers
+    bidirectional: bool = False  # bidirectional LSTM
+    lstm_activation: str = "tanh"  # the LSTM's cell activation (tanh; others use the Keras-style LSTM)
     keras_lstm: bool = False  # one bias vector per gate (Keras's parameter count)
     head: list[int] = field(default_factory=list)  # hidden widths of the dense head
-    head_activation: str = "relu"
+    head_activation: str = "relu"  # activation between dense head layers
     dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})  # before each dense layer
-    output_activation: Optional[str] = None
+    output_activation: Optional[str] = None  # on the model output (regression), e.g. sigmoid; null: none
 
     def check(self) -> None:
         if not self.conv_channels or any(c < 1 for c in self.conv_channels):

@@ -29,32 +29,32 @@ TASKS = ("regression", "classification")
 
 @dataclass
 class ArchArgs:
-    filters: list[int] = field(default_factory=lambda: [32])
-    kernel_size: int = field(default=3, metadata={"ge": 1})
-    strides: int = field(default=1, metadata={"ge": 1})
-    padding: Union[str, list[int]] = "same"
-    dilation_rate: int = field(default=1, metadata={"ge": 1})
-    data_format: str = field(default="channels_last", metadata={"choices": ("channels_last", "channels_first")})
-    activation: Optional[str] = "tanh"
-    recurrent_activation: Optional[str] = "sigmoid"
+    filters: list[int] = field(default_factory=lambda: [32])  # one ConvLSTM1D layer per entry, with this many filters
+    kernel_size: int = field(default=3, metadata={"ge": 1})  # convolution kernel along rows
+    strides: int = field(default=1, metadata={"ge": 1})  # input convolution stride
+    padding: Union[str, list[int]] = "same"  # valid, same, or explicit [left, right]
+    dilation_rate: int = field(default=1, metadata={"ge": 1})  # input convolution dilation
+    data_format: str = field(default="channels_last", metadata={"choices": ("channels_last", "channels_first")})  # channels_last: (T, rows, C); channels_first: (T, C, rows)
+    activation: Optional[str] = "tanh"  # cell and output activation (Keras's activation)
+    recurrent_activation: Optional[str] = "sigmoid"  # gate activation
     output_activation: Optional[str] = None  # applied to c_t for h_t; null: the same as activation
-    use_bias: bool = True
-    kernel_initializer: str = "glorot_uniform"
-    recurrent_initializer: str = "orthogonal"
-    bias_initializer: str = "zeros"
-    unit_forget_bias: bool = True
-    kernel_regularizer: Any = None
-    recurrent_regularizer: Any = None
-    bias_regularizer: Any = None
-    dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
-    recurrent_dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
-    go_backwards: bool = False
-    stateful: bool = False
-    trainable: bool = True
-    batch_norm: bool = False
+    use_bias: bool = True  # the input convolution carries a bias
+    kernel_initializer: str = "glorot_uniform"  # Keras initialiser name for the input kernel
+    recurrent_initializer: str = "orthogonal"  # Keras initialiser name for the recurrent kernel
+    bias_initializer: str = "zeros"  # Keras initialiser name for the bias
+    unit_forget_bias: bool = True  # forget-gate bias starts at one
+    kernel_regularizer: Any = None  # null, or {l1: .., l2: ..}: penalty added to the training loss
+    recurrent_regularizer: Any = None  # null, or {l1: .., l2: ..}
+    bias_regularizer: Any = None  # null, or {l1: .., l2: ..}
+    dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})  # input dropout (mask fixed across time steps, training only)
+    recurrent_dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})  # dropout on h before the recurrent convolution
+    go_backwards: bool = False  # read the sequence backwards
+    stateful: bool = False  # carry states between batches (contiguous batch sampling)
+    trainable: bool = True  # false freezes the ConvLSTM1D layers
+    batch_norm: bool = False  # batch normalisation after each layer
     head: list[int] = field(default_factory=list)  # hidden widths of the dense head
-    head_activation: str = "relu"
-    head_dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})
+    head_activation: str = "relu"  # activation between dense head layers
+    head_dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})  # dropout before each dense head layer
     final_activation: Optional[str] = None  # on the model output (regression), e.g. sigmoid
 
     def check(self) -> None:

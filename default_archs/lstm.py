@@ -118,22 +118,22 @@ class Internal:
     states of a batch into the next one (stateful LSTM; see the module docstring).
     """
 
-    init_hidden_state: Any = None
-    init_cell_state: Any = None
-    tracking: bool = False
+    init_hidden_state: Any = None  # null/zeros, random, learned, or a tensor (d*depth, width) as nested lists
+    init_cell_state: Any = None  # as init_hidden_state, for the cell state
+    tracking: bool = False  # carry final states into the next batch (needs data.batch_sampling=contiguous)
 
 
 @dataclass
 class ArchArgs:
     """Hyperparameters of the LSTM (see the module docstring for heads, dropout and states)."""
 
-    width: int = field(default=256, metadata={"ge": 1})
-    depth: int = field(default=1, metadata={"ge": 1})
-    dropout: float = field(default=0.5, metadata={"ge": 0.0, "lt": 1.0})
-    output_activation: Optional[str] = field(default=None, metadata={"choices": ACTIVATIONS})
-    bidirectional: bool = False
-    head: str = field(default="last", metadata={"choices": HEADS})
-    internal_state: Internal = field(default_factory=Internal)
+    width: int = field(default=256, metadata={"ge": 1})  # hidden units per LSTM layer
+    depth: int = field(default=1, metadata={"ge": 1})  # stacked LSTM layers
+    dropout: float = field(default=0.5, metadata={"ge": 0.0, "lt": 1.0})  # between LSTM layers and before the linear head
+    output_activation: Optional[str] = field(default=None, metadata={"choices": ACTIVATIONS})  # on the model output; null: none
+    bidirectional: bool = False  # bidirectional LSTM
+    head: str = field(default="last", metadata={"choices": HEADS})  # last: the final hidden state feeds the head; sequence: every step's output
+    internal_state: Internal = field(default_factory=Internal)  # initial states and tracking (stateful LSTM)
 
     def check(self) -> None:
         """Initial-state options must be valid choices and tensors must fit ``width`` and ``depth``."""

@@ -6,7 +6,9 @@ The data and file rows live with the data tests' helpers below (``DATA_CASES``).
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -233,3 +235,94 @@ def test_two_runs_with_one_name_exactly_one_proceeds_and_a_crash_frees_the_lock(
     third = run_cli([*args[:4], "trainer.max_epochs=1", *args[5:]], cwd=tmp_path, exp_dir=exp_dir)
     assert third.returncode == 0, third.stderr  # ... and the next run takes it over
     assert not lock.exists()
+
+
+# -- files: each bad file through the CLI (one line, exit 2) and the API (KnowItDataError) --------
+def _good_csv(path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    t = np.arange(30)
+    pd.DataFrame({"time": t, "x1": np.sin(t / 3.0), "y1": np.cos(t / 3.0)}).to_csv(path, index=False)
+
+
+def _truncated(kind: str):
+    def make(path: Path) -> None:
+        import numpy as np
+        import pandas as pd
+
+        if kind == "parquet":
+            pd.DataFrame({"time": np.arange(50), "x1": np.arange(50.0)}).to_parquet(path)
+        else:
+            np.savez(path, x=np.zeros((20, 4, 2), np.float32), y=np.arange(20))
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    return make
+
+
+FILE_CASES = [
+    ("missing-file", "nope.csv", None, "file not found"),
+    ("empty-csv", "empty.csv", lambda p: p.write_text(""), "cannot read|holds no rows"),
+    ("header-only-csv", "header.csv", lambda p: p.write_text("time,x1\n"), "holds no rows"),
+    ("binary-as-csv", "garbage.csv", lambda p: p.write_bytes(b"\x00\x01\xff\xfe garbage"), "cannot read|no numeric|holds no rows"),
+    ("utf16-csv", "utf16.csv", lambda p: p.write_text("time,x1\n0,1.0\n1,2.0\n", encoding="utf-16"), "cannot read|no numeric"),
+    ("latin1-csv", "latin1.csv", lambda p: p.write_bytes("time,temp\xe9rature\n0,1.0\n1,2.0\n".encode("latin-1")), "cannot read"),
+    ("truncated-parquet", "cut.parquet", _truncated("parquet"), "cannot read"),
+    ("truncated-npz", "cut.npz", _truncated("npz"), "cannot read|not a valid|truncated"),
+    ("npz-not-zip", "text.npz", lambda p: p.write_text("not an archive"), "cannot read|not a valid"),
+    ("unsupported-suffix", "table.xlsx", lambda p: p.write_bytes(b"PK\x03\x04"), "unsupported file type"),
+    ("directory-not-file", "folder.csv", lambda p: p.mkdir(), "file not found|not a file"),
+    ("non-numeric-csv", "words.csv", lambda p: p.write_text("time,x1\n0,a\n1,b\n"), "not numeric|no numeric"),
+]
+
+
+@pytest.mark.parametrize("name, make, match", [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
+def test_bad_file_is_one_clear_line_and_the_store_is_unchanged(tmp_path: Path, exp_dir: Path, name, make, match) -> None:
+    from knowit.errors import KnowItDataError
+
+    ki = KnowIt(exp_dir)
+    good = tmp_path / "good.csv"
+    _good_csv(good)
+    ki.import_dataset({"data_import": {"raw_data": str(good), "meta": {"name": "good", "time_column": "time"}}})
+    path = tmp_path / name
+    if make is not None:
+        make(path)
+    before = tree_digest(exp_dir)
+    with pytest.raises(KnowItDataError, match=match):
+        ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "bad"}}})
+    out = run_cli(["import", str(path), "--name", "bad", "--exp-dir", str(exp_dir)], cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(("knowit: error: data_import.raw_data:", "knowit: error: meta.")), out.stderr
+    assert re.search(match, lines[0]) and "Traceback" not in out.stderr
+    assert tree_digest(exp_dir) == before
+
+
+# -- atomic artefacts ----------------------------------------------------------------------------
+def test_a_failing_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    from knowit.atomic_io import read_json, write_atomic, write_json
+
+    target = tmp_path / "summary.json"
+    write_json(target, {"status": "completed"})
+
+    def dies_half_way(tmp: Path) -> None:
+        tmp.write_text('{"status": "comp')
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_atomic(target, dies_half_way)
+    assert read_json(target) == {"status": "completed"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_reported_incomplete(ki: KnowIt) -> None:
+    """What a SIGKILL in the first epoch leaves: config, scalers and a 'running' summary."""
+    run = ki.train_model("k", BASE).run_dir
+    shutil.rmtree(run / "checkpoints")
+    (run / "metrics.csv").unlink()
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({k: summary[k] for k in ("model_name", "arch", "dataset", "task")} | {"status": "running"}))
+    with pytest.raises(KnowItRunError, match=r"no checkpoint.*status: running"):
+        KnowIt.load(run)
+    with pytest.raises(KnowItRunError, match=r"no checkpoint"):
+        ki.evaluate("k")

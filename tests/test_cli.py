@@ -47,7 +47,7 @@ def test_debug_flag_shows_traceback(tmp_path: Path, exp_dir: Path) -> None:
 def test_multirun_gives_each_job_its_own_directory(tmp_path: Path, exp_dir: Path) -> None:
     out = run_cli([*TRAIN, "-m", "arch.hidden=4,8", "model_name=sw"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
-    jobs = sorted(p for p in (exp_dir / "sweeps" / "sw").iterdir() if p.is_dir() and (p / "summary.json").exists())
+    jobs = sorted(p for p in (exp_dir / "sweeps" / "sw").iterdir() if p.name.isdigit() and (p / "summary.json").exists())
     assert [p.name for p in jobs] == ["0", "1"]
     widths = [json.loads((p / "summary.json").read_text())["n_parameters"] for p in jobs]
     assert widths[0] < widths[1]  # the jobs really ran different configs

@@ -22,31 +22,31 @@ SPLIT_METHODS = (
 class DataConfig:
     """Which dataset, which windows, how to split and scale (KnowIt's data arguments)."""
 
-    name: str = "synth_regression"
-    task: str = field(default="regression", metadata={"choices": TASKS})
+    name: str = "synth_regression"  # dataset: a built-in (synth_*) or one imported into <exp_dir>/datasets
+    task: str = field(default="regression", metadata={"choices": TASKS})  # regression or classification
     in_components: Optional[list[str]] = None  # null: every component not in out_components
     out_components: Optional[list[str]] = None  # null: the dataset's declared targets
-    in_chunk: list[int] = field(default_factory=lambda: [-31, 0], metadata={"length": 2})
-    out_chunk: list[int] = field(default_factory=lambda: [0, 0], metadata={"length": 2})
-    split_portions: list[float] = field(
+    in_chunk: list[int] = field(default_factory=lambda: [-31, 0], metadata={"length": 2})  # input window: [first, last] row offset relative to the prediction point
+    out_chunk: list[int] = field(default_factory=lambda: [0, 0], metadata={"length": 2})  # output window: [first, last] row offset relative to the prediction point
+    split_portions: list[float] = field(  # train, valid, test shares (sum to 1)
         default_factory=lambda: [0.6, 0.2, 0.2], metadata={"length": 3, "ge": 0.0, "le": 1.0}
     )
-    split_method: str = field(default="chronological", metadata={"choices": SPLIT_METHODS})
+    split_method: str = field(default="chronological", metadata={"choices": SPLIT_METHODS})  # how points are divided between train/valid/test
     split_column: Optional[str] = None  # for split_method=custom: values train/valid/test
-    batch_size: int = field(default=64, metadata={"ge": 1})
-    shuffle_train: bool = True
+    batch_size: int = field(default=64, metadata={"ge": 1})  # samples per batch
+    shuffle_train: bool = True  # shuffle training batches (random batch sampling)
     # contiguous: row i of every batch continues stream i in time (stateful models, LSTM tracking)
     batch_sampling: str = field(default="random", metadata={"choices": ("random", "contiguous")})
     stream_stride: Optional[int] = field(default=None, metadata={"ge": 1})  # null: the input window length
-    scaling_method: Optional[str] = field(default="z-norm", metadata={"choices": ("z-norm", "zero-one", None)})
-    scaling_tag: Optional[str] = field(default="full", metadata={"choices": ("full", "in_only", None)})
-    padding: Optional[str] = field(default=None, metadata={"choices": (None, "zeros")})
-    nan_handling: str = "split"
-    val_fraction: float = field(default=0.2, metadata={"gt": 0.0, "lt": 1.0})
-    stratify: bool = False
-    class_weights: Optional[Union[str, list[float]]] = None
-    num_workers: int = field(default=0, metadata={"ge": 0})
-    pin_memory: bool = False
+    scaling_method: Optional[str] = field(default="z-norm", metadata={"choices": ("z-norm", "zero-one", None)})  # z-norm, zero-one or null; fitted on training rows only
+    scaling_tag: Optional[str] = field(default="full", metadata={"choices": ("full", "in_only", None)})  # full: scale inputs and targets; in_only: inputs only
+    padding: Optional[str] = field(default=None, metadata={"choices": (None, "zeros")})  # zeros: pad windows at slice starts instead of dropping those points
+    nan_handling: str = "split"  # split: rows with NaN cut a slice in two (windows never cross them)
+    val_fraction: float = field(default=0.2, metadata={"gt": 0.0, "lt": 1.0})  # array datasets: the validation share of the non-test samples
+    stratify: bool = False  # array datasets (classification): keep class proportions in every set
+    class_weights: Optional[Union[str, list[float]]] = None  # classification: null, balanced (inverse class frequency) or one weight per class
+    num_workers: int = field(default=0, metadata={"ge": 0})  # DataLoader worker processes (0: load in the training process)
+    pin_memory: bool = False  # page-locked batches for faster host-to-GPU copies
 
     def check(self) -> None:
         if self.in_chunk[0] > self.in_chunk[1]:
@@ -64,51 +64,51 @@ class DataConfig:
 
 @dataclass
 class EarlyStoppingConfig:
-    enabled: bool = False
-    monitor: str = "valid_loss"
-    patience: int = field(default=5, metadata={"ge": 0})
-    mode: str = field(default="min", metadata={"choices": ("min", "max")})
-    min_delta: float = field(default=0.0, metadata={"ge": 0.0})
+    enabled: bool = False  # stop when the monitored metric stops improving
+    monitor: str = "valid_loss"  # a logged metric: train_*/valid_* loss or metric
+    patience: int = field(default=5, metadata={"ge": 0})  # epochs without improvement before stopping
+    mode: str = field(default="min", metadata={"choices": ("min", "max")})  # min: lower is better; max: higher is better
+    min_delta: float = field(default=0.0, metadata={"ge": 0.0})  # the smallest change that counts as an improvement
 
 
 @dataclass
 class CheckpointConfig:
-    monitor: str = "valid_loss"
-    mode: str = field(default="min", metadata={"choices": ("min", "max")})
-    save_top_k: int = field(default=1, metadata={"ge": -1})
-    save_last: bool = True
+    monitor: str = "valid_loss"  # a logged metric: train_*/valid_* loss or metric
+    mode: str = field(default="min", metadata={"choices": ("min", "max")})  # min: lower is better; max: higher is better
+    save_top_k: int = field(default=1, metadata={"ge": -1})  # best checkpoints kept (-1: all)
+    save_last: bool = True  # also keep last.ckpt, written after every epoch (resume)
 
 
 @dataclass
 class TrainerConfig:
     """How to train: optimiser, loss, metrics, stopping and the Lightning Trainer's knobs."""
 
-    max_epochs: int = field(default=10, metadata={"ge": 1})
+    max_epochs: int = field(default=10, metadata={"ge": 1})  # epochs to train (resume: the new total)
     max_time: Optional[str] = None  # "DD:HH:MM:SS"
-    learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})
-    optim: str = "Adam"
-    optim_kwargs: dict[str, Any] = field(default_factory=dict)
-    weight_decay: float = field(default=0.0, metadata={"ge": 0.0})
-    lr_scheduler: Optional[str] = None
-    lr_scheduler_kwargs: dict[str, Any] = field(default_factory=dict)
+    learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})  # the optimiser's learning rate
+    optim: str = "Adam"  # any torch.optim optimiser by name (Adam, AdamW, SGD, ...)
+    optim_kwargs: dict[str, Any] = field(default_factory=dict)  # extra optimiser arguments (momentum, betas, ...), checked before training
+    weight_decay: float = field(default=0.0, metadata={"ge": 0.0})  # L2 weight decay passed to the optimiser
+    lr_scheduler: Optional[str] = None  # any torch.optim.lr_scheduler by name (StepLR, ReduceLROnPlateau, ...); null: none
+    lr_scheduler_kwargs: dict[str, Any] = field(default_factory=dict)  # scheduler arguments; plus monitor (ReduceLROnPlateau) and interval (epoch/step)
     loss_fn: Optional[str] = None  # null: mse_loss for regression, cross_entropy for classification
-    loss_kwargs: dict[str, Any] = field(default_factory=dict)
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss arguments (e.g. label_smoothing)
     performance_metrics: Optional[list[str]] = None  # null: accuracy (classification) / mae (regression)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    gradient_clip_val: Optional[float] = field(default=None, metadata={"gt": 0.0})
-    accumulate_grad_batches: int = field(default=1, metadata={"ge": 1})
-    precision: Union[str, int] = field(default="32", metadata={"choices": ("32", "64", "16-mixed", "bf16-mixed", "bf16-true")})
-    accelerator: str = "auto"
-    devices: Union[int, str, list[int]] = "auto"
-    strategy: str = "auto"
-    num_nodes: int = field(default=1, metadata={"ge": 1})
+    gradient_clip_val: Optional[float] = field(default=None, metadata={"gt": 0.0})  # clip the gradient norm to this value; null: no clipping
+    accumulate_grad_batches: int = field(default=1, metadata={"ge": 1})  # batches per optimiser step
+    precision: Union[str, int] = field(default="32", metadata={"choices": ("32", "64", "16-mixed", "bf16-mixed", "bf16-true")})  # 32, 64, 16-mixed, bf16-mixed or bf16-true
+    accelerator: str = "auto"  # auto (GPU when present), cpu, gpu, mps
+    devices: Union[int, str, list[int]] = "auto"  # auto, a count, or a list of device indices
+    strategy: str = "auto"  # auto, ddp, ddp_spawn, ... (trainer=ddp_cpu: DDP on CPU)
+    num_nodes: int = field(default=1, metadata={"ge": 1})  # machines for distributed training
     logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])  # csv (always) + tensorboard, mlflow
     progress_bar: Optional[bool] = None  # null: on when the terminal is interactive
-    limit_train_batches: Union[int, float] = field(default=1.0, metadata={"gt": 0})
-    limit_val_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})
-    limit_test_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})
-    deterministic: bool = False
+    limit_train_batches: Union[int, float] = field(default=1.0, metadata={"gt": 0})  # a fraction or a count of training batches per epoch
+    limit_val_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of validation batches per epoch
+    limit_test_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of test batches
+    deterministic: bool = False  # ask torch for deterministic kernels (slower; CPU runs repeat without it)
     resume: Optional[str] = None  # a run directory, a model name or a checkpoint file to continue from
 
     def check(self) -> None:
@@ -123,11 +123,11 @@ class TrainerConfig:
 class RootConfig:
     """Top-level keys beside the three groups."""
 
-    exp_dir: str = "knowit_exp"
+    exp_dir: str = "knowit_exp"  # the experiment directory: datasets/, models/, sweeps/ ($KNOWIT_EXP_DIR)
     model_name: Optional[str] = None  # null: a unique name is made from arch, data and time
-    seed: int = field(default=123, metadata={"ge": 0})
-    overwrite: bool = False
-    optimized_metric: Optional[str] = "valid_loss"
+    seed: int = field(default=123, metadata={"ge": 0})  # seeds splits, initialisation, shuffling and every epoch's RNG
+    overwrite: bool = False  # replace an existing run or sweep of the same name
+    optimized_metric: Optional[str] = "valid_loss"  # what a sweep job returns and the sweep summary ranks by (valid_*, test_*, train_*)
 
     def check(self) -> None:
         if self.model_name is not None:
