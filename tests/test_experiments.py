@@ -29,3 +29,20 @@ def test_convlstm_field_smoke(tmp_path):
     # the logged test loss is the MSE of the model's own predictions on the same samples
     assert results["test_mse_model"] == pytest.approx(results["test_mse_logged"], rel=1e-4)
     assert results["test_mse_persistence"] > 0 and results["n_parameters"] > 0
+
+
+def test_cnn_lstm_digits_smoke(tmp_path):
+    results = _run("cnn_lstm_digits", tmp_path)
+    digits, squares = results["digits_classification"], results["squares_velocity_regression"]
+    assert digits["n_parameters"] == 250_382  # the notebook's model_CL, as Keras counts it
+    assert 0.0 <= digits["metrics"]["test_accuracy"] <= 1.0
+    assert sum(map(sum, digits["evaluation"]["confusion_matrix"]["matrix"])) > 0
+    assert set(squares["evaluation"]["r2"]) == {"0", "1"}  # one r2 per velocity component
+    assert (Path(digits["run_dir"]) / "visualizations" / "confusion_matrix_test.png").is_file()
+
+
+def test_sweep_example_smoke(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "lstm_sweep" / "run.py"), "--smoke", "--exp-dir", str(tmp_path / "exp")],
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "sorted by valid_loss" in out.stdout and "best: job" in out.stdout
