@@ -257,7 +257,8 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
         dist.destroy_process_group()  # metrics would otherwise wait for the finished workers
     if best:
         module = module_from_checkpoint(best)
-    evaluator = eval_trainer(trainer.strategy.root_device.type)
+    limits = {"valid": trainer.limit_val_batches, "test": trainer.limit_test_batches}
+    evaluator = eval_trainer(trainer.strategy.root_device.type, limit_val_batches=limits["valid"], limit_test_batches=limits["test"])
     datamodule.trainer = None  # serve whole sets again (not one DDP shard)
     metrics: dict[str, float] = {}
     evaluated = []
@@ -284,7 +285,7 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
         from knowit.results.predictions import predict_set
         from knowit.results.report import set_report_from_arrays
 
-        _, outputs, targets = predict_set(module, datamodule, shown)
+        _, outputs, targets = predict_set(module, datamodule, shown, limit=limits[shown])
         summary["evaluation"] = set_report_from_arrays(outputs, targets, datamodule.prepared, shown)
     writer.do(run.write_summary, summary)
     if and_viz:
@@ -293,7 +294,7 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
             from knowit.plots.results import visualize_set
             from knowit.results.predictions import set_frame
 
-            frame = set_frame(module, datamodule, shown)
+            frame = set_frame(module, datamodule, shown, limit=limits[shown])
             visualize_set(frame, summary["task"], shown, run.visualizations, title=summary["model_name"])
     return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"], final=summary["final"])
 

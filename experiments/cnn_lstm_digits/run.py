@@ -78,7 +78,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for a quick check")
     parser.add_argument("--exp-dir", default=None)
     args = parser.parse_args()
-    n_digits, n_squares, epochs = (60, 64, 1) if args.smoke else (3000, 2000, 10)
+    n_digits, n_squares = (60, 64) if args.smoke else (3000, 2000)
+    digit_epochs, square_epochs = (1, 1) if args.smoke else (40, 15)
     ki = KnowIt(args.exp_dir or tempfile.mkdtemp(prefix="knowit_cnn_lstm_"))
     ki.import_dataset({"data_import": {"raw_data": render_digits(n_digits), "meta": {"name": "digit_pairs", "task": "classification"}}}, overwrite=True)
     ki.import_dataset({"data_import": {"raw_data": moving_squares(n_squares), "meta": {"name": "moving_squares", "task": "regression"}}}, overwrite=True)
@@ -86,12 +87,12 @@ def main() -> None:
         "data": {"name": "digit_pairs", "task": "classification", "split_method": "random", "stratify": True, "batch_size": 300 if not args.smoke else 20,
                  "scaling_method": None},
         "arch": {"name": "cnn_lstm", **_keras_model_cl()},
-        "trainer": {"max_epochs": epochs, "learning_rate": 3e-3, "accelerator": "cpu"},
+        "trainer": {"max_epochs": digit_epochs, "learning_rate": 3e-3, "accelerator": "cpu"},
     })
     squares = train(ki, "cnn_lstm_squares", {
         "data": {"name": "moving_squares", "task": "regression", "split_method": "random", "batch_size": 32, "scaling_method": None},
         "arch": {"name": "cnn_lstm", "conv_channels": [8, 16], "pooling": "every", "lstm_hidden": 32, "lstm_layers": 1},
-        "trainer": {"max_epochs": epochs, "learning_rate": 3e-3, "accelerator": "cpu", "performance_metrics": ["r2", "mae"]},
+        "trainer": {"max_epochs": square_epochs, "learning_rate": 3e-3, "accelerator": "cpu", "performance_metrics": ["r2", "mae"]},
     })
     print(json.dumps({"digits_classification": digits, "squares_velocity_regression": squares}, indent=2, default=str))
 

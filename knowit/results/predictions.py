@@ -36,13 +36,19 @@ def run_data(run: LoadedRun):
 
 
 @torch.no_grad()
-def predict_set(module: Any, datamodule: Any, set_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(points, outputs, targets)`` of a set in the order the set's loader serves them."""
+def predict_set(module: Any, datamodule: Any, set_name: str, *, limit: int | float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(points, outputs, targets)`` of a set in the order the set's loader serves them
+    (``limit``: a Lightning ``limit_*_batches`` value; the first batches only)."""
+    import itertools
+
+    from knowit.training.trainer import limited_batches
+
     module = module.eval()
     module._reset_states()
     points, outputs, targets = [], [], []
     device = next(module.parameters()).device
-    for batch in datamodule.loader(set_name):
+    loader = datamodule.loader(set_name)
+    for batch in itertools.islice(loader, limited_batches(limit, len(loader))):
         if "reset" in batch:
             module._reset_states(batch["reset"].to(device))
         outputs.append(module(batch["x"].to(device)).float().cpu())
@@ -57,10 +63,10 @@ def predictions_frame(run: LoadedRun, set_name: str = "valid", *, rescale_output
     return set_frame(run.module, run_data(run), set_name, rescale_outputs=rescale_outputs)
 
 
-def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: bool = True) -> pd.DataFrame:
+def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: bool = True, limit: int | float = 1.0) -> pd.DataFrame:
     """The tidy predictions table of one set, from a module and the data it was trained on."""
     prepared = datamodule.prepared
-    points, outputs, targets = predict_set(module, datamodule, set_name)
+    points, outputs, targets = predict_set(module, datamodule, set_name, limit=limit)
     where = _where(prepared, points)
     if prepared.task == "classification":
         names = np.asarray(prepared.class_names, dtype=object)

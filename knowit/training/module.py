@@ -21,6 +21,9 @@ from knowit.training.optimizers import make_optimizer, make_scheduler, scheduler
 STAGES = ("train", "valid", "test")
 
 
+FINITE_CHECK_EVERY = 32  # accelerator batches between reads of the non-finite-loss flag
+
+
 class NonFiniteLoss(KnowItRunError):
     """The training loss became NaN or infinite (the NaN guard stopped the run)."""
 
@@ -66,6 +69,7 @@ class KnowItModule(pl.LightningModule):
         )
         # Layers with weight penalties (e.g. ConvLSTM1D's Keras regularisers) add them to the training loss.
         self._regularized = [m for m in self.model.modules() if callable(getattr(m, "regularization_loss", None))]
+        self._nonfinite: torch.Tensor | None = None  # accelerator runs: non-finite flag not yet read
         self.mean_loss = torch.nn.ModuleDict({_key(stage): torchmetrics.MeanMetric() for stage in STAGES})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,18 +99,40 @@ class KnowItModule(pl.LightningModule):
         output = self.model(batch["x"])
         target = batch["y"]
         loss = self.loss(output, target)
-        if stage == "train" and not torch.isfinite(loss):
-            raise NonFiniteLoss(
-                f"trainer: the training loss became {loss.item()} at epoch {self.current_epoch}, batch {self._batch_idx}; "
-                "likely causes: a learning rate too high (trainer.learning_rate), unscaled inputs (data.scaling_method), "
-                "or NaN/inf values in the data; the last good checkpoint is kept"
-            )
+        if stage == "train":
+            self._check_finite(loss)
         if stage == "train" and self._regularized:
             loss = loss + sum(m.regularization_loss() for m in self._regularized)
         n = target.shape[0]
         self.mean_loss[_key(stage)].update(loss.detach(), weight=n)
         self.metrics[_key(stage)].update(*metric_inputs(output.detach(), target, self.task))
         return loss
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Stop on a non-finite training loss. On CPU every batch is checked; on an accelerator a
+        flag collects on the device and is read every ``FINITE_CHECK_EVERY`` batches (and at the
+        epoch's end), so the check costs no host-device synchronisation per step."""
+        bad = ~torch.isfinite(loss.detach())
+        if loss.device.type == "cpu":
+            if bool(bad):
+                self._stop_nonfinite(f"batch {self._batch_idx}", loss.item())
+            return
+        self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
+        if (self._batch_idx + 1) % FINITE_CHECK_EVERY == 0:
+            self._read_nonfinite_flag()
+
+    def _read_nonfinite_flag(self) -> None:
+        flag, self._nonfinite = self._nonfinite, None
+        if flag is not None and bool(flag):
+            first = max(0, self._batch_idx + 1 - FINITE_CHECK_EVERY)
+            self._stop_nonfinite(f"one of batches {first}-{self._batch_idx}", "nan or inf")
+
+    def _stop_nonfinite(self, where: str, value: Any) -> None:
+        raise NonFiniteLoss(
+            f"trainer: the training loss became {value} at epoch {self.current_epoch}, {where}; "
+            "likely causes: a learning rate too high (trainer.learning_rate), unscaled inputs (data.scaling_method), "
+            "or NaN/inf values in the data; the last good checkpoint is kept"
+        )
 
     def _log_epoch(self, stage: str) -> None:
         values = {f"{stage}_loss": self.mean_loss[_key(stage)].compute(), **self.metrics[_key(stage)].compute()}
@@ -119,6 +145,7 @@ class KnowItModule(pl.LightningModule):
         return self._step(batch, "train")
 
     def on_train_epoch_end(self) -> None:
+        self._read_nonfinite_flag()
         self._log_epoch("train")
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

@@ -141,13 +141,22 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")  # resuming into the run's own folder
 
 
-def eval_trainer(accelerator: str = "cpu") -> pl.Trainer:
-    """A single-process Trainer for evaluating a trained module (after training, also after DDP)."""
+def eval_trainer(accelerator: str = "cpu", *, limit_val_batches: int | float = 1.0, limit_test_batches: int | float = 1.0) -> pl.Trainer:
+    """A single-process Trainer for evaluating a trained module (after training, also after DDP).
+    The run's ``limit_*_batches`` apply to its final evaluation too."""
     quiet_lightning()
     return pl.Trainer(
         accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,
+        limit_val_batches=limit_val_batches, limit_test_batches=limit_test_batches,
     )
+
+
+def limited_batches(limit: int | float, n_batches: int) -> int:
+    """How many of ``n_batches`` a Lightning ``limit_*_batches`` value lets run."""
+    if isinstance(limit, float) and limit <= 1.0:  # a fraction, as Lightning reads floats
+        return int(n_batches * limit)
+    return min(int(limit), n_batches)
 
 
 def model_checkpoint(trainer: pl.Trainer) -> ModelCheckpoint | None:
