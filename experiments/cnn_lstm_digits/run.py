@@ -2,7 +2,7 @@
 sequences (classification) and a ManufacturingNet-style CNN-LSTM on moving squares (regression).
 
 Digits: no download. Each digit 0-9 is rendered with matplotlib's bundled DejaVu fonts at a random
-size, position, slant and weight into a 28x28 frame, with noise; a sequence holds two different
+size (11-20 pt), position, rotation (up to 30 degrees) and weight into a 28x28 frame, under heavy noise; a sequence holds two different
 renderings of one digit, shaped (2, 28, 28, 1) like the notebook's input, and its label is the digit.
 
 Moving squares: a bright 5x5 square moves across noisy 24x24 frames at a constant velocity; the
@@ -39,12 +39,12 @@ def render_digits(n: int, seed: int = 0) -> dict[str, np.ndarray]:
         ax.set_xlim(0, 1), ax.set_ylim(0, 1), ax.axis("off")
         ax.set_facecolor("black")
         fig.patch.set_facecolor("black")
-        ax.text(rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), str(digit), color="white", ha="center", va="center",
-                fontsize=rng.uniform(13, 20), rotation=rng.uniform(-20, 20), fontweight=rng.choice(["normal", "bold"]),
+        ax.text(rng.uniform(0.25, 0.75), rng.uniform(0.25, 0.75), str(digit), color="white", ha="center", va="center",
+                fontsize=rng.uniform(11, 20), rotation=rng.uniform(-30, 30), fontweight=rng.choice(["normal", "bold"]),
                 family=rng.choice(["DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono"]))
         canvas.draw()
         image = np.asarray(canvas.buffer_rgba())[..., 0].astype(np.float32) / 255.0
-        return np.clip(image + 0.1 * rng.standard_normal(image.shape), 0, 1)
+        return np.clip(image + 0.3 * rng.standard_normal(image.shape), 0, 1)
 
     labels = rng.integers(0, 10, n)
     x = np.stack([np.stack([frame(int(d)), frame(int(d))]) for d in labels])[..., None]  # (N, 2, 28, 28, 1)
