@@ -46,3 +46,9 @@ def test_sweep_example_smoke(tmp_path):
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "sorted by valid_loss" in out.stdout and "best: job" in out.stdout
+
+
+def test_dataframe_forecast_smoke(tmp_path):
+    results = _run("dataframe_forecast", tmp_path)
+    assert sorted(results["mae_by_step_model"]) == ["1", "2", "3", "4", "5", "6"]  # six steps ahead, each scored
+    assert results["test_mae_model"] > 0 and results["test_mae_persistence"] > 0 and results["test_points"] > 0
