@@ -18,7 +18,7 @@ import torch
 
 from benchmarks.common import Result, at_least
 
-FULL = {"n": 3000, "epochs": 3}
+FULL = {"n": 3000, "epochs": 5}
 SMOKE = {"n": 120, "epochs": 2}
 SHAPE, BATCH = (8, 1, 16, 16), 32
 ARCH = {"conv_channels": [8, 16], "lstm_hidden": 32, "lstm_layers": 1}
