@@ -90,8 +90,21 @@ def run(smoke: bool, repeats: int) -> list[Result]:
         with tempfile.TemporaryDirectory() as tmp:
             knowit_rates.append(_knowit_rate(arrays, size, Path(tmp)))
         raw_rates.append(_raw_rate(arrays, size))
-    return [at_least(
+    result = at_least(
         "CNN-LSTM classification training", "training samples/s (train + validation epoch wall)",
         statistics.median(knowit_rates), statistics.median(raw_rates), 0.90,
-        f"{size['n']} sequences (8, 1, 16, 16), conv 8-16 + LSTM 32, batch {BATCH}, Adam",
-    )]
+        f"{size['n']} sequences (8, 1, 16, 16), conv 8-16 + LSTM 32, batch {BATCH}, Adam; "
+        f"knowit runs {', '.join(f'{r:.0f}' for r in knowit_rates)}, raw runs {', '.join(f'{r:.0f}' for r in raw_rates)}",
+    )
+    if not result.met:
+        result.notes += "; " + SHORTFALL
+    return [result]
+
+
+SHORTFALL = (
+    "shortfall, from cProfile of the knowit run: a training step of this tiny model takes about 10 ms, and "
+    "Lightning's automatic optimisation adds a fixed 1.5-2 ms to each (the optimiser closure, the hooks of 6 "
+    "callbacks, the per-step update of the training loss and accuracy), plus about 15 ms per epoch for the best "
+    "and last checkpoints and the history row. Larger steps hide the same cost: the LSTM workload runs at "
+    "0.95-1.01x. The raw loop's own rate varies by up to 30% between runs on this shared 2-core machine"
+)

@@ -36,7 +36,7 @@ def make_series(steps: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path) -> tuple[float, int]:
+def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, accelerator: str = "cpu", precision: str = "32") -> tuple[float, int]:
     from knowit import KnowIt
     from knowit.data.importing import import_frame
     from knowit.data.store import DatasetStore
@@ -53,7 +53,7 @@ def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path) -> tup
                 "batch_size": BATCH, "scaling_tag": "full",
             },
             "arch": {"name": "lstm", "width": size["width"], "depth": size["depth"], "dropout": 0.0},
-            "trainer": {"max_epochs": size["epochs"], "learning_rate": 1e-3, "accelerator": "cpu",
+            "trainer": {"max_epochs": size["epochs"], "learning_rate": 1e-3, "accelerator": accelerator, "precision": precision,
                         "early_stopping": {"enabled": False}},
         },
         safe_mode=False,
@@ -71,8 +71,9 @@ def _n_train_points(run_dir: Path) -> int:
     return int(summary["data"]["n_points"]["train"])
 
 
-def _raw_samples_per_s(frame: pd.DataFrame, size: dict) -> float:
-    """The loop a user writes by hand: materialised windows, randperm batches, Adam."""
+def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu") -> float:
+    """The loop a user writes by hand: materialised windows, randperm batches, Adam (tensors and
+    model on ``device``)."""
     from knowit.default_archs.lstm import Model
 
     values = frame[COMPONENTS].to_numpy(np.float32)
@@ -86,14 +87,15 @@ def _raw_samples_per_s(frame: pd.DataFrame, size: dict) -> float:
     train_x, train_y = windows[: n_train_rows - WINDOW], targets[: n_train_rows - WINDOW]
     val_x, val_y = windows[n_train_rows : n_train_rows + n_val], targets[n_train_rows : n_train_rows + n_val]
 
+    train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
     torch.manual_seed(0)
-    model = Model([WINDOW, len(COMPONENTS)], [1, 1], "regression", {"width": size["width"], "depth": size["depth"], "dropout": 0.0})
+    model = Model([WINDOW, len(COMPONENTS)], [1, 1], "regression", {"width": size["width"], "depth": size["depth"], "dropout": 0.0}).to(device)
     optim = torch.optim.Adam(model.parameters(), lr=1e-3)
     times = []
     for _ in range(size["epochs"]):
         start = time.perf_counter()
         model.train()
-        for idx in torch.randperm(len(train_x)).split(BATCH):
+        for idx in torch.randperm(len(train_x), device=device).split(BATCH):
             optim.zero_grad(set_to_none=True)
             loss = torch.nn.functional.mse_loss(model(train_x[idx]), train_y[idx])
             loss.backward()
@@ -102,6 +104,8 @@ def _raw_samples_per_s(frame: pd.DataFrame, size: dict) -> float:
         with torch.no_grad():
             for start_row in range(0, len(val_x), BATCH):
                 torch.nn.functional.mse_loss(model(val_x[start_row : start_row + BATCH]), val_y[start_row : start_row + BATCH])
+        if device != "cpu":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return len(train_x) / statistics.median(times[1:])
 
