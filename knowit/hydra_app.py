@@ -34,17 +34,29 @@ def _job(cfg: DictConfig) -> float | None:
 
     run_path = Path(hc.runtime.output_dir)
     try:
-        return _train(cfg, run_path=run_path)
+        value = _train(cfg, run_path=run_path)
+        return value if value is None or math.isfinite(value) else _worst(cfg)
     except Exception as err:  # noqa: BLE001 - recorded in the job's summary.json and the sweep summary
         if _DEBUG:
             raise
         message = failure_message(err)
         print(f"knowit: error: job {hc.job.num}: {message}", file=sys.stderr)
         record_failed_job(run_path, message)
-        return math.nan
+        return _worst(cfg)
     finally:
         if run_path.is_dir():
             write_job_record(run_path, job=hc.job.num, overrides=list(hc.overrides.task), optimized_metric=cfg.get("optimized_metric"))
+
+
+def _worst(cfg: DictConfig) -> float | None:
+    """What a failed job reports to a search sweeper: the worst value, never NaN (Optuna's sweeper
+    aborts the whole search on a NaN objective)."""
+    from knowit.sweeps.summary import metric_direction
+
+    metric = cfg.get("optimized_metric")
+    if not metric:
+        return None
+    return math.inf if metric_direction(str(metric)) == "minimize" else -math.inf
 
 
 def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:

@@ -99,6 +99,8 @@ CLI_CASES = [
     ("cli-swept-hydra-key", ["-m", "hydra.sweeper.params.arch.width=choice(4,8)"], "hydra.sweeper.params.arch.width"),
     ("cli-unknown-search", ["hparams_search=grid"], "hparams_search"),
     ("cli-sweep-bad-second-value", ["-m", "trainer.max_epochs=1,two"], "trainer.max_epochs"),
+    ("cli-search-space-key", ["hparams_search=lstm_optuna"], "arch.width"),  # the space names keys this arch lacks
+    ("cli-search-interval-end", ["-m", "hydra/sweeper=optuna", "arch.hidden=int(interval(0,4))"], "arch.hidden"),
 ]
 
 

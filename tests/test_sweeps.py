@@ -37,6 +37,19 @@ def test_grid_overrides_from_python_values() -> None:
             grid_overrides(bad)
 
 
+def test_search_space_jobs_try_every_choice_and_both_interval_ends() -> None:
+    from knowit.sweeps.grid import interval_overrides, search_space_jobs
+
+    jobs = search_space_jobs({"arch.width": "choice(32, 64)", "arch.dropout": "interval(0.0, 0.5)", "trainer.learning_rate": "tag(log, interval(0.0001, 0.01))"})
+    assert jobs == [
+        ["arch.width=32", "arch.dropout=0.0", "trainer.learning_rate=0.0001"],
+        ["arch.width=64", "arch.dropout=0.0", "trainer.learning_rate=0.0001"],
+        ["arch.width=32", "arch.dropout=0.5", "trainer.learning_rate=0.0001"],
+        ["arch.width=32", "arch.dropout=0.0", "trainer.learning_rate=0.01"],
+    ]
+    assert interval_overrides(["a=interval(0,1)", "b=1,2", "c=3"]) == {"a": "interval(0,1)"}
+
+
 def test_metric_direction() -> None:
     assert metric_direction("valid_loss") == "minimize" and metric_direction("test_rmse") == "minimize"
     assert metric_direction("valid_accuracy") == "maximize" and metric_direction("valid_r2") == "maximize"
@@ -158,6 +171,32 @@ def test_optuna_search_three_trials(tmp_path: Path, exp_dir: Path) -> None:
         sampled = [o for o in job["overrides"] if o.startswith("trainer.learning_rate=")]
         assert len(sampled) == 1 and math.isclose(config["trainer"]["learning_rate"], float(sampled[0].split("=")[1]))
         assert 1e-4 <= config["trainer"]["learning_rate"] <= 1e-2
+
+
+def test_a_failing_trial_does_not_stop_an_optuna_search(tmp_path: Path, exp_dir: Path) -> None:
+    """hydra-optuna-sweeper aborts on a NaN objective; a failed job reports the worst value instead."""
+    out = run_cli([*DIVERGING, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1",
+                   "hydra.sweeper.sampler.seed=1", "arch.nan_after_batches=choice(0,100)", "model_name=optf"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0, out.stderr
+    record = json.loads((exp_dir / "sweeps" / "optf" / "sweep_summary.json").read_text())
+    statuses = [j["status"] for j in record["jobs"]]
+    assert len(statuses) == 4 and "failed" in statuses and "completed" in statuses
+    failed = next(j for j in record["jobs"] if j["status"] == "failed")
+    assert failed["params"]["arch.nan_after_batches"] == 0 and "training loss became nan" in failed["error"]
+    optuna_best = yaml.safe_load((exp_dir / "sweeps" / "optf" / "optimization_results.yaml").read_text())
+    assert math.isclose(optuna_best["best_value"], record["best"]["value"], rel_tol=1e-6)
+
+
+def test_search_direction_must_agree_with_the_metric(tmp_path: Path, exp_dir: Path) -> None:
+    out = run_cli(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]", "model_name=d"],
+                  cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("knowit: error: hydra.sweeper.direction: 'minimize' disagrees with optimized_metric 'valid_r2', "
+                                  "which is to maximize; set hydra.sweeper.direction=maximize")
+    ok = run_cli(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]",
+                  "hydra.sweeper.direction=maximize", "hydra.sweeper.n_trials=1", *TINY_OVERRIDES, "model_name=d"], cwd=tmp_path, exp_dir=exp_dir)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((exp_dir / "sweeps" / "d" / "sweep_summary.json").read_text())["direction"] == "maximize"
 
 
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path: Path, exp_dir: Path) -> None:

@@ -75,3 +75,66 @@ def parse_override(item: str) -> tuple[str, str]:
     """``+arch.width=32`` -> (``arch.width``, ``32``)."""
     key, _, value = item.partition("=")
     return key.lstrip("+~"), value
+
+
+def interval_overrides(overrides: Sequence[str]) -> dict[str, str]:
+    """``key=interval(a,b)`` overrides (a search sweeper samples them) as ``{key: 'interval(a,b)'}``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    out = {}
+    for item in OverridesParser.create().parse_overrides(list(overrides)):
+        if item.value_type is not None and item.value_type.name == "INTERVAL_SWEEP":
+            out[item.get_key_element().lstrip("+")] = item.input_line.split("=", 1)[1]
+    return out
+
+
+def sweeper_settings(overrides: Sequence[str]) -> tuple[dict[str, str], str | None]:
+    """The search space a sweeper config declares (``hydra.sweeper.params``, as override text)
+    and its optimisation direction, if it has one."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from knowit.config.compose import CONFIG_MODULE, explain_hydra_error, normalize_overrides
+
+    try:
+        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+            cfg = compose("config", overrides=normalize_overrides(overrides), return_hydra_config=True)
+        params = OmegaConf.select(cfg, "hydra.sweeper.params")
+        direction = OmegaConf.select(cfg, "hydra.sweeper.direction")
+        space = {str(k): str(v) for k, v in (OmegaConf.to_container(params, resolve=False) or {}).items()} if params is not None else {}
+        return space, str(direction) if isinstance(direction, str) else None
+    except (HydraException, OmegaConfBaseException) as err:
+        raise explain_hydra_error(err) from None
+
+
+def search_space_jobs(params: Mapping[str, str]) -> list[list[str]]:
+    """Jobs that together try every value a search space can take at its edges: the first value
+    of every parameter, then each other choice (and an interval's upper end) one parameter at a
+    time. Not a grid: it exists to check every value's config before a search starts."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    values: dict[str, list[str]] = {}
+    for key, space in params.items():
+        try:
+            item = OverridesParser.create().parse_overrides([f"{key}={space}"])[0]
+        except HydraException as err:
+            first = str(err).strip().splitlines()[0]
+            raise KnowItConfigError(f"hydra.sweeper.params.{key}: {first}") from None
+        sweep = item.value()
+        if item.value_type is not None and item.value_type.name == "INTERVAL_SWEEP":
+            values[key] = [str(sweep.start), str(sweep.end)]
+        elif item.is_sweep_override():
+            values[key] = list(item.sweep_string_iterator())
+        else:
+            values[key] = [space]
+    first = [f"{k}={v[0]}" for k, v in values.items()]
+    jobs = [first]
+    for i, (key, options) in enumerate(values.items()):
+        for option in options[1:]:
+            job = list(first)
+            job[i] = f"{key}={option}"
+            jobs.append(job)
+    return jobs
