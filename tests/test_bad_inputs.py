@@ -84,6 +84,31 @@ def test_config_error_names_the_key_and_writes_nothing(ki: KnowIt, kwargs, overr
     }
 
 
+def _as_overrides(kwargs: dict, prefix: str = "") -> list[str]:
+    from knowit.sweeps.grid import override_value
+
+    out = []
+    for key, value in kwargs.items():
+        if isinstance(value, dict):
+            out += _as_overrides(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}={override_value(value)}")
+    return out
+
+
+CLI_CONFIG_CASES = [c for c in CONFIG_CASES if _as_overrides(c[1])]  # {"model": {}} has no CLI form
+
+
+@pytest.mark.parametrize("kwargs, overrides, key", [c[1:] for c in CLI_CONFIG_CASES], ids=[c[0] for c in CLI_CONFIG_CASES])
+def test_config_error_through_the_cli_is_one_line_and_writes_nothing(tmp_path: Path, exp_dir: Path, kwargs, overrides, key) -> None:
+    before = tree_digest(exp_dir)
+    out = run_cli(["train", *_as_overrides(kwargs), *overrides, "model_name=bad"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("knowit: error: ") and key in lines[0] and "Traceback" not in out.stderr, out.stderr
+    assert tree_digest(exp_dir) == before
+
+
 def test_model_name_that_escapes_the_models_folder(ki: KnowIt) -> None:
     with pytest.raises(KnowItConfigError, match=r"^model_name: "):
         ki.train_model("../escape", BASE)
