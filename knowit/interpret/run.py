@@ -187,7 +187,7 @@ def _layout(config: dict[str, Any], rank: int) -> str:
 
 def _record(loaded: Any, prepared: Any, cfg: InterpreterConfig, chosen: np.ndarray, x: torch.Tensor, y: torch.Tensor,
             raw: torch.Tensor, explained: np.ndarray, attributions: np.ndarray, baseline: torch.Tensor) -> dict[str, np.ndarray]:
-    from knowit.results.predictions import _where
+    from knowit.results.predictions import point_columns
 
     arrays: dict[str, np.ndarray] = {
         "attributions": attributions,
@@ -202,7 +202,7 @@ def _record(loaded: Any, prepared: Any, cfg: InterpreterConfig, chosen: np.ndarr
         "selection": np.asarray(cfg.selection),
         "multiply_by_inputs": np.asarray(cfg.multiply_by_inputs),
     }
-    for key, values in _where(prepared, chosen).items():
+    for key, values in point_columns(prepared, chosen).items():
         values = np.asarray(values)
         arrays[key] = values.astype(str) if values.dtype == object else values
     if hasattr(prepared, "spec"):

@@ -67,7 +67,7 @@ def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: b
     """The tidy predictions table of one set, from a module and the data it was trained on."""
     prepared = datamodule.prepared
     points, outputs, targets = predict_set(module, datamodule, set_name, limit=limit)
-    where = _where(prepared, points)
+    where = point_columns(prepared, points)
     if prepared.task == "classification":
         names = np.asarray(prepared.class_names, dtype=object)
         probs = torch.softmax(torch.from_numpy(outputs), dim=-1).numpy()
@@ -87,7 +87,7 @@ def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: b
     return frame
 
 
-def _where(prepared: Any, points: np.ndarray) -> dict[str, np.ndarray]:
+def point_columns(prepared: Any, points: np.ndarray) -> dict[str, np.ndarray]:
     """Instance, slice and time of series points; the sample index of array datasets."""
     if not hasattr(prepared, "slice_of"):
         return {"sample": points}
