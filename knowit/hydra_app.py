@@ -33,6 +33,7 @@ def _job(cfg: DictConfig) -> float | None:
     from knowit.sweeps.summary import write_job_record
 
     run_path = Path(hc.runtime.output_dir)
+    _share_cores(hc)
     try:
         value = _train(cfg, run_path=run_path)
         return value if value is None or math.isfinite(value) else _worst(cfg)
@@ -46,6 +47,26 @@ def _job(cfg: DictConfig) -> float | None:
     finally:
         if run_path.is_dir():
             write_job_record(run_path, job=hc.job.num, overrides=list(hc.overrides.task), optimized_metric=cfg.get("optimized_metric"))
+
+
+def threads_per_job(cpus: int, n_jobs: int) -> int:
+    """Torch threads for one of ``n_jobs`` parallel jobs on ``cpus`` cores (joblib: -1 = all cores)."""
+    parallel = cpus if n_jobs < 0 else max(1, min(n_jobs, cpus))
+    return max(1, cpus // parallel)
+
+
+def _share_cores(hc: Any) -> None:
+    """Parallel local jobs (hydra/launcher=joblib) split the cores instead of each taking all of
+    them: n jobs x all-core thread pools only fight over the same cores."""
+    import os
+
+    launcher = hc.get("launcher") or {}
+    if "JoblibLauncher" in str(launcher.get("_target_", "")):
+        n_jobs = int(launcher.get("n_jobs") or 1)
+        if n_jobs != 1:
+            import torch
+
+            torch.set_num_threads(threads_per_job(os.cpu_count() or 1, n_jobs))
 
 
 def _worst(cfg: DictConfig) -> float | None:

@@ -124,6 +124,7 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None) -> TrainResult:
     import pytorch_lightning as pl
+    import torch
 
     from knowit.data.datamodule import KnowItDataModule
     from knowit.training.module import KnowItModule
@@ -173,6 +174,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         "dataset": cfg.data.name,
         "task": cfg.data.task,
         "n_parameters": n_parameters,
+        "torch_threads": torch.get_num_threads(),  # timings are comparable only at equal threads
         "data": datamodule.describe(),
     }
     writer = _Writer(run, enabled=not ddp_child)

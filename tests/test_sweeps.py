@@ -50,6 +50,13 @@ def test_search_space_jobs_try_every_choice_and_both_interval_ends() -> None:
     assert interval_overrides(["a=interval(0,1)", "b=1,2", "c=3"]) == {"a": "interval(0,1)"}
 
 
+def test_threads_per_parallel_job() -> None:
+    from knowit.hydra_app import threads_per_job
+
+    assert [threads_per_job(16, n) for n in (1, 4, 3, -1, 32)] == [16, 4, 5, 1, 1]
+    assert threads_per_job(2, 2) == 1 and threads_per_job(1, 4) == 1
+
+
 def test_metric_direction() -> None:
     assert metric_direction("valid_loss") == "minimize" and metric_direction("test_rmse") == "minimize"
     assert metric_direction("valid_accuracy") == "maximize" and metric_direction("valid_r2") == "maximize"
@@ -205,6 +212,13 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path: Path, exp_dir
     assert out.returncode == 0, out.stderr
     record = json.loads((exp_dir / "sweeps" / "par" / "sweep_summary.json").read_text())
     assert [j["status"] for j in record["jobs"]] == ["completed", "completed"]
+    import os
+
+    from knowit.hydra_app import threads_per_job
+
+    for job in record["jobs"]:  # the two jobs share the cores instead of each taking all of them
+        summary = json.loads((Path(job["run_dir"]) / "summary.json").read_text())
+        assert summary["torch_threads"] == threads_per_job(os.cpu_count(), 2) < max(2, os.cpu_count())
     assert "Joblib.Parallel" in out.stdout + out.stderr
 
 
