@@ -36,6 +36,13 @@ def at_most(workload: str, measure: str, knowit: float, baseline: float, target:
     return Result(workload, measure, knowit, baseline, ratio, f"< {target:g}", ratio < target, notes)
 
 
+def explained(result: Result, shortfall: str) -> Result:
+    """Append the recorded reason for a missed target to the result's notes (RESULTS.md shows it)."""
+    if not result.met:
+        result.notes += "; " + shortfall
+    return result
+
+
 def median_time(fn: Callable[[], Any], repeats: int) -> float:
     """Median wall seconds of ``fn()`` over ``repeats`` calls."""
     times = []

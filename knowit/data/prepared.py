@@ -21,7 +21,7 @@ from knowit.config.schema import DataConfig
 from knowit.data.builtin import ensure_builtin
 from knowit.data.classes import class_weights, count_classes
 from knowit.data.prepared_arrays import PreparedArrays, prepare_arrays
-from knowit.data.scaling import Scaler, covered_rows, fit_on_rows
+from knowit.data.scaling import FittedScalers, Scaler, covered_rows, fit_on_rows
 from knowit.data.splitting import SETS, split_codes, split_points
 from knowit.data.store import DatasetStore, SeriesData
 from knowit.data.windows import WindowGather, WindowSpec, point_ranges, slice_of_rows
@@ -29,7 +29,7 @@ from knowit.errors import KnowItDataError
 
 
 @dataclass
-class PreparedSeries:
+class PreparedSeries(FittedScalers):
     data: SeriesData
     spec: WindowSpec
     task: str
@@ -100,14 +100,6 @@ class PreparedSeries:
             "point": rows,
         }
 
-    def scalers_dict(self) -> dict[str, Any]:
-        return {
-            "inputs": self.x_scaler.to_dict() if self.x_scaler else None,
-            "outputs": self.y_scaler.to_dict() if self.y_scaler else None,
-        }
-
-    def descale_outputs(self, y: np.ndarray) -> np.ndarray:
-        return self.y_scaler.inverse(y) if self.y_scaler is not None else np.asarray(y)
 
 
 def _components(cfg: DataConfig, data: SeriesData) -> tuple[list[str], list[str]]:

@@ -18,7 +18,7 @@ import torch
 from knowit.config.schema import DataConfig
 from knowit.data.arrays import ArrayData, load_arrays
 from knowit.data.classes import class_weights, count_classes
-from knowit.data.scaling import Scaler
+from knowit.data.scaling import FittedScalers, Scaler
 from knowit.data.splitting import SETS
 from knowit.data.store import DatasetStore
 from knowit.errors import KnowItDataError
@@ -27,7 +27,7 @@ ARRAY_SPLIT_METHODS = ("random", "chronological")
 
 
 @dataclass
-class PreparedArrays:
+class PreparedArrays(FittedScalers):
     data: ArrayData
     task: str
     points: np.ndarray  # sample indices 0..N-1
@@ -71,14 +71,6 @@ class PreparedArrays:
         rows = self.set_points(name)
         return {"sample": rows, "point": rows, "given_test": rows >= self.data.n_given_train}
 
-    def scalers_dict(self) -> dict[str, Any]:
-        return {
-            "inputs": self.x_scaler.to_dict() if self.x_scaler else None,
-            "outputs": self.y_scaler.to_dict() if self.y_scaler else None,
-        }
-
-    def descale_outputs(self, y: np.ndarray) -> np.ndarray:
-        return self.y_scaler.inverse(y) if self.y_scaler is not None else np.asarray(y)
 
 
 def _partition(idx: np.ndarray, fractions: list[float], rng: np.random.Generator | None, groups: np.ndarray | None) -> list[np.ndarray]:

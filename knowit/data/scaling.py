@@ -123,3 +123,19 @@ def fit_on_rows(method: str, values: np.ndarray, mask: np.ndarray, columns: np.n
     else:
         raise KnowItDataError(f"data.scaling_method: unknown method {method!r}; choose z-norm or zero-one")
     return Scaler(method, list(components), shift, np.where(scale > 0, scale, 1.0), 0)
+
+
+class FittedScalers:
+    """What a prepared dataset offers about its fitted ``x_scaler``/``y_scaler`` (either may be None)."""
+
+    x_scaler: Scaler | None
+    y_scaler: Scaler | None
+
+    def scalers_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": self.x_scaler.to_dict() if self.x_scaler else None,
+            "outputs": self.y_scaler.to_dict() if self.y_scaler else None,
+        }
+
+    def descale_outputs(self, y: np.ndarray) -> np.ndarray:
+        return self.y_scaler.inverse(y) if self.y_scaler is not None else np.asarray(y)
