@@ -8,7 +8,6 @@ batch 32, 20 steps, 64 rows, 8 channels, 32 filters, kernel 3, ``same`` padding,
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.common import Result, at_least, explained, median_time

@@ -12,7 +12,6 @@ A component that is both input and output is scaled once, by its input statistic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch

@@ -10,7 +10,6 @@ training samples only. Offers the same interface as ``PreparedSeries``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch

@@ -10,7 +10,7 @@ from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from knowit.atomic_io import write_atomic
-from knowit.config.schema import LOGGERS, TrainerConfig
+from knowit.config.schema import TrainerConfig
 from knowit.errors import KnowItConfigError
 from knowit.rundir import RunDir
 from knowit.training.callbacks import EpochHistory, LastCheckpoint
