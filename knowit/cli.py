@@ -99,39 +99,20 @@ def cmd_train(args: list[str]) -> int:
         # so a typo or an impossible value fails now, not after hours of sweeping.
         from knowit.config.compose import compose
         from knowit.config.run_config import validate
-        from knowit.errors import KnowItConfigError
         from knowit.orchestrator import plan
-        from knowit.sweeps.grid import expand_grid
+        from knowit.sweeps.grid import sweep_jobs
 
         own = [o for o in overrides if not o.startswith("hydra")]
         hydra_own = [o for o in overrides if o.startswith("hydra")]
-        for item in hydra_own:
-            key = item.split("=", 1)[0]
-            if len(expand_grid([item])) > 1 or "interval(" in item or key.startswith("hydra.sweeper.params."):
-                raise KnowItConfigError(f"{key}: give a search space on the key itself, e.g. arch.width=choice(32,64) "
-                                        "or arch.dropout=interval(0.0,0.5) (Hydra's own settings cannot be swept)")
-        jobs = expand_grid(own) if multirun else [own]
-        if multirun:  # a search sweeper's space (hparams_search): every value it can take, too
-            from knowit.sweeps.grid import interval_overrides, search_space_jobs, sweeper_settings
-
-            declared, direction = sweeper_settings(jobs[0] + hydra_own)
-            cli_keys = {o.split("=", 1)[0].lstrip("+") for o in own}
-            space = {k: v for k, v in declared.items() if k not in cli_keys} | interval_overrides(own)
-            if space:
-                jobs = [[o for o in jobs[0] if o.split("=", 1)[0].lstrip("+") not in space] + extra for extra in search_space_jobs(space)] + jobs[1:]
+        jobs, direction = sweep_jobs(own, hydra_own) if multirun else ([own], None)
         for number, job in enumerate(jobs[:MAX_PREVALIDATED_JOBS]):
             # Hydra's own settings (launcher, sweeper) are checked once, with the first job.
             cfg = validate(compose(job + (hydra_own if number == 0 else [])))
             plan(cfg)
         if multirun:
-            from knowit.sweeps.guard import check_sweep_dir, clear_sweep_dir
-            from knowit.sweeps.summary import metric_direction
+            from knowit.sweeps.guard import check_direction, check_sweep_dir, clear_sweep_dir
 
-            metric = cfg.root.optimized_metric
-            if direction is not None and metric and direction != metric_direction(metric):
-                raise KnowItConfigError(f"hydra.sweeper.direction: {direction!r} disagrees with optimized_metric {metric!r}, "
-                                        f"which is to {metric_direction(metric)}; set hydra.sweeper.direction={metric_direction(metric)}")
-
+            check_direction(direction, cfg.root.optimized_metric)
             check_sweep_dir(cfg)
             clear_sweep_dir(cfg)
         return 0

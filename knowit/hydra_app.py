@@ -29,24 +29,16 @@ def _job(cfg: DictConfig) -> float | None:
     if hc.mode != RunMode.MULTIRUN:
         return _train(cfg, run_path=None)
     # A sweep job: record what it ran, and let one failing job never stop the sweep.
-    from knowit.sweeps.guard import failure_message, record_failed_job
-    from knowit.sweeps.summary import write_job_record
+    from knowit.sweeps.guard import run_job
 
-    run_path = Path(hc.runtime.output_dir)
     _share_cores(hc)
-    try:
-        value = _train(cfg, run_path=run_path)
-        return value if value is None or math.isfinite(value) else _worst(cfg)
-    except Exception as err:  # noqa: BLE001 - recorded in the job's summary.json and the sweep summary
-        if _DEBUG:
-            raise
-        message = failure_message(err)
-        print(f"knowit: error: job {hc.job.num}: {message}", file=sys.stderr)
-        record_failed_job(run_path, message)
-        return _worst(cfg)
-    finally:
-        if run_path.is_dir():
-            write_job_record(run_path, job=hc.job.num, overrides=list(hc.overrides.task), optimized_metric=cfg.get("optimized_metric"))
+    run_path = Path(hc.runtime.output_dir)
+    value, error = run_job(run_path, job=hc.job.num, overrides=list(hc.overrides.task),
+                           optimized_metric=cfg.get("optimized_metric"), reraise=_DEBUG,
+                           train=lambda: _train(cfg, run_path=run_path))
+    if error:
+        print(f"knowit: error: job {hc.job.num}: {error}", file=sys.stderr)
+    return value if value is not None and math.isfinite(value) else _worst(cfg)
 
 
 def threads_per_job(cpus: int, n_jobs: int) -> int:
@@ -97,8 +89,7 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
         return None
     print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\nparameters: {result.n_parameters:,}\n{format_metrics(result.metrics)}")
     metric = rc.root.optimized_metric
-    value = result.metric(metric) if metric else None
-    return math.nan if value is None and metric else value
+    return result.metric(metric) if metric else None
 
 
 @hydra.main(config_path="pkg://knowit.conf", config_name="config", version_base="1.3")

@@ -138,3 +138,25 @@ def search_space_jobs(params: Mapping[str, str]) -> list[list[str]]:
             job[i] = f"{key}={option}"
             jobs.append(job)
     return jobs
+
+
+def sweep_jobs(own: Sequence[str], hydra_own: Sequence[str]) -> tuple[list[list[str]], str | None]:
+    """The override lists to validate before a multirun starts, and the sweeper's direction.
+
+    ``own``: knowit's overrides (grid sweeps, ``key=interval(..)``); ``hydra_own``: ``hydra*``
+    overrides (launcher, sweeper settings), which may not be swept themselves. The jobs are the
+    grid's, with a search sweeper's space (declared by ``hparams_search`` or given as intervals)
+    tried value by value on top of the first one."""
+    for item in hydra_own:
+        key = item.split("=", 1)[0]
+        if len(expand_grid([item])) > 1 or "interval(" in item or key.startswith("hydra.sweeper.params."):
+            raise KnowItConfigError(f"{key}: give a search space on the key itself, e.g. arch.width=choice(32,64) "
+                                    "or arch.dropout=interval(0.0,0.5) (Hydra's own settings cannot be swept)")
+    jobs = expand_grid(own)
+    declared, direction = sweeper_settings(jobs[0] + list(hydra_own))
+    given = {parse_override(o)[0] for o in own}
+    space = {k: v for k, v in declared.items() if k not in given} | interval_overrides(own)
+    if space:
+        base = [o for o in jobs[0] if parse_override(o)[0] not in space]
+        jobs = [base + extra for extra in search_space_jobs(space)] + jobs[1:]
+    return jobs, direction

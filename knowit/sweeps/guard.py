@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from knowit.atomic_io import read_json, write_json
 from knowit.config.run_config import RunConfig
 from knowit.errors import KnowItRunError
+
+T = TypeVar("T")
 
 
 def sweep_dir(cfg: RunConfig) -> Path:
@@ -17,6 +21,16 @@ def check_sweep_dir(cfg: RunConfig) -> None:
     path = sweep_dir(cfg)
     if path.exists() and any(path.iterdir()) and not cfg.root.overwrite:
         raise KnowItRunError(f"model_name: sweep {path} already exists; choose another model_name or pass overwrite=true")
+
+
+def check_direction(direction: str | None, metric: str | None) -> None:
+    """A search sweeper's direction must be the way ``optimized_metric`` improves."""
+    from knowit.errors import KnowItConfigError
+    from knowit.sweeps.summary import metric_direction
+
+    if direction is not None and metric and direction != metric_direction(metric):
+        raise KnowItConfigError(f"hydra.sweeper.direction: {direction!r} disagrees with optimized_metric {metric!r}, "
+                                f"which is to {metric_direction(metric)}; set hydra.sweeper.direction={metric_direction(metric)}")
 
 
 def clear_sweep_dir(cfg: RunConfig) -> None:
@@ -41,6 +55,26 @@ def record_failed_job(run_path: Path | None, message: str) -> None:
         pass
     Path(run_path).mkdir(parents=True, exist_ok=True)
     write_json(summary, {"status": "failed", "error": message})
+
+
+def run_job(path: Path, *, job: int, overrides: list[str], optimized_metric: str | None,
+            train: Callable[[], T], reraise: bool = False) -> tuple[T | None, str | None]:
+    """One sweep job, for every door: ``train()``'s value, or the failure's one-line message after
+    recording it in the job's ``summary.json`` (the sweep goes on). The job's overrides are
+    written beside its run either way, for the sweep summary."""
+    from knowit.sweeps.summary import write_job_record
+
+    try:
+        return train(), None
+    except Exception as err:  # noqa: BLE001 - recorded in the job's summary.json and the sweep summary
+        if reraise:
+            raise
+        message = failure_message(err)
+        record_failed_job(path, message)
+        return None, message
+    finally:
+        if path.is_dir():
+            write_job_record(path, job=job, overrides=overrides, optimized_metric=optimized_metric)
 
 
 def failure_message(err: BaseException) -> str:

@@ -25,11 +25,10 @@ def run_sweep(
     and_viz: bool = False,
     progress_bar: bool | None = False,
 ) -> SweepSummary:
-    from knowit.errors import os_errors_as_run_errors
-    from knowit.orchestrator import plan, train_model
+    from knowit.orchestrator import plan
     from knowit.sweeps.grid import grid_overrides
-    from knowit.sweeps.guard import check_sweep_dir, clear_sweep_dir, failure_message, record_failed_job, sweep_dir
-    from knowit.sweeps.summary import summarize_sweep, write_job_record
+    from knowit.sweeps.guard import check_sweep_dir, clear_sweep_dir, run_job, sweep_dir
+    from knowit.sweeps.summary import summarize_sweep
 
     jobs = grid_overrides(grid)
     configs = [ki.config(model_name, kwargs, overrides=[*overrides, *job], overwrite=overwrite) for job in jobs]
@@ -41,13 +40,16 @@ def run_sweep(
     for number, (job, cfg) in enumerate(zip(jobs, configs)):
         path = folder / str(number)
         log.info("sweep %s: job %d/%d: %s", model_name, number + 1, len(jobs), " ".join(job))
-        try:
-            with os_errors_as_run_errors():
-                train_model(cfg, run_path=path, and_viz=and_viz, progress_bar=progress_bar)
-        except Exception as err:  # noqa: BLE001 - one failing job is recorded, the sweep goes on
-            log.warning("sweep %s: job %d failed: %s", model_name, number, failure_message(err))
-            record_failed_job(path, failure_message(err))
-        finally:
-            if path.is_dir():
-                write_job_record(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric)
+        _, error = run_job(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric,
+                           train=lambda cfg=cfg, path=path: _train(cfg, path, and_viz, progress_bar))
+        if error:
+            log.warning("sweep %s: job %d failed: %s", model_name, number, error)
     return summarize_sweep(folder, metric=configs[0].root.optimized_metric)
+
+
+def _train(cfg: Any, path: Any, and_viz: bool, progress_bar: bool | None) -> Any:
+    from knowit.errors import os_errors_as_run_errors
+    from knowit.orchestrator import train_model
+
+    with os_errors_as_run_errors():
+        return train_model(cfg, run_path=path, and_viz=and_viz, progress_bar=progress_bar)
