@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from knowit.errors import KnowItConfigError
-from knowit.layers.recurrence import LSTMRecurrence, unfold_state
+from knowit.layers.recurrence import CANDIDATE_SCALE, ConvLSTMRecurrence, input_windows, unfold_state
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh": torch.tanh,
@@ -246,16 +246,14 @@ class ConvLSTM1D(nn.Module):
             self.h, self.c = self.h * keep, self.c * keep
 
     # -- computation -----------------------------------------------------------------------------
-    def _input_conv(self, x: torch.Tensor) -> torch.Tensor:
-        """``W * x + b`` of every step at once: ``(N, T, C, R)`` -> ``(N, T, 4F, R')``."""
-        n, t, c, r = x.shape
-        flat = x.reshape(n * t, c, r)
+    def _padded_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, T, C, R)`` -> ``(T, N, R_padded, C)``: steps first, the input's padding applied."""
+        seq = x.permute(1, 0, 3, 2)
         if self.padding == "same":
-            flat = F.pad(flat, same_pads(r, self.kernel_size, self.strides, self.dilation_rate))
-        elif self.padding != "valid":
-            flat = F.pad(flat, (int(self.padding[0]), int(self.padding[1])))
-        z = F.conv1d(flat, self.kernel, self.bias, stride=self.strides, dilation=self.dilation_rate)
-        return z.reshape(n, t, *z.shape[1:])
+            pads = same_pads(x.shape[3], self.kernel_size, self.strides, self.dilation_rate)
+        else:
+            pads = (0, 0) if self.padding == "valid" else (int(self.padding[0]), int(self.padding[1]))
+        return F.pad(seq, (0, 0, *pads)) if pads != (0, 0) else seq
 
     def _dropout_mask(self, like: torch.Tensor, rate: float) -> torch.Tensor | None:
         """One mask per sequence, the same at every time step (as Keras)."""
@@ -275,19 +273,27 @@ class ConvLSTM1D(nn.Module):
         mask = self._dropout_mask(x[:, :1], self.dropout)
         if mask is not None:
             x = x * mask
-        z_x = self._input_conv(x)  # (N, T, 4F, R')
-        n, _, _, rows = z_x.shape
-        # Steps first, rows x gates last: every step's slice is one contiguous (N*R', 4F) block.
-        z_x = z_x.permute(1, 0, 3, 2).reshape(z_x.shape[1], n * rows, 4 * self.filters)
-        h, c = self._initial(n, rows, z_x, initial_state)  # (N, R', F) each
+        rows = self.output_rows(x.shape[3])
+        if rows < 1:
+            raise ValueError(f"ConvLSTM1D: {x.shape[3]} rows leave no output rows (kernel {self.kernel_size}, padding {self.padding!r})")
+        seq = self._padded_steps(x)  # (T, N, R_padded, C)
+        n = x.shape[0]
+        h, c = self._initial(n, rows, seq, initial_state)  # (N, R', F) each
         h_mask = self._dropout_mask(h, self.recurrent_dropout)
-        weight = self.recurrent_kernel.reshape(4 * self.filters, -1).t()  # (F*K, 4F)
+        # (K*C + K*F, 4F): rows j*C + c read the input window, then j*F + f the state window
+        weight = torch.cat([self.kernel.permute(2, 1, 0).reshape(-1, 4 * self.filters),
+                            self.recurrent_kernel.permute(2, 1, 0).reshape(-1, 4 * self.filters)])
         pads = same_pads(rows, self.kernel_size, 1, 1)
         if self._standard_gates:
-            hs, c = LSTMRecurrence.apply(z_x, weight, h, c, h_mask, self.kernel_size, pads)
-            h, seq = hs[-1], hs.transpose(0, 1)
+            # the fast recurrence takes the candidate gate's pre-activation doubled (see recurrence.py)
+            scale = weight.new_ones(4 * self.filters)
+            scale[2 * self.filters:3 * self.filters] = CANDIDATE_SCALE
+            bias = None if self.bias is None else self.bias * scale
+            out, c = ConvLSTMRecurrence.apply(seq, weight * scale, bias, h, c, h_mask, self.kernel_size, self.strides,
+                                              self.dilation_rate, pads, self.return_sequences)
+            h, seq = (out[-1], out.transpose(0, 1)) if self.return_sequences else (out, None)
         else:
-            h, c, outputs = self._generic_steps(z_x, weight, h, c, h_mask, pads)
+            h, c, outputs = self._generic_steps(seq, weight, h, c, h_mask, pads)
             seq = torch.stack(outputs, dim=1) if self.return_sequences else None
         c = c.reshape(n, rows, self.filters)
         if self.stateful:
@@ -297,18 +303,23 @@ class ConvLSTM1D(nn.Module):
             out, h, c = out.transpose(-1, -2), h.transpose(-1, -2), c.transpose(-1, -2)
         return (out, h, c) if self.return_state else out
 
-    def _generic_steps(self, z_x: torch.Tensor, weight: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+    def _generic_steps(self, seq: torch.Tensor, weight: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
                        h_mask: torch.Tensor | None, pads: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """The recurrence through autograd, for any activation functions."""
+        """The recurrence through autograd, for any activation functions (same layout as the fast one)."""
         n, rows, f = h.shape
         act, rec_act, out_act = self.activation, self.recurrent_activation, self.output_activation
+        in_width = self.kernel_size * self.in_channels
+        windows = input_windows(seq, self.kernel_size, self.strides, self.dilation_rate)
+        z_x = windows.reshape(seq.shape[0], n * rows, in_width) @ weight[:in_width]
+        if self.bias is not None:
+            z_x = z_x + self.bias
         c = c.reshape(n * rows, f)
         outputs = []
         # unbind, not z_x[t]: its backward stacks the step gradients once instead of
         # scattering each into a zero tensor the size of the whole sequence
         for z_t in z_x.unbind(0):
             cols = unfold_state(h if h_mask is None else h * h_mask, self.kernel_size, pads)
-            i, fg, g, o = torch.addmm(z_t, cols, weight).chunk(4, dim=1)
+            i, fg, g, o = torch.addmm(z_t, cols, weight[in_width:]).chunk(4, dim=1)
             c = rec_act(fg) * c + rec_act(i) * act(g)
             h = (rec_act(o) * out_act(c)).view(n, rows, f)
             outputs.append(h)

@@ -1,90 +1,213 @@
 """The ConvLSTM1D recurrence with a hand-written backward pass (tanh/sigmoid gates).
 
 Autograd over a per-step loop records ~20 nodes per step and runs one weight-gradient
-convolution per step. Here forward stores what backward needs (unfolded state windows, gate
-values, cell states); backward walks the steps once, and the recurrent kernel's gradient is one
-large GEMM over all steps at the end. Shapes: ``M = N * rows``, ``W`` is the recurrent kernel as
-``(F*K, 4F)`` against state windows unfolded to ``(M, F*K)`` (index ``f*K + j``).
+convolution per step. Here the whole layer is one autograd node:
+
+- every step's input windows are unfolded once, next to the state windows, into one buffer
+  ``cols (T, M, K*C + K*F)`` (``M = N * rows``; index ``j*C + c`` then ``j*F + f``), so each step
+  is a single GEMM ``cols[t] @ W + b`` with ``W = [kernel; recurrent kernel]`` as ``(K*C + K*F, 4F)``;
+- backward walks the steps once for the state gradients, then gets the gradients of both
+  kernels, the bias and the input from a few large GEMMs over all steps.
+
+On CPU ``tanh`` costs about five ``sigmoid``s, so the recurrence never calls it:
+``tanh(z) = 2 sigmoid(2z) - 1``. The caller doubles the candidate gate's columns of ``W`` and
+``b`` (``CANDIDATE_SCALE``), so one ``sigmoid`` covers all four gates.
+
+Fresh multi-MiB CPU buffers cost a page fault per 4 KiB on every call (glibc hands large
+blocks back to the kernel), which was ~20% of a training step. The workspace buffers, which
+never leave this module, are therefore recycled through ``WORKSPACE`` once backward is done.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+CANDIDATE_SCALE = 2.0
+
+
+def input_windows(seq: torch.Tensor, kernel: int, stride: int, dilation: int) -> torch.Tensor:
+    """``(T, N, R_padded, C)`` -> the view ``(T, N, R', K, C)`` of each output row's input window."""
+    span = (kernel - 1) * dilation + 1
+    return seq.unfold(2, span, stride)[..., ::dilation].transpose(-1, -2)
+
+
+def fold_input(grad_windows: torch.Tensor, padded_rows: int, stride: int, dilation: int) -> torch.Tensor:
+    """The adjoint of ``input_windows``: ``(T, N, R', K, C)`` -> ``(T, N, R_padded, C)``."""
+    t, n, rows, kernel, c = grad_windows.shape
+    out = grad_windows.new_zeros(t, n, padded_rows, c)
+    for j in range(kernel):
+        start = j * dilation
+        out[:, :, start:start + stride * (rows - 1) + 1:stride] += grad_windows[:, :, :, j]
+    return out
+
 
 def unfold_state(h: torch.Tensor, kernel: int, pads: tuple[int, int]) -> torch.Tensor:
-    """``(N, R, F)`` -> ``(N*R, F*K)``: the ``same``-padded window of K rows around each row."""
+    """``(N, R, F)`` -> ``(N*R, K*F)``: the ``same``-padded window of K rows around each row."""
     n, rows, f = h.shape
     padded = F.pad(h, (0, 0, pads[0], pads[1])) if pads[0] or pads[1] else h
-    return padded.unfold(1, kernel, 1).reshape(n * rows, f * kernel)
+    return padded.unfold(1, kernel, 1).transpose(-1, -2).reshape(n * rows, kernel * f)
 
 
-def fold_state(cols: torch.Tensor, n: int, rows: int, f: int, kernel: int, pads: tuple[int, int]) -> torch.Tensor:
-    """The adjoint of ``unfold_state``: sum each window position's gradient back onto its row."""
-    windows = cols.view(n, rows, f, kernel)
-    padded = cols.new_zeros(n, rows + pads[0] + pads[1], f)
-    for j in range(kernel):
-        padded[:, j:j + rows] += windows[..., j]
-    return padded[:, pads[0]:pads[0] + rows]
+def fold_state(cols: torch.Tensor, out: torch.Tensor, pads: tuple[int, int]) -> torch.Tensor:
+    """The adjoint of ``unfold_state``: add each window position's gradient onto its row of ``out``."""
+    n, rows, f = out.shape
+    windows = cols.view(n, rows, -1, f)
+    for j in range(windows.shape[2]):
+        shift = pads[0] - j  # window position j of row r reads row r - shift
+        if 0 <= shift < rows:
+            out[:, :rows - shift] += windows[:, shift:, j]
+        elif shift < 0 and -shift < rows:
+            out[:, -shift:] += windows[:, :rows + shift, j]
+    return out
 
 
-class LSTMRecurrence(torch.autograd.Function):
-    """``hs, c_T = f(z_x, W, h0, c0, mask)`` with ``z_x (T, M, 4F)`` the input convolution."""
+class Workspace:
+    """A small free list of CPU buffers keyed by shape and dtype (at most ``per_key`` each, ``limit`` bytes in all)."""
+
+    def __init__(self, limit: int = 1 << 30, per_key: int = 2):
+        self.limit, self.per_key, self.held = limit, per_key, 0
+        self.free: dict[tuple, list[torch.Tensor]] = {}
+        self.lock = threading.Lock()
+
+    def take(self, shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        key = (tuple(shape), like.dtype, like.device)
+        with self.lock:
+            pool = self.free.get(key)
+            if pool:
+                buffer = pool.pop()
+                self.held -= buffer.nbytes
+                return buffer
+        return like.new_empty(shape)
+
+    def give(self, *buffers: torch.Tensor) -> None:
+        """Return buffers nothing else references any more (CUDA has its own caching allocator)."""
+        with self.lock:
+            for buffer in buffers:
+                key = (tuple(buffer.shape), buffer.dtype, buffer.device)
+                pool = self.free.setdefault(key, [])
+                if buffer.device.type == "cpu" and len(pool) < self.per_key and self.held + buffer.nbytes <= self.limit:
+                    pool.append(buffer)
+                    self.held += buffer.nbytes
+
+    def clear(self) -> None:
+        with self.lock:
+            self.free.clear()
+            self.held = 0
+
+
+WORKSPACE = Workspace()
+
+
+def _graph_is_kept() -> bool:
+    """Whether this backward pass keeps the graph (``retain_graph``): then its buffers stay in use."""
+    probe = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return True if probe is None else bool(probe())
+
+
+class ConvLSTMRecurrence(torch.autograd.Function):
+    """``out, c_T = f(x_padded, W, b, h0, c0, mask)``.
+
+    ``x_padded (T, N, R_padded, C)`` is the padded input, ``W (K*C + K*F, 4F)``, ``b (4F,)`` or
+    None, ``h0, c0 (N, R', F)``, ``mask`` the recurrent dropout mask or None. ``out`` is every
+    step's ``h`` ``(T, N, R', F)`` with ``sequences``, else ``h_T`` ``(N, R', F)``.
+    """
 
     @staticmethod
-    def forward(ctx: Any, z_x: torch.Tensor, weight: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
-                mask: torch.Tensor | None, kernel: int, pads: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        steps, m, f4 = z_x.shape
-        n, rows, f = h0.shape
-        cols_all = z_x.new_empty(steps, m, f * kernel)
-        gates = z_x.new_empty(steps, m, f4)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
-        cells = z_x.new_empty(steps + 1, m, f)
-        hs = z_x.new_empty(steps, n, rows, f)
-        cells[0] = c0.reshape(m, f)
+    def forward(ctx: Any, x_padded: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, h0: torch.Tensor,
+                c0: torch.Tensor, mask: torch.Tensor | None, kernel: int, stride: int, dilation: int,
+                pads: tuple[int, int], sequences: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        steps, n, _, channels = x_padded.shape
+        _, rows, f = h0.shape
+        m, width, in_width = n * rows, weight.shape[0], kernel * channels
+        cols = WORKSPACE.take((steps, m, width), x_padded)
+        gates = WORKSPACE.take((steps, m, 4 * f), x_padded)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+        cells = WORKSPACE.take((steps + 1, m, f), x_padded)
+        tanh_c = WORKSPACE.take((steps, m, f), x_padded)
+        hs = x_padded.new_empty(steps, n, rows, f) if sequences else WORKSPACE.take((steps, n, rows, f), x_padded)
+        cols[..., :in_width].view(steps, n, rows, kernel, channels).copy_(input_windows(x_padded, kernel, stride, dilation))
+        state_cols = cols[..., in_width:].view(steps, n, rows, kernel, f)
+        padded = x_padded.new_zeros(n, rows + pads[0] + pads[1], f)  # the state with zero rows around it
+        interior = padded[:, pads[0]:pads[0] + rows]
+        windows = padded.unfold(1, kernel, 1).transpose(-1, -2)  # (N, R', K, F) view of padded
+        cells[0].copy_(c0.reshape(m, f))
         h = h0
         for t in range(steps):
-            cols = unfold_state(h if mask is None else h * mask, kernel, pads)
-            cols_all[t] = cols
-            z = torch.addmm(z_x[t], cols, weight, out=gates[t])
-            torch.sigmoid_(z[:, :2 * f])
-            torch.tanh_(z[:, 2 * f:3 * f])
-            torch.sigmoid_(z[:, 3 * f:])
-            i, fg, g, o = z.split(f, dim=1)
-            c = torch.addcmul(fg * cells[t], i, g, out=cells[t + 1])
-            h = torch.mul(o, torch.tanh(c), out=hs[t].view(m, f)).view(n, rows, f)
-        ctx.save_for_backward(weight, cols_all, gates, cells, mask)
-        ctx.shape = (n, rows, f, kernel, pads)
-        return hs, cells[steps].view(n, rows, f)
+            if mask is None:
+                interior.copy_(h)
+            else:
+                torch.mul(h, mask, out=interior)
+            state_cols[t].copy_(windows)
+            if bias is None:
+                z = torch.mm(cols[t], weight, out=gates[t])
+            else:
+                z = torch.addmm(bias, cols[t], weight, out=gates[t])
+            i, fg, g, o = z.sigmoid_().split(f, dim=1)
+            g.mul_(2.0).sub_(1.0)
+            c = torch.mul(fg, cells[t], out=cells[t + 1]).addcmul_(i, g)
+            tc = torch.mul(c, 2.0, out=tanh_c[t]).sigmoid_().mul_(2.0).sub_(1.0)
+            h = torch.mul(o, tc, out=hs[t].view(m, f)).view(n, rows, f)
+        c_last = cells[steps].view(n, rows, f).clone()
+        out = hs if sequences else h.clone()
+        buffers = (cols, gates, cells, tanh_c) if sequences else (cols, gates, cells, tanh_c, hs)
+        if any(ctx.needs_input_grad[:5]):
+            ctx.save_for_backward(weight, mask)
+            ctx.buffers = buffers
+            ctx.shape = (x_padded.shape, kernel, stride, dilation, pads, sequences)
+        else:
+            WORKSPACE.give(*buffers)
+        return out, c_last
 
     @staticmethod
-    def backward(ctx: Any, grad_hs: torch.Tensor | None, grad_c: torch.Tensor | None) -> tuple[Any, ...]:
-        weight, cols_all, gates, cells, mask = ctx.saved_tensors
-        n, rows, f, kernel, pads = ctx.shape
-        steps, m, f4 = gates.shape
-        grad_z = gates.new_empty(steps, m, f4)
-        dh_next = gates.new_zeros(m, f)
-        dc = grad_c.reshape(m, f).clone() if grad_c is not None else gates.new_zeros(m, f)
-        weight_t = weight.t()
+    def backward(ctx: Any, grad_out: torch.Tensor, grad_c: torch.Tensor) -> tuple[Any, ...]:
+        weight, mask = ctx.saved_tensors
+        cols, gates, cells, tanh_c = ctx.buffers[:4]
+        x_shape, kernel, stride, dilation, pads, sequences = ctx.shape
+        steps, n, padded_rows, channels = x_shape
+        m, f4 = gates.shape[1:]
+        f, rows, in_width = f4 // 4, m // n, kernel * channels
+        grad_z = WORKSPACE.take(gates.shape, gates)
+        dc = grad_c.reshape(m, f).clone()
+        dh = (grad_out[steps - 1] if sequences else grad_out).reshape(m, f).clone()
+        state_weight_t = weight[in_width:].t()
+        one = gates.new_ones(())
+        dh_buf = gates.new_empty(n, rows, f)
         for t in range(steps - 1, -1, -1):
-            i, fg, g, o = gates[t].split(f, dim=1)
-            dh = dh_next if grad_hs is None else dh_next + grad_hs[t].reshape(m, f)
-            tc = torch.tanh(cells[t + 1])
-            di, df, dg, do = grad_z[t].split(f, dim=1)
-            torch.mul(dh, tc, out=do)
-            do.mul_(o * (1 - o))
-            dc.addcmul_(dh * o, 1 - tc * tc)
+            gate = gates[t]
+            i, fg, g, o = gate.split(f, dim=1)
+            tc = tanh_c[t]
+            dz = grad_z[t]
+            di, df, dg, do = dz.split(f, dim=1)
+            torch.mul(dh, tc, out=do).mul_(torch.addcmul(o, o, o, value=-1.0))  # o (1 - o)
+            dc.addcmul_(dh * o, torch.addcmul(one, tc, tc, value=-1.0))  # 1 - tanh(c)^2
             torch.mul(dc, g, out=di)
-            di.mul_(i * (1 - i))
-            torch.mul(dc, i, out=dg)
-            dg.mul_(1 - g * g)
             torch.mul(dc, cells[t], out=df)
-            df.mul_(fg * (1 - fg))
-            dc = dc * fg
-            dh_next = fold_state(grad_z[t] @ weight_t, n, rows, f, kernel, pads)
-            if mask is not None:
-                dh_next = dh_next * mask
-            dh_next = dh_next.reshape(m, f)
-        grad_weight = cols_all.view(steps * m, -1).t() @ grad_z.view(steps * m, f4)
-        return grad_z, grad_weight, dh_next.view(n, rows, f), dc.view(n, rows, f), None, None, None
+            sig_if = gate[:, :2 * f]
+            dz[:, :2 * f].mul_(torch.addcmul(sig_if, sig_if, sig_if, value=-1.0))
+            # d tanh(z)/d(2z) = (1 - tanh^2) / 2: the candidate's pre-activation was doubled
+            torch.mul(dc, i, out=dg).mul_(torch.addcmul(one / CANDIDATE_SCALE, g, g, value=-1.0 / CANDIDATE_SCALE))
+            dc.mul_(fg)
+            dh_state = fold_state(dz @ state_weight_t, dh_buf.zero_(), pads)
+            if mask is not None:  # only the masked state reached the recurrent kernel
+                dh_state.mul_(mask)
+            if t and sequences:
+                dh_state.add_(grad_out[t - 1])
+            dh = dh_state.reshape(m, f)
+        flat_z = grad_z.view(steps * m, f4)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_windows = (flat_z @ weight[:in_width].t()).view(steps, n, rows, kernel, channels)
+            grad_x = fold_input(grad_windows, padded_rows, stride, dilation)
+        if ctx.needs_input_grad[1]:
+            grad_weight = cols.view(steps * m, -1).t() @ flat_z
+        if ctx.needs_input_grad[2]:
+            grad_bias = flat_z.sum(0)
+        grad_h0 = dh.view(n, rows, f) if ctx.needs_input_grad[3] else None
+        grad_c0 = dc.view(n, rows, f) if ctx.needs_input_grad[4] else None
+        if not _graph_is_kept():  # nothing reads the buffers again: recycle them
+            WORKSPACE.give(*ctx.buffers, grad_z)
+            ctx.buffers = ()
+        return grad_x, grad_weight, grad_bias, grad_h0, grad_c0, None, None, None, None, None, None
