@@ -280,17 +280,17 @@ class ConvLSTM1D(nn.Module):
         n = x.shape[0]
         h, c = self._initial(n, rows, seq, initial_state)  # (N, R', F) each
         h_mask = self._dropout_mask(h, self.recurrent_dropout)
-        # (K*C + K*F, 4F): rows j*C + c read the input window, then j*F + f the state window
+        # (K*C + K*F [+ 1], 4F): rows j*C + c read the input window, j*F + f the state window, then the bias
         weight = torch.cat([self.kernel.permute(2, 1, 0).reshape(-1, 4 * self.filters),
-                            self.recurrent_kernel.permute(2, 1, 0).reshape(-1, 4 * self.filters)])
+                            self.recurrent_kernel.permute(2, 1, 0).reshape(-1, 4 * self.filters),
+                            *([] if self.bias is None else [self.bias[None]])])
         pads = same_pads(rows, self.kernel_size, 1, 1)
         if self._standard_gates:
             # the fast recurrence takes the candidate gate's pre-activation doubled (see recurrence.py)
             scale = weight.new_ones(4 * self.filters)
             scale[2 * self.filters:3 * self.filters] = CANDIDATE_SCALE
-            bias = None if self.bias is None else self.bias * scale
-            out, c = ConvLSTMRecurrence.apply(seq, weight * scale, bias, h, c, h_mask, self.kernel_size, self.strides,
-                                              self.dilation_rate, pads, self.return_sequences)
+            out, c = ConvLSTMRecurrence.apply(seq, weight * scale, h, c, h_mask, self.kernel_size, self.strides,
+                                              self.dilation_rate, pads, self.return_sequences, self.bias is not None)
             h, seq = (out[-1], out.transpose(0, 1)) if self.return_sequences else (out, None)
         else:
             h, c, outputs = self._generic_steps(seq, weight, h, c, h_mask, pads)
@@ -319,7 +319,7 @@ class ConvLSTM1D(nn.Module):
         # scattering each into a zero tensor the size of the whole sequence
         for z_t in z_x.unbind(0):
             cols = unfold_state(h if h_mask is None else h * h_mask, self.kernel_size, pads)
-            i, fg, g, o = torch.addmm(z_t, cols, weight[in_width:]).chunk(4, dim=1)
+            i, fg, g, o = torch.addmm(z_t, cols, weight[in_width:in_width + self.kernel_size * f]).chunk(4, dim=1)
             c = rec_act(fg) * c + rec_act(i) * act(g)
             h = (rec_act(o) * out_act(c)).view(n, rows, f)
             outputs.append(h)

@@ -3,9 +3,10 @@
 Autograd over a per-step loop records ~20 nodes per step and runs one weight-gradient
 convolution per step. Here the whole layer is one autograd node:
 
-- every step's input windows are unfolded once, next to the state windows, into one buffer
-  ``cols (T, M, K*C + K*F)`` (``M = N * rows``; index ``j*C + c`` then ``j*F + f``), so each step
-  is a single GEMM ``cols[t] @ W + b`` with ``W = [kernel; recurrent kernel]`` as ``(K*C + K*F, 4F)``;
+- every step's input windows are unfolded once, next to the state windows and a column of ones,
+  into one buffer ``cols (T, M, K*C + K*F + 1)`` (``M = N * rows``; index ``j*C + c`` then
+  ``j*F + f``), so each step is a single GEMM ``cols[t] @ W`` with ``W = [kernel; recurrent kernel;
+  bias]`` as ``(K*C + K*F + 1, 4F)`` (no bias: no ones column and no bias row);
 - backward walks the steps once for the state gradients, then gets the gradients of both
   kernels, the bias and the input from a few large GEMMs over all steps.
 
@@ -53,12 +54,13 @@ def unfold_state(h: torch.Tensor, kernel: int, pads: tuple[int, int]) -> torch.T
 
 
 def fold_state(cols: torch.Tensor, out: torch.Tensor, pads: tuple[int, int]) -> torch.Tensor:
-    """The adjoint of ``unfold_state``: add each window position's gradient onto its row of ``out``."""
+    """The adjoint of ``unfold_state``, written into ``out``: each window position's gradient summed onto its row."""
     n, rows, f = out.shape
     windows = cols.view(n, rows, -1, f)
+    out.copy_(windows[:, :, pads[0]])  # the centre of each row's window is the row itself
     for j in range(windows.shape[2]):
         shift = pads[0] - j  # window position j of row r reads row r - shift
-        if 0 <= shift < rows:
+        if 0 < shift < rows:
             out[:, :rows - shift] += windows[:, shift:, j]
         elif shift < 0 and -shift < rows:
             out[:, -shift:] += windows[:, :rows + shift, j]
@@ -111,15 +113,15 @@ def _graph_is_kept() -> bool:
 class ConvLSTMRecurrence(torch.autograd.Function):
     """``out, c_T = f(x_padded, W, b, h0, c0, mask)``.
 
-    ``x_padded (T, N, R_padded, C)`` is the padded input, ``W (K*C + K*F, 4F)``, ``b (4F,)`` or
-    None, ``h0, c0 (N, R', F)``, ``mask`` the recurrent dropout mask or None. ``out`` is every
+    ``x_padded (T, N, R_padded, C)`` is the padded input, ``W (K*C + K*F [+ 1], 4F)`` with the
+    bias as its last row when ``bias``, ``h0, c0 (N, R', F)``, ``mask`` the recurrent dropout mask or None. ``out`` is every
     step's ``h`` ``(T, N, R', F)`` with ``sequences``, else ``h_T`` ``(N, R', F)``.
     """
 
     @staticmethod
-    def forward(ctx: Any, x_padded: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, h0: torch.Tensor,
-                c0: torch.Tensor, mask: torch.Tensor | None, kernel: int, stride: int, dilation: int,
-                pads: tuple[int, int], sequences: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(ctx: Any, x_padded: torch.Tensor, weight: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
+                mask: torch.Tensor | None, kernel: int, stride: int, dilation: int, pads: tuple[int, int],
+                sequences: bool, bias: bool) -> tuple[torch.Tensor, torch.Tensor]:
         steps, n, _, channels = x_padded.shape
         _, rows, f = h0.shape
         m, width, in_width = n * rows, weight.shape[0], kernel * channels
@@ -129,31 +131,32 @@ class ConvLSTMRecurrence(torch.autograd.Function):
         tanh_c = WORKSPACE.take((steps, m, f), x_padded)
         hs = x_padded.new_empty(steps, n, rows, f) if sequences else WORKSPACE.take((steps, n, rows, f), x_padded)
         cols[..., :in_width].view(steps, n, rows, kernel, channels).copy_(input_windows(x_padded, kernel, stride, dilation))
-        state_cols = cols[..., in_width:].view(steps, n, rows, kernel, f)
+        state_cols = cols[..., in_width:in_width + kernel * f].view(steps, n, rows, kernel, f)
+        if bias:
+            cols[..., -1].fill_(1.0)
         padded = x_padded.new_zeros(n, rows + pads[0] + pads[1], f)  # the state with zero rows around it
         interior = padded[:, pads[0]:pads[0] + rows]
         windows = padded.unfold(1, kernel, 1).transpose(-1, -2)  # (N, R', K, F) view of padded
         cells[0].copy_(c0.reshape(m, f))
         h = h0
-        for t in range(steps):
+        # per-step views made once (a view costs as much Python time as a small kernel)
+        for step_cols, state_window, z, c_prev, c, tc, h_out in zip(cols.unbind(0), state_cols.unbind(0), gates.unbind(0), cells[:-1].unbind(0),
+                                                        cells[1:].unbind(0), tanh_c.unbind(0), hs.view(steps, m, f).unbind(0)):
             if mask is None:
                 interior.copy_(h)
             else:
                 torch.mul(h, mask, out=interior)
-            state_cols[t].copy_(windows)
-            if bias is None:
-                z = torch.mm(cols[t], weight, out=gates[t])
-            else:
-                z = torch.addmm(bias, cols[t], weight, out=gates[t])
+            state_window.copy_(windows)
+            torch.mm(step_cols, weight, out=z)
             i, fg, g, o = z.sigmoid_().split(f, dim=1)
             g.mul_(2.0).sub_(1.0)
-            c = torch.mul(fg, cells[t], out=cells[t + 1]).addcmul_(i, g)
-            tc = torch.mul(c, 2.0, out=tanh_c[t]).sigmoid_().mul_(2.0).sub_(1.0)
-            h = torch.mul(o, tc, out=hs[t].view(m, f)).view(n, rows, f)
+            torch.mul(fg, c_prev, out=c).addcmul_(i, g)
+            torch.mul(c, 2.0, out=tc).sigmoid_().mul_(2.0).sub_(1.0)
+            h = torch.mul(o, tc, out=h_out).view(n, rows, f)
         c_last = cells[steps].view(n, rows, f).clone()
         out = hs if sequences else h.clone()
         buffers = (cols, gates, cells, tanh_c) if sequences else (cols, gates, cells, tanh_c, hs)
-        if any(ctx.needs_input_grad[:5]):
+        if any(ctx.needs_input_grad[:4]):
             ctx.save_for_backward(weight, mask)
             ctx.buffers = buffers
             ctx.shape = (x_padded.shape, kernel, stride, dilation, pads, sequences)
@@ -172,42 +175,40 @@ class ConvLSTMRecurrence(torch.autograd.Function):
         grad_z = WORKSPACE.take(gates.shape, gates)
         dc = grad_c.reshape(m, f).clone()
         dh = (grad_out[steps - 1] if sequences else grad_out).reshape(m, f).clone()
-        state_weight_t = weight[in_width:].t()
-        one = gates.new_ones(())
+        state_weight_t = weight[in_width:in_width + kernel * f].t()
+        one, half = gates.new_ones(()), gates.new_full((), 1.0 / CANDIDATE_SCALE)
+        deriv = gates.new_empty(m, f4)  # each gate's derivative by its pre-activation
         dh_buf = gates.new_empty(n, rows, f)
         for t in range(steps - 1, -1, -1):
-            gate = gates[t]
+            gate, dz, tc = gates[t], grad_z[t], tanh_c[t]
             i, fg, g, o = gate.split(f, dim=1)
-            tc = tanh_c[t]
-            dz = grad_z[t]
             di, df, dg, do = dz.split(f, dim=1)
-            torch.mul(dh, tc, out=do).mul_(torch.addcmul(o, o, o, value=-1.0))  # o (1 - o)
+            torch.addcmul(gate, gate, gate, value=-1.0, out=deriv)  # s (1 - s) of the sigmoid gates
+            # tanh's derivative by the doubled pre-activation: (1 - tanh^2) / 2
+            torch.addcmul(half, g, g, value=-1.0 / CANDIDATE_SCALE, out=deriv[:, 2 * f:3 * f])
+            torch.mul(dh, tc, out=do)
             dc.addcmul_(dh * o, torch.addcmul(one, tc, tc, value=-1.0))  # 1 - tanh(c)^2
             torch.mul(dc, g, out=di)
             torch.mul(dc, cells[t], out=df)
-            sig_if = gate[:, :2 * f]
-            dz[:, :2 * f].mul_(torch.addcmul(sig_if, sig_if, sig_if, value=-1.0))
-            # d tanh(z)/d(2z) = (1 - tanh^2) / 2: the candidate's pre-activation was doubled
-            torch.mul(dc, i, out=dg).mul_(torch.addcmul(one / CANDIDATE_SCALE, g, g, value=-1.0 / CANDIDATE_SCALE))
+            torch.mul(dc, i, out=dg)
+            dz.mul_(deriv)
             dc.mul_(fg)
-            dh_state = fold_state(dz @ state_weight_t, dh_buf.zero_(), pads)
+            dh_state = fold_state(dz @ state_weight_t, dh_buf, pads)
             if mask is not None:  # only the masked state reached the recurrent kernel
                 dh_state.mul_(mask)
             if t and sequences:
                 dh_state.add_(grad_out[t - 1])
             dh = dh_state.reshape(m, f)
         flat_z = grad_z.view(steps * m, f4)
-        grad_x = grad_weight = grad_bias = None
+        grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
             grad_windows = (flat_z @ weight[:in_width].t()).view(steps, n, rows, kernel, channels)
             grad_x = fold_input(grad_windows, padded_rows, stride, dilation)
         if ctx.needs_input_grad[1]:
             grad_weight = cols.view(steps * m, -1).t() @ flat_z
-        if ctx.needs_input_grad[2]:
-            grad_bias = flat_z.sum(0)
-        grad_h0 = dh.view(n, rows, f) if ctx.needs_input_grad[3] else None
-        grad_c0 = dc.view(n, rows, f) if ctx.needs_input_grad[4] else None
+        grad_h0 = dh.view(n, rows, f) if ctx.needs_input_grad[2] else None
+        grad_c0 = dc.view(n, rows, f) if ctx.needs_input_grad[3] else None
         if not _graph_is_kept():  # nothing reads the buffers again: recycle them
             WORKSPACE.give(*ctx.buffers, grad_z)
             ctx.buffers = ()
-        return grad_x, grad_weight, grad_bias, grad_h0, grad_c0, None, None, None, None, None, None
+        return grad_x, grad_weight, grad_h0, grad_c0, None, None, None, None, None, None, None
