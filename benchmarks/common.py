@@ -53,6 +53,19 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
+def interleaved(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> tuple[float, float]:
+    """Median wall seconds of ``a()`` and of ``b()``, timed in alternation so that a slow spell of a
+    shared machine hits both sides alike."""
+    pairs = [(_timed(a), _timed(b)) for _ in range(rounds)]
+    return statistics.median(x for x, _ in pairs), statistics.median(y for _, y in pairs)
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def machine() -> dict[str, str]:
     """Facts that make a result comparable: CPU count, threads, versions."""
     import numpy

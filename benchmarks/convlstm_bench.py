@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.common import Result, at_least, explained, median_time
+from benchmarks.common import Result, at_least, explained, interleaved
 
 FULL = dict(batch=32, steps=20, rows=64, channels=8, filters=32, kernel=3, iters=5)
 SMOKE = dict(batch=2, steps=3, rows=8, channels=2, filters=4, kernel=3, iters=1)
@@ -56,10 +56,10 @@ def run(smoke: bool, repeats: int) -> list[Result]:
     for model in (ours, baseline):
         _step(model, x)  # warm-up
 
-    def timed(model: nn.Module) -> float:
-        return median_time(lambda: [_step(model, x) for _ in range(p["iters"])], repeats) / p["iters"]
+    def steps(model: nn.Module):
+        return lambda: [_step(model, x) for _ in range(p["iters"])]
 
-    ours_s, base_s = timed(ours), timed(baseline)
+    ours_s, base_s = (t / p["iters"] for t in interleaved(steps(ours), steps(baseline), max(9, 3 * repeats)))
     shape = f"batch {p['batch']}, {p['steps']} steps, {p['rows']} rows, {p['channels']} channels, {p['filters']} filters, kernel {p['kernel']}"
     result = at_least(
         "ConvLSTM1D", "forward+backward steps/s (baseline: per-step conv of cat([x, h]))",

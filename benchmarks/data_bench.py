@@ -13,18 +13,16 @@ array's size.
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.common import Result, at_least, at_most
+from benchmarks.common import Result, at_least, at_most, interleaved
 
 ASSEMBLY_FULL = {"steps": 200_000, "window": 64, "batches": 400}
 ASSEMBLY_SMOKE = {"steps": 5_000, "window": 16, "batches": 50}
@@ -75,10 +73,7 @@ def _assembly(size: dict, repeats: int) -> Result:
             windows[b], targets[b]
 
     knowit(), raw()  # warm-up
-    # Interleaved, so that a slow spell of a shared machine hits both sides alike.
-    pairs = [(_timed(knowit), _timed(raw)) for _ in range(max(7, 2 * repeats))]
-    t_knowit = statistics.median(k for k, _ in pairs)
-    t_raw = statistics.median(r for _, r in pairs)
+    t_knowit, t_raw = interleaved(knowit, raw, max(7, 2 * repeats))
     n = len(batches) * BATCH
     return at_least(
         "Data: batch assembly", "windows/s assembled (gather + scale vs indexing materialised windows)",
@@ -86,12 +81,6 @@ def _assembly(size: dict, repeats: int) -> Result:
         f"{size['steps']} steps x {COMPONENTS}, window {window}, batch {BATCH}; the baseline holds "
         f"{windows.numel() * 4 / 2**20:.0f} MiB of windows, knowit {prepared.data.values.nbytes / 2**20:.0f} MiB of rows",
     )
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 MEMORY_SCRIPT = textwrap.dedent(

@@ -67,6 +67,43 @@ def fold_state(cols: torch.Tensor, out: torch.Tensor, pads: tuple[int, int]) -> 
     return out
 
 
+class StateWindows:
+    """The state part of the windows buffer, ``(T, N, R, K, F)``: step t's windows over ``h_{t-1}``.
+
+    A step's ``h`` is written once, as the window centres; ``spread`` copies it to the other
+    window positions, and the positions that fall outside the rows stay zero (set once here).
+    """
+
+    def __init__(self, windows: torch.Tensor, pads: tuple[int, int]):
+        self.windows, self.p0 = windows, pads[0]
+        rows, kernel = windows.shape[2], windows.shape[3]
+        self.shifts = [(j, self.p0 - j) for j in range(kernel) if j != self.p0]  # position j of row r reads row r - shift
+        for j, shift in self.shifts:
+            if shift > 0:
+                windows[:, :, :shift, j].zero_()
+            else:
+                windows[:, :, max(rows + shift, 0):, j].zero_()
+
+    def centre(self, t: int) -> torch.Tensor:
+        """Step t's window centres as ``(N*R, F)`` (a strided view)."""
+        n, rows, _, f = self.windows.shape[1:]
+        return self.windows[t, :, :, self.p0].view(n * rows, f)
+
+    def spread(self, t: int) -> None:
+        step = self.windows[t]
+        rows = step.shape[1]
+        centre = step[:, :, self.p0]
+        for j, shift in self.shifts:
+            if 0 < shift < rows:
+                step[:, shift:, j].copy_(centre[:, :rows - shift])
+            elif -rows < shift < 0:
+                step[:, :rows + shift, j].copy_(centre[:, -shift:])
+
+    def write(self, t: int, h: torch.Tensor) -> None:
+        self.centre(t).copy_(h.reshape(self.centre(t).shape))
+        self.spread(t)
+
+
 class Workspace:
     """A small free list of CPU buffers keyed by shape and dtype (at most ``per_key`` each, ``limit`` bytes in all)."""
 
@@ -129,33 +166,33 @@ class ConvLSTMRecurrence(torch.autograd.Function):
         gates = WORKSPACE.take((steps, m, 4 * f), x_padded)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
         cells = WORKSPACE.take((steps + 1, m, f), x_padded)
         tanh_c = WORKSPACE.take((steps, m, f), x_padded)
-        hs = x_padded.new_empty(steps, n, rows, f) if sequences else WORKSPACE.take((steps, n, rows, f), x_padded)
+        hs = x_padded.new_empty(steps, n, rows, f) if sequences else None
         cols[..., :in_width].view(steps, n, rows, kernel, channels).copy_(input_windows(x_padded, kernel, stride, dilation))
-        state_cols = cols[..., in_width:in_width + kernel * f].view(steps, n, rows, kernel, f)
         if bias:
             cols[..., -1].fill_(1.0)
-        padded = x_padded.new_zeros(n, rows + pads[0] + pads[1], f)  # the state with zero rows around it
-        interior = padded[:, pads[0]:pads[0] + rows]
-        windows = padded.unfold(1, kernel, 1).transpose(-1, -2)  # (N, R', K, F) view of padded
+        state = StateWindows(cols[..., in_width:in_width + kernel * f].view(steps, n, rows, kernel, f), pads)
         cells[0].copy_(c0.reshape(m, f))
-        h = h0
+        state.write(0, h0 if mask is None else h0 * mask)
+        h_out = list(hs.view(steps, m, f).unbind(0)) if sequences else [None] * steps
         # per-step views made once (a view costs as much Python time as a small kernel)
-        for step_cols, state_window, z, c_prev, c, tc, h_out in zip(cols.unbind(0), state_cols.unbind(0), gates.unbind(0), cells[:-1].unbind(0),
-                                                        cells[1:].unbind(0), tanh_c.unbind(0), hs.view(steps, m, f).unbind(0)):
-            if mask is None:
-                interior.copy_(h)
-            else:
-                torch.mul(h, mask, out=interior)
-            state_window.copy_(windows)
+        for t, (step_cols, z, c_prev, c, tc) in enumerate(zip(cols.unbind(0), gates.unbind(0), cells[:-1].unbind(0),
+                                                              cells[1:].unbind(0), tanh_c.unbind(0))):
             torch.mm(step_cols, weight, out=z)
             i, fg, g, o = z.sigmoid_().split(f, dim=1)
             g.mul_(2.0).sub_(1.0)
             torch.mul(fg, c_prev, out=c).addcmul_(i, g)
             torch.mul(c, 2.0, out=tc).sigmoid_().mul_(2.0).sub_(1.0)
-            h = torch.mul(o, tc, out=h_out).view(n, rows, f)
+            last = t + 1 == steps
+            if last or sequences or mask is not None:
+                h = torch.mul(o, tc, out=h_out[t])
+                if not last:
+                    state.write(t + 1, h if mask is None else h * mask.view(m, f))
+            else:  # h goes straight into the next step's windows
+                torch.mul(o, tc, out=state.centre(t + 1))
+                state.spread(t + 1)
         c_last = cells[steps].view(n, rows, f).clone()
-        out = hs if sequences else h.clone()
-        buffers = (cols, gates, cells, tanh_c) if sequences else (cols, gates, cells, tanh_c, hs)
+        out = hs if sequences else h.view(n, rows, f)
+        buffers = (cols, gates, cells, tanh_c)
         if any(ctx.needs_input_grad[:4]):
             ctx.save_for_backward(weight, mask)
             ctx.buffers = buffers
