@@ -53,55 +53,11 @@ def unfold_state(h: torch.Tensor, kernel: int, pads: tuple[int, int]) -> torch.T
     return padded.unfold(1, kernel, 1).transpose(-1, -2).reshape(n * rows, kernel * f)
 
 
-def fold_state(cols: torch.Tensor, out: torch.Tensor, pads: tuple[int, int]) -> torch.Tensor:
-    """The adjoint of ``unfold_state``, written into ``out``: each window position's gradient summed onto its row."""
-    n, rows, f = out.shape
-    windows = cols.view(n, rows, -1, f)
-    out.copy_(windows[:, :, pads[0]])  # the centre of each row's window is the row itself
-    for j in range(windows.shape[2]):
-        shift = pads[0] - j  # window position j of row r reads row r - shift
-        if 0 < shift < rows:
-            out[:, :rows - shift] += windows[:, shift:, j]
-        elif shift < 0 and -shift < rows:
-            out[:, -shift:] += windows[:, :rows + shift, j]
-    return out
-
-
-class StateWindows:
-    """The state part of the windows buffer, ``(T, N, R, K, F)``: step t's windows over ``h_{t-1}``.
-
-    A step's ``h`` is written once, as the window centres; ``spread`` copies it to the other
-    window positions, and the positions that fall outside the rows stay zero (set once here).
-    """
-
-    def __init__(self, windows: torch.Tensor, pads: tuple[int, int]):
-        self.windows, self.p0 = windows, pads[0]
-        rows, kernel = windows.shape[2], windows.shape[3]
-        self.shifts = [(j, self.p0 - j) for j in range(kernel) if j != self.p0]  # position j of row r reads row r - shift
-        for j, shift in self.shifts:
-            if shift > 0:
-                windows[:, :, :shift, j].zero_()
-            else:
-                windows[:, :, max(rows + shift, 0):, j].zero_()
-
-    def centre(self, t: int) -> torch.Tensor:
-        """Step t's window centres as ``(N*R, F)`` (a strided view)."""
-        n, rows, _, f = self.windows.shape[1:]
-        return self.windows[t, :, :, self.p0].view(n * rows, f)
-
-    def spread(self, t: int) -> None:
-        step = self.windows[t]
-        rows = step.shape[1]
-        centre = step[:, :, self.p0]
-        for j, shift in self.shifts:
-            if 0 < shift < rows:
-                step[:, shift:, j].copy_(centre[:, :rows - shift])
-            elif -rows < shift < 0:
-                step[:, :rows + shift, j].copy_(centre[:, -shift:])
-
-    def write(self, t: int, h: torch.Tensor) -> None:
-        self.centre(t).copy_(h.reshape(self.centre(t).shape))
-        self.spread(t)
+def tap_rows(rows: int, shift: int) -> tuple[slice, slice]:
+    """Window position with ``shift`` (it reads row ``r - shift`` for output row ``r``): the output
+    rows where that row exists, and the rows they read. Elsewhere the window sees zero padding."""
+    lo, hi = max(shift, 0), min(rows, rows + shift)
+    return slice(lo, hi), slice(lo - shift, hi - shift)
 
 
 class Workspace:
@@ -148,11 +104,14 @@ def _graph_is_kept() -> bool:
 
 
 class ConvLSTMRecurrence(torch.autograd.Function):
-    """``out, c_T = f(x_padded, W, b, h0, c0, mask)``.
+    """``out, c_T = f(x_padded, W, h0, c0, mask)``.
 
     ``x_padded (T, N, R_padded, C)`` is the padded input, ``W (K*C + K*F [+ 1], 4F)`` with the
-    bias as its last row when ``bias``, ``h0, c0 (N, R', F)``, ``mask`` the recurrent dropout mask or None. ``out`` is every
-    step's ``h`` ``(T, N, R', F)`` with ``sequences``, else ``h_T`` ``(N, R', F)``.
+    bias as its last row when ``bias``, ``h0, c0 (N, R', F)``, ``mask`` the recurrent dropout mask
+    or None. ``out`` is every step's ``h`` ``(T, N, R', F)`` with ``sequences``, else ``h_T``.
+
+    Both loops index lists of views made before the loop: slicing inside the loop cost as much
+    Python time as the small kernels themselves.
     """
 
     @staticmethod
@@ -161,37 +120,48 @@ class ConvLSTMRecurrence(torch.autograd.Function):
                 sequences: bool, bias: bool) -> tuple[torch.Tensor, torch.Tensor]:
         steps, n, _, channels = x_padded.shape
         _, rows, f = h0.shape
-        m, width, in_width = n * rows, weight.shape[0], kernel * channels
+        m, width, in_width, p0 = n * rows, weight.shape[0], kernel * channels, pads[0]
         cols = WORKSPACE.take((steps, m, width), x_padded)
         gates = WORKSPACE.take((steps, m, 4 * f), x_padded)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
         cells = WORKSPACE.take((steps + 1, m, f), x_padded)
         tanh_c = WORKSPACE.take((steps, m, f), x_padded)
-        hs = x_padded.new_empty(steps, n, rows, f) if sequences else None
         cols[..., :in_width].view(steps, n, rows, kernel, channels).copy_(input_windows(x_padded, kernel, stride, dilation))
         if bias:
             cols[..., -1].fill_(1.0)
-        state = StateWindows(cols[..., in_width:in_width + kernel * f].view(steps, n, rows, kernel, f), pads)
+        # The state part of the windows: step t's windows over h_{t-1}. h is written once, as the
+        # window centres, then copied to the other positions; positions off the rows stay zero.
+        state = cols[..., in_width:in_width + kernel * f].view(steps, n, rows, kernel, f)
+        centres = [v.view(m, f) for v in state[:, :, :, p0].unbind(0)]
+        spreads = []
+        for j in range(kernel):
+            if j != p0:
+                window_rows, state_rows = tap_rows(rows, p0 - j)
+                state[:, :, :window_rows.start, j].zero_()
+                state[:, :, window_rows.stop:, j].zero_()
+                spreads.append((state[:, :, window_rows, j].unbind(0), state[:, :, state_rows, p0].unbind(0)))
+        hs = x_padded.new_empty(steps, m, f) if sequences else None
+        h_out = hs.unbind(0) if sequences else [None] * steps
+        step_cols, z_all, c_prev, c_new, tc_all = cols.unbind(0), gates.unbind(0), cells[:-1].unbind(0), cells[1:].unbind(0), tanh_c.unbind(0)
+        gi, gf, gg, go = (gates[..., k * f:(k + 1) * f].unbind(0) for k in range(4))
         cells[0].copy_(c0.reshape(m, f))
-        state.write(0, h0 if mask is None else h0 * mask)
-        h_out = list(hs.view(steps, m, f).unbind(0)) if sequences else [None] * steps
-        # per-step views made once (a view costs as much Python time as a small kernel)
-        for t, (step_cols, z, c_prev, c, tc) in enumerate(zip(cols.unbind(0), gates.unbind(0), cells[:-1].unbind(0),
-                                                              cells[1:].unbind(0), tanh_c.unbind(0))):
-            torch.mm(step_cols, weight, out=z)
-            i, fg, g, o = z.sigmoid_().split(f, dim=1)
-            g.mul_(2.0).sub_(1.0)
-            torch.mul(fg, c_prev, out=c).addcmul_(i, g)
-            torch.mul(c, 2.0, out=tc).sigmoid_().mul_(2.0).sub_(1.0)
-            last = t + 1 == steps
-            if last or sequences or mask is not None:
-                h = torch.mul(o, tc, out=h_out[t])
-                if not last:
-                    state.write(t + 1, h if mask is None else h * mask.view(m, f))
-            else:  # h goes straight into the next step's windows
-                torch.mul(o, tc, out=state.centre(t + 1))
-                state.spread(t + 1)
+        centres[0].copy_((h0 if mask is None else h0 * mask).reshape(m, f))
+        direct = not sequences and mask is None  # h goes straight into the next step's window centres
+        for t in range(steps):
+            for dst, src in spreads:
+                dst[t].copy_(src[t])
+            tc = tc_all[t]
+            torch.mm(step_cols[t], weight, out=z_all[t]).sigmoid_()
+            gg[t].mul_(2.0).sub_(1.0)
+            torch.mul(gf[t], c_prev[t], out=c_new[t]).addcmul_(gi[t], gg[t])
+            torch.mul(c_new[t], 2.0, out=tc).sigmoid_().mul_(2.0).sub_(1.0)
+            if direct and t + 1 < steps:
+                torch.mul(go[t], tc, out=centres[t + 1])
+            else:
+                h = torch.mul(go[t], tc, out=h_out[t])
+                if t + 1 < steps:
+                    centres[t + 1].copy_(h if mask is None else h * mask.view(m, f))
         c_last = cells[steps].view(n, rows, f).clone()
-        out = hs if sequences else h.view(n, rows, f)
+        out = hs.view(steps, n, rows, f) if sequences else h.view(n, rows, f)
         buffers = (cols, gates, cells, tanh_c)
         if any(ctx.needs_input_grad[:4]):
             ctx.save_for_backward(weight, mask)
@@ -204,46 +174,65 @@ class ConvLSTMRecurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor, grad_c: torch.Tensor) -> tuple[Any, ...]:
         weight, mask = ctx.saved_tensors
-        cols, gates, cells, tanh_c = ctx.buffers[:4]
+        cols, gates, cells, tanh_c = ctx.buffers
         x_shape, kernel, stride, dilation, pads, sequences = ctx.shape
         steps, n, padded_rows, channels = x_shape
         m, f4 = gates.shape[1:]
-        f, rows, in_width = f4 // 4, m // n, kernel * channels
+        f, rows, in_width, p0 = f4 // 4, m // n, kernel * channels, pads[0]
         grad_z = WORKSPACE.take(gates.shape, gates)
-        dc = grad_c.reshape(m, f).clone()
-        dh = (grad_out[steps - 1] if sequences else grad_out).reshape(m, f).clone()
         state_weight_t = weight[in_width:in_width + kernel * f].t()
         one, half = gates.new_ones(()), gates.new_full((), 1.0 / CANDIDATE_SCALE)
         deriv = gates.new_empty(m, f4)  # each gate's derivative by its pre-activation
-        dh_buf = gates.new_empty(n, rows, f)
+        deriv_g = deriv[:, 2 * f:3 * f]
+        tmp_a, tmp_b = gates.new_empty(m, f), gates.new_empty(m, f)
+        # the state gradient: each window position's gradient summed back onto the row it read
+        grad_windows = gates.new_empty(m, kernel * f)
+        windows = grad_windows.view(n, rows, kernel, f)
+        dh = gates.new_empty(n, rows, f)
+        folds = []
+        for j in range(kernel):
+            if j != p0:
+                window_rows, state_rows = tap_rows(rows, p0 - j)
+                folds.append((dh[:, state_rows], windows[:, window_rows, j]))
+        centre = windows[:, :, p0]
+        dc = grad_c.reshape(m, f).clone()
+        dh_flat = dh.view(m, f)
+        dh_flat.copy_((grad_out[steps - 1] if sequences else grad_out).reshape(m, f))
+        mask_flat = None if mask is None else mask.reshape(m, f)
+        grad_prev = grad_out.reshape(steps, m, f).unbind(0) if sequences else None
+        z_all, tc_all, c_prev = gates.unbind(0), tanh_c.unbind(0), cells.unbind(0)
+        gi, gf, gg, go = (gates[..., k * f:(k + 1) * f].unbind(0) for k in range(4))
+        dz_all = grad_z.unbind(0)
+        di, df, dg, do = (grad_z[..., k * f:(k + 1) * f].unbind(0) for k in range(4))
         for t in range(steps - 1, -1, -1):
-            gate, dz, tc = gates[t], grad_z[t], tanh_c[t]
-            i, fg, g, o = gate.split(f, dim=1)
-            di, df, dg, do = dz.split(f, dim=1)
+            gate, tc = z_all[t], tc_all[t]
             torch.addcmul(gate, gate, gate, value=-1.0, out=deriv)  # s (1 - s) of the sigmoid gates
             # tanh's derivative by the doubled pre-activation: (1 - tanh^2) / 2
-            torch.addcmul(half, g, g, value=-1.0 / CANDIDATE_SCALE, out=deriv[:, 2 * f:3 * f])
-            torch.mul(dh, tc, out=do)
-            dc.addcmul_(dh * o, torch.addcmul(one, tc, tc, value=-1.0))  # 1 - tanh(c)^2
-            torch.mul(dc, g, out=di)
-            torch.mul(dc, cells[t], out=df)
-            torch.mul(dc, i, out=dg)
-            dz.mul_(deriv)
-            dc.mul_(fg)
-            dh_state = fold_state(dz @ state_weight_t, dh_buf, pads)
-            if mask is not None:  # only the masked state reached the recurrent kernel
-                dh_state.mul_(mask)
+            torch.addcmul(half, gg[t], gg[t], value=-1.0 / CANDIDATE_SCALE, out=deriv_g)
+            torch.mul(dh_flat, tc, out=do[t])
+            torch.addcmul(one, tc, tc, value=-1.0, out=tmp_b)  # 1 - tanh(c)^2
+            dc.addcmul_(torch.mul(dh_flat, go[t], out=tmp_a), tmp_b)
+            torch.mul(dc, gg[t], out=di[t])
+            torch.mul(dc, c_prev[t], out=df[t])
+            torch.mul(dc, gi[t], out=dg[t])
+            dz_all[t].mul_(deriv)
+            dc.mul_(gf[t])
+            torch.mm(dz_all[t], state_weight_t, out=grad_windows)
+            dh.copy_(centre)
+            for dst, src in folds:
+                dst.add_(src)
+            if mask_flat is not None:  # only the masked state reached the recurrent kernel
+                dh_flat.mul_(mask_flat)
             if t and sequences:
-                dh_state.add_(grad_out[t - 1])
-            dh = dh_state.reshape(m, f)
+                dh_flat.add_(grad_prev[t - 1])
         flat_z = grad_z.view(steps * m, f4)
         grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
-            grad_windows = (flat_z @ weight[:in_width].t()).view(steps, n, rows, kernel, channels)
-            grad_x = fold_input(grad_windows, padded_rows, stride, dilation)
+            grad_inputs = (flat_z @ weight[:in_width].t()).view(steps, n, rows, kernel, channels)
+            grad_x = fold_input(grad_inputs, padded_rows, stride, dilation)
         if ctx.needs_input_grad[1]:
             grad_weight = cols.view(steps * m, -1).t() @ flat_z
-        grad_h0 = dh.view(n, rows, f) if ctx.needs_input_grad[2] else None
+        grad_h0 = dh if ctx.needs_input_grad[2] else None
         grad_c0 = dc.view(n, rows, f) if ctx.needs_input_grad[3] else None
         if not _graph_is_kept():  # nothing reads the buffers again: recycle them
             WORKSPACE.give(*ctx.buffers, grad_z)
