@@ -279,24 +279,29 @@ def test_arch_trains_on_field_sequences_with_every_layer_option(ki):
 
 @pytest.mark.parametrize("return_sequences", [True, False])
 @pytest.mark.parametrize("recurrent_dropout", [0.0, 0.4])
-def test_hand_written_backward_equals_autograd(return_sequences, recurrent_dropout):
-    """The fast recurrence (tanh/sigmoid) has its own backward: same gradients as autograd's."""
+@pytest.mark.parametrize("conv", [dict(padding="same"), dict(padding="valid", strides=2, use_bias=False),
+                                  dict(padding=[2, 1], dilation_rate=2), dict(kernel_size=4, padding="same")])
+def test_hand_written_backward_equals_autograd(return_sequences, recurrent_dropout, conv):
+    """The fast recurrence (tanh/sigmoid) has its own backward: same gradients as autograd's, for
+    the input, both kernels and the bias, with every kind of input window and state window."""
     torch.manual_seed(3)
-    fast = ConvLSTM1D(3, 4, 3, padding="same", return_sequences=True, return_state=True, recurrent_dropout=recurrent_dropout).double()
-    slow = ConvLSTM1D(3, 4, 3, padding="same", return_sequences=True, return_state=True, recurrent_dropout=recurrent_dropout).double()
+    kwargs = dict(kernel_size=3, return_sequences=return_sequences, return_state=True, recurrent_dropout=recurrent_dropout) | conv
+    fast = ConvLSTM1D(3, 4, **kwargs).double()
+    slow = ConvLSTM1D(3, 4, **kwargs).double()
     slow.load_state_dict(fast.state_dict())
     slow._standard_gates = False  # the generic autograd loop
     assert fast._standard_gates
     x = torch.randn(2, 5, 7, 3, dtype=torch.float64)
+    states = torch.randn(2, 2, fast.output_rows(7), 4, dtype=torch.float64)
     grads = []
     for layer in (fast, slow):
         layer.train()
-        xi = x.clone().requires_grad_()
+        xi, h0, c0 = (t.clone().requires_grad_() for t in (x, states[0], states[1]))
         torch.manual_seed(11)  # the same dropout masks
-        out, h, c = layer(xi)
+        out, h, c = layer(xi, initial_state=[h0, c0])
         loss = (out if return_sequences else h).sin().sum() + (c * 0.3).cos().sum()
         loss.backward()
-        grads.append([xi.grad, *(p.grad for p in layer.parameters())])
+        grads.append([xi.grad, h0.grad, c0.grad, *(p.grad for p in layer.parameters())])
         layer.zero_grad()
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)

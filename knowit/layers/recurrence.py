@@ -125,7 +125,9 @@ class ConvLSTMRecurrence(torch.autograd.Function):
         gates = WORKSPACE.take((steps, m, 4 * f), x_padded)  # sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
         cells = WORKSPACE.take((steps + 1, m, f), x_padded)
         tanh_c = WORKSPACE.take((steps, m, f), x_padded)
-        cols[..., :in_width].view(steps, n, rows, kernel, channels).copy_(input_windows(x_padded, kernel, stride, dilation))
+        # each step's input windows are copied in just before its GEMM, while they are in cache
+        input_cols = cols[..., :in_width].view(steps, n, rows, kernel, channels).unbind(0)
+        input_src = input_windows(x_padded, kernel, stride, dilation).unbind(0)
         if bias:
             cols[..., -1].fill_(1.0)
         # The state part of the windows: step t's windows over h_{t-1}. h is written once, as the
@@ -147,6 +149,7 @@ class ConvLSTMRecurrence(torch.autograd.Function):
         centres[0].copy_((h0 if mask is None else h0 * mask).reshape(m, f))
         direct = not sequences and mask is None  # h goes straight into the next step's window centres
         for t in range(steps):
+            input_cols[t].copy_(input_src[t])
             for dst, src in spreads:
                 dst[t].copy_(src[t])
             tc = tc_all[t]
@@ -179,7 +182,10 @@ class ConvLSTMRecurrence(torch.autograd.Function):
         steps, n, padded_rows, channels = x_shape
         m, f4 = gates.shape[1:]
         f, rows, in_width, p0 = f4 // 4, m // n, kernel * channels, pads[0]
-        grad_z = WORKSPACE.take(gates.shape, gates)
+        dz = gates.new_empty(m, f4)  # this step's gradient by the gates' pre-activations
+        di, df, dg, do = dz.split(f, dim=1)
+        input_weight_t = weight[:in_width].t()
+        grad_inputs = WORKSPACE.take((steps, m, in_width), gates) if ctx.needs_input_grad[0] else None
         state_weight_t = weight[in_width:in_width + kernel * f].t()
         one, half = gates.new_ones(()), gates.new_full((), 1.0 / CANDIDATE_SCALE)
         deriv = gates.new_empty(m, f4)  # each gate's derivative by its pre-activation
@@ -202,22 +208,27 @@ class ConvLSTMRecurrence(torch.autograd.Function):
         grad_prev = grad_out.reshape(steps, m, f).unbind(0) if sequences else None
         z_all, tc_all, c_prev = gates.unbind(0), tanh_c.unbind(0), cells.unbind(0)
         gi, gf, gg, go = (gates[..., k * f:(k + 1) * f].unbind(0) for k in range(4))
-        dz_all = grad_z.unbind(0)
-        di, df, dg, do = (grad_z[..., k * f:(k + 1) * f].unbind(0) for k in range(4))
+        step_cols = cols.unbind(0)
+        grad_weight = weight.new_zeros(weight.shape) if ctx.needs_input_grad[1] else None
         for t in range(steps - 1, -1, -1):
             gate, tc = z_all[t], tc_all[t]
             torch.addcmul(gate, gate, gate, value=-1.0, out=deriv)  # s (1 - s) of the sigmoid gates
             # tanh's derivative by the doubled pre-activation: (1 - tanh^2) / 2
             torch.addcmul(half, gg[t], gg[t], value=-1.0 / CANDIDATE_SCALE, out=deriv_g)
-            torch.mul(dh_flat, tc, out=do[t])
+            torch.mul(dh_flat, tc, out=do)
             torch.addcmul(one, tc, tc, value=-1.0, out=tmp_b)  # 1 - tanh(c)^2
             dc.addcmul_(torch.mul(dh_flat, go[t], out=tmp_a), tmp_b)
-            torch.mul(dc, gg[t], out=di[t])
-            torch.mul(dc, c_prev[t], out=df[t])
-            torch.mul(dc, gi[t], out=dg[t])
-            dz_all[t].mul_(deriv)
+            torch.mul(dc, gg[t], out=di)
+            torch.mul(dc, c_prev[t], out=df)
+            torch.mul(dc, gi[t], out=dg)
+            dz.mul_(deriv)
             dc.mul_(gf[t])
-            torch.mm(dz_all[t], state_weight_t, out=grad_windows)
+            # the kernels' and the input's gradients step by step, while dz is in cache
+            torch.mm(dz, state_weight_t, out=grad_windows)
+            if grad_weight is not None:
+                grad_weight.addmm_(step_cols[t].t(), dz)
+            if grad_inputs is not None:
+                torch.mm(dz, input_weight_t, out=grad_inputs[t])
             dh.copy_(centre)
             for dst, src in folds:
                 dst.add_(src)
@@ -225,16 +236,12 @@ class ConvLSTMRecurrence(torch.autograd.Function):
                 dh_flat.mul_(mask_flat)
             if t and sequences:
                 dh_flat.add_(grad_prev[t - 1])
-        flat_z = grad_z.view(steps * m, f4)
-        grad_x = grad_weight = None
+        grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_inputs = (flat_z @ weight[:in_width].t()).view(steps, n, rows, kernel, channels)
-            grad_x = fold_input(grad_inputs, padded_rows, stride, dilation)
-        if ctx.needs_input_grad[1]:
-            grad_weight = cols.view(steps * m, -1).t() @ flat_z
+            grad_x = fold_input(grad_inputs.view(steps, n, rows, kernel, channels), padded_rows, stride, dilation)
         grad_h0 = dh if ctx.needs_input_grad[2] else None
         grad_c0 = dc.view(n, rows, f) if ctx.needs_input_grad[3] else None
         if not _graph_is_kept():  # nothing reads the buffers again: recycle them
-            WORKSPACE.give(*ctx.buffers, grad_z)
+            WORKSPACE.give(*ctx.buffers, *([] if grad_inputs is None else [grad_inputs]))
             ctx.buffers = ()
         return grad_x, grad_weight, grad_h0, grad_c0, None, None, None, None, None, None, None
