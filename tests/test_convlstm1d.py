@@ -305,3 +305,34 @@ def test_hand_written_backward_equals_autograd(return_sequences, recurrent_dropo
         layer.zero_grad()
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_recycled_buffers_never_serve_two_live_graphs():
+    """The recurrence recycles its buffers after backward: graphs alive at the same time, and a
+    graph kept with retain_graph, still get their own gradients."""
+    from knowit.layers.recurrence import WORKSPACE
+
+    torch.manual_seed(5)
+    layer = ConvLSTM1D(2, 3, 3, padding="same")
+    x1, x2 = torch.randn(2, 4, 6, 2), torch.randn(2, 4, 6, 2)
+
+    def grads(x, times=1):
+        layer.zero_grad()
+        loss = layer(x).square().sum()
+        for _ in range(times):
+            loss.backward(retain_graph=True)
+        return [p.grad.clone() for p in layer.parameters()]
+
+    WORKSPACE.clear()
+    alone1, alone2 = grads(x1), grads(x2)
+    layer.zero_grad()
+    loss1, loss2 = layer(x1).square().sum(), layer(x2).square().sum()  # two live graphs
+    loss2.backward()
+    layer(x1 * 3).sum().backward()  # a third call takes the buffers loss2 gave back
+    layer.zero_grad()
+    loss1.backward()
+    for got, want in zip((p.grad for p in layer.parameters()), alone1):
+        torch.testing.assert_close(got, want)
+    for got, want in zip(grads(x2, times=3), alone2):  # the kept graph is read three times
+        torch.testing.assert_close(got, 3 * want)
+    assert WORKSPACE.held > 0  # and buffers are recycled
