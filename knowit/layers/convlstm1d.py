@@ -7,9 +7,10 @@ Per step, with ``*`` a 1-D convolution over rows::
     h_t = sigmoid(o) output_activation(c_t)  (recurrent_activation in place of sigmoid)
 
 ``W * x`` uses the layer's strides, padding and dilation and carries the bias; ``U * h`` uses
-stride 1, ``same`` padding, no dilation and no bias. Speed: ``W * x`` does not depend on the
-state, so it runs for all time steps as one convolution over ``(N*T)`` samples; only ``U * h``
-runs per step. Shapes follow the Keras documentation (see ``output_shape``).
+stride 1, ``same`` padding, no dilation and no bias. Speed: with the default activations the
+recurrence is one autograd node with its own backward pass (``knowit.layers.recurrence``); other
+activations run the same layout through autograd. Shapes follow the Keras documentation (see
+``output_shape``).
 """
 from __future__ import annotations
 
