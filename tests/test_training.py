@@ -253,3 +253,36 @@ def test_ddp_cpu_trains_with_two_processes_and_rank_zero_writes(tmp_path, exp_di
     assert _ckpt(run_dir)["global_step"] == 2 * (n_batches // 2)
     assert len(read_history(run_dir / "metrics.csv")) == 2
     assert sorted(p.name for p in exp_dir.joinpath("models").iterdir()) == ["ddp"]
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_buffered_epoch_metrics_equal_the_whole_epoch_values(task):
+    """EpochMetrics hands batches to torchmetrics in groups: over more batches than a group, with
+    uneven batch sizes, the values are the whole epoch's, and reset starts afresh."""
+    import torch
+
+    from knowit.training.metrics import EpochMetrics
+
+    gen = torch.Generator().manual_seed(0)
+    names = ["accuracy", "f1"] if task == "classification" else ["mae", "r2"]
+    metrics = EpochMetrics(names, task, 4, "valid")
+    sizes = [int(s) for s in torch.randint(1, 9, (2 * EpochMetrics.FLUSH_EVERY + 5,), generator=gen)]
+    outputs, targets, losses = [], [], []
+    for size in sizes:
+        out = torch.randn(size, 4 if task == "classification" else 1, generator=gen)
+        target = torch.randint(0, 4, (size,), generator=gen) if task == "classification" else torch.randn(size, 1, generator=gen)
+        loss = torch.rand((), generator=gen)
+        metrics.update(loss, out, target)
+        outputs.append(out), targets.append(target), losses.append(float(loss) * size)
+    got = {k: float(v) for k, v in metrics.compute().items()}
+    out, target = torch.cat(outputs), torch.cat(targets)
+    assert got["valid_loss"] == pytest.approx(sum(losses) / len(out), rel=1e-6)
+    if task == "classification":
+        assert got["valid_accuracy"] == pytest.approx(float((out.argmax(1) == target).float().mean()), abs=1e-6)
+    else:
+        err = (out - target).numpy()
+        assert got["valid_mae"] == pytest.approx(float(np.abs(err).mean()), rel=1e-5)
+        assert got["valid_r2"] == pytest.approx(1 - float((err**2).sum() / ((target - target.mean()) ** 2).sum()), rel=1e-5)
+    metrics.reset()
+    metrics.update(torch.tensor(2.0), out[:3], target[:3])
+    assert float(metrics.compute()["valid_loss"]) == pytest.approx(2.0)

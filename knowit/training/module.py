@@ -9,13 +9,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torchmetrics
 
 from knowit import registry
 from knowit.errors import KnowItRunError
 from knowit.config.validate import build
 from knowit.training.losses import make_loss
-from knowit.training.metrics import build_metrics, metric_inputs
+from knowit.training.metrics import EpochMetrics
 from knowit.training.optimizers import make_optimizer, make_scheduler, scheduler_name
 
 STAGES = ("train", "valid", "test")
@@ -65,12 +64,11 @@ class KnowItModule(pl.LightningModule):
         self.loss = make_loss(loss_fn, loss_kwargs or {}, class_weights)
         n_classes = output_dim[0] if task == "classification" else None
         self.metrics = torch.nn.ModuleDict(
-            {_key(stage): build_metrics(performance_metrics, task, n_classes).clone(prefix=f"{stage}_") for stage in STAGES}
+            {_key(stage): EpochMetrics(performance_metrics, task, n_classes, stage) for stage in STAGES}
         )
         # Layers with weight penalties (e.g. ConvLSTM1D's Keras regularisers) add them to the training loss.
         self._regularized = [m for m in self.model.modules() if callable(getattr(m, "regularization_loss", None))]
         self._nonfinite: torch.Tensor | None = None  # accelerator runs: non-finite flag not yet read
-        self.mean_loss = torch.nn.ModuleDict({_key(stage): torchmetrics.MeanMetric() for stage in STAGES})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -103,9 +101,7 @@ class KnowItModule(pl.LightningModule):
             self._check_finite(loss)
         if stage == "train" and self._regularized:
             loss = loss + sum(m.regularization_loss() for m in self._regularized)
-        n = target.shape[0]
-        self.mean_loss[_key(stage)].update(loss.detach(), weight=n)
-        self.metrics[_key(stage)].update(*metric_inputs(output.detach(), target, self.task))
+        self.metrics[_key(stage)].update(loss, output, target)
         return loss
 
     def _check_finite(self, loss: torch.Tensor) -> None:
@@ -135,9 +131,7 @@ class KnowItModule(pl.LightningModule):
         )
 
     def _log_epoch(self, stage: str) -> None:
-        values = {f"{stage}_loss": self.mean_loss[_key(stage)].compute(), **self.metrics[_key(stage)].compute()}
-        self.log_dict(values, prog_bar=stage != "test", sync_dist=True)
-        self.mean_loss[_key(stage)].reset()
+        self.log_dict(self.metrics[_key(stage)].compute(), prog_bar=stage != "test", sync_dist=True)
         self.metrics[_key(stage)].reset()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
