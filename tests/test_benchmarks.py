@@ -17,7 +17,7 @@ def test_smoke_run_writes_a_table_of_ratios(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and not line.startswith("| workload")]
-    assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "CNN-LSTM classification training", "ConvLSTM1D", "start-up", "start-up"]
+    assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "CNN-LSTM classification training (model_CL)", "CNN-LSTM classification training (small)", "ConvLSTM1D", "start-up", "start-up"]
     for row in rows:
         knowit, baseline, ratio = (float(c) for c in row.split("|")[3:6])
         assert knowit >= 0 and baseline >= 0 and ratio >= 0
