@@ -300,3 +300,23 @@ def test_a_label_cannot_be_an_input(exp_dir):
     cfg = DataConfig(name="cls2", task="classification", in_components=["x1", "label"], out_components=["label"], in_chunk=[-3, 0])
     with pytest.raises(KnowItDataError, match="data.in_components: the label component cannot also be an input"):
         prepare_dataset(cfg, DatasetStore(exp_dir), 0)
+
+
+@pytest.mark.parametrize("shape, axis", [((1003, 3), -1), ((41, 4, 2, 5, 3), 2)])
+def test_scaler_fit_in_chunks_equals_whole_array_statistics(monkeypatch, shape, axis):
+    """The scaler is fitted chunk by chunk (no float64 copy of the training set); its statistics
+    equal numpy's over the whole array, for series (rows, C) and image sequences (N, T, C, H, W)."""
+    from knowit.data import scaling
+
+    monkeypatch.setattr(scaling, "FIT_CHUNK_ELEMENTS", 97)  # many uneven chunks
+    rng = np.random.default_rng(4)
+    values = (rng.standard_normal(shape) * 2 + 1e3).astype(np.float32)  # a large offset: the spread must survive
+    np.moveaxis(values, axis, 0)[0] = 7.0  # and a constant component (scale 1)
+    reduce = tuple(i for i in range(values.ndim) if i != axis % values.ndim)
+    z = scaling.Scaler.fit("z-norm", values, [f"c{i}" for i in range(shape[axis])], axis=axis)
+    wide = values.astype(np.float64)
+    np.testing.assert_allclose(z.shift, wide.mean(axis=reduce), rtol=1e-12)
+    np.testing.assert_allclose(z.scale, np.where(wide.std(axis=reduce) > 0, wide.std(axis=reduce), 1.0), rtol=1e-9)
+    mm = scaling.Scaler.fit("zero-one", values, [f"c{i}" for i in range(shape[axis])], axis=axis)
+    np.testing.assert_array_equal(mm.shift, wide.min(axis=reduce))
+    np.testing.assert_allclose(mm.scale, np.where(np.ptp(wide, axis=reduce) > 0, np.ptp(wide, axis=reduce), 1.0))

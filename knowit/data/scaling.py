@@ -16,6 +16,36 @@ import torch
 from knowit.errors import KnowItDataError
 
 
+FIT_CHUNK_ELEMENTS = 1 << 22  # float64 values per chunk when fitting (32 MiB)
+
+
+class _ChunkStats:
+    """Per-component count, mean, sum of squared deviations (Chan et al.'s pairwise update),
+    min and max, accumulated one chunk of rows at a time."""
+
+    def __init__(self, ndim: int, axis: int):
+        self.reduce = tuple(i for i in range(ndim) if i != axis)
+        self.n = 0
+        self.mean = self.m2 = self.low = self.high = None
+
+    def add(self, chunk: np.ndarray) -> None:
+        n = chunk.size // chunk.shape[self._axis()]
+        mean = chunk.mean(axis=self.reduce, keepdims=True)
+        m2 = np.square(chunk - mean).sum(axis=self.reduce)
+        mean, low, high = mean.reshape(-1), chunk.min(axis=self.reduce), chunk.max(axis=self.reduce)
+        if self.n == 0:
+            self.n, self.mean, self.m2, self.low, self.high = n, mean, m2, low, high
+            return
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.n * n / total)
+        self.low, self.high, self.n = np.minimum(self.low, low), np.maximum(self.high, high), total
+
+    def _axis(self) -> int:
+        return next(i for i in range(len(self.reduce) + 1) if i not in self.reduce)
+
+
 @dataclass
 class Scaler:
     method: str  # z-norm | zero-one
@@ -26,19 +56,25 @@ class Scaler:
 
     @classmethod
     def fit(cls, method: str, values: np.ndarray, components: list[str], *, axis: int = -1) -> Scaler:
-        """Per-component statistics of ``values`` over every axis except ``axis`` (the components)."""
+        """Per-component statistics of ``values`` over every axis except ``axis`` (the components).
+
+        Computed in float64 over chunks of rows, so fitting never holds a float64 copy of the
+        whole training set (for a long series that copy was the run's peak memory).
+        """
         if values.shape[0] == 0:
             raise KnowItDataError("data.scaling_method: no training rows to fit the scaler on")
-        values = values.astype(np.float64)
-        axis = axis % values.ndim
-        reduce = tuple(i for i in range(values.ndim) if i != axis)
-        if method == "z-norm":
-            shift, scale = values.mean(axis=reduce), values.std(axis=reduce)
-        elif method == "zero-one":
-            shift = values.min(axis=reduce)
-            scale = values.max(axis=reduce) - shift
-        else:
+        if method not in ("z-norm", "zero-one"):
             raise KnowItDataError(f"data.scaling_method: unknown method {method!r}; choose z-norm or zero-one")
+        axis = axis % values.ndim
+        stats = _ChunkStats(values.ndim, axis)
+        per_row = max(1, int(np.prod(values.shape[1:])))
+        step = max(1, FIT_CHUNK_ELEMENTS // per_row)
+        for start in range(0, values.shape[0], step):
+            stats.add(np.asarray(values[start:start + step], dtype=np.float64))
+        if method == "z-norm":
+            shift, scale = stats.mean, np.sqrt(stats.m2 / stats.n)
+        else:
+            shift, scale = stats.low, stats.high - stats.low
         scale = np.where(scale > 0, scale, 1.0)
         return cls(method, list(components), shift, scale, values.ndim - 1 - axis)
 
