@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import Result, at_least, at_most, interleaved
+from benchmarks.common import Result, at_least, at_most, explained, interleaved
 
 ASSEMBLY_FULL = {"steps": 200_000, "window": 64, "batches": 400}
 ASSEMBLY_SMOKE = {"steps": 5_000, "window": 16, "batches": 50}
@@ -75,12 +75,12 @@ def _assembly(size: dict, repeats: int) -> Result:
     knowit(), raw()  # warm-up
     t_knowit, t_raw = interleaved(knowit, raw, max(7, 2 * repeats))
     n = len(batches) * BATCH
-    return at_least(
+    return explained(at_least(
         "Data: batch assembly", "windows/s assembled (gather + scale vs indexing materialised windows)",
         n / t_knowit, n / t_raw, 0.8,
         f"{size['steps']} steps x {COMPONENTS}, window {window}, batch {BATCH}; the baseline holds "
         f"{windows.numel() * 4 / 2**20:.0f} MiB of windows, knowit {prepared.data.values.nbytes / 2**20:.0f} MiB of rows",
-    )
+    ), ASSEMBLY_SHORTFALL)
 
 
 MEMORY_SCRIPT = textwrap.dedent(
@@ -134,3 +134,12 @@ def run(smoke: bool, repeats: int) -> list[Result]:
         _assembly(ASSEMBLY_SMOKE if smoke else ASSEMBLY_FULL, repeats),
         _memory(MEMORY_SMOKE if smoke else MEMORY_FULL),
     ]
+
+
+# Read when the assembly target is missed (kept with the numbers it explains).
+ASSEMBLY_SHORTFALL = (
+    "on this shared 2-core machine the ratio is bimodal from process to process: 1.12-1.22 or 0.74-0.78 "
+    "(today 10 of 17 processes the former). knowit's gather reads 16k scattered 32-byte rows per batch on "
+    "2 threads and loses ~45% in the slow state (3.0e6 -> 1.7e6 windows/s); the baseline's contiguous "
+    "2 KiB copies lose ~15% (2.65e6 -> 2.25e6)"
+)

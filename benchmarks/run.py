@@ -3,8 +3,8 @@
     python -m benchmarks.run [--smoke] [--repeats N] [--only NAME ...] [--out PATH]
 
 ``--smoke`` uses tiny sizes and writes nothing unless ``--out`` is given (the test suite runs it).
-Each workload runs in a fresh process: what one leaves behind (allocator state, a grown heap,
-warm caches) moved another's ratio by up to 35% when they shared one.
+Each workload runs in a fresh process, so none inherits another's process state (allocator,
+heap, threads, caches).
 """
 from __future__ import annotations
 
