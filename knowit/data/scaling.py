@@ -24,12 +24,12 @@ class _ChunkStats:
     min and max, accumulated one chunk of rows at a time."""
 
     def __init__(self, ndim: int, axis: int):
-        self.reduce = tuple(i for i in range(ndim) if i != axis)
+        self.axis, self.reduce = axis, tuple(i for i in range(ndim) if i != axis)
         self.n = 0
         self.mean = self.m2 = self.low = self.high = None
 
     def add(self, chunk: np.ndarray) -> None:
-        n = chunk.size // chunk.shape[self._axis()]
+        n = chunk.size // chunk.shape[self.axis]
         mean = chunk.mean(axis=self.reduce, keepdims=True)
         m2 = np.square(chunk - mean).sum(axis=self.reduce)
         mean, low, high = mean.reshape(-1), chunk.min(axis=self.reduce), chunk.max(axis=self.reduce)
@@ -41,9 +41,6 @@ class _ChunkStats:
         self.mean = self.mean + delta * (n / total)
         self.m2 = self.m2 + m2 + delta**2 * (self.n * n / total)
         self.low, self.high, self.n = np.minimum(self.low, low), np.maximum(self.high, high), total
-
-    def _axis(self) -> int:
-        return next(i for i in range(len(self.reduce) + 1) if i not in self.reduce)
 
 
 @dataclass
