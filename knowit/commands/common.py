@@ -61,4 +61,8 @@ def guard(fn: Callable[[], int], debug: bool) -> int:
 def print_result(result, optimized_metric: str | None) -> float | None:
     """The lines a finished training run prints; returns the optimised metric's value."""
     print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\nparameters: {result.n_parameters:,}\n{format_metrics(result.metrics)}")
+    if result.baselines:
+        from knowit.comparison.baselines import format_baselines
+
+        print(format_baselines(result.baselines))
     return result.metric(optimized_metric) if optimized_metric else None
