@@ -18,7 +18,7 @@ MAX_PREVALIDATED_JOBS = 256  # composing one job's config takes ~10 ms
 
 # Subcommands live in knowit/commands/<name>.py, each with HELP, configure(parser) and run(ns).
 # Their modules import nothing heavy at the top, so `--help` stays fast.
-COMMANDS = ("train", "predict", "evaluate", "viz", "interpret", "sweep", "import", "datasets", "archs")
+COMMANDS = ("train", "predict", "evaluate", "viz", "interpret", "compare", "sweep", "import", "datasets", "archs")
 
 
 def _debug_wanted(argv: Sequence[str]) -> bool:
