@@ -3,7 +3,7 @@ HELP = "compare trained models on the same points: leaderboard, skill over naive
 
 
 def configure(parser) -> None:
-    from knowit.cli import add_exp_dir
+    from knowit.commands.common import add_exp_dir
 
     parser.add_argument("model_names", nargs="+", help="two or more trained models under <exp_dir>/models (m or m/rep-0)")
     parser.add_argument("--set", dest="set_name", default="test", help="train, valid or test (default: test)")
