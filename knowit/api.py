@@ -181,6 +181,18 @@ class KnowIt:
             written += visualize_set(frame, run.module.hparams.task, set_name, folder, title=model_name, min_probability=min_probability)
         return [p for p in written if p is not None]
 
+    def compare(self, model_names: Sequence[str], set_name: str = "test", *, loss: str = "squared", name: str | None = None):
+        """Compare trained models on the same points of ``set_name``: a leaderboard (scores in
+        original units, parameters, training time, skill over naive baselines) and a paired test
+        per pair (Diebold-Mariano for regression with ``loss`` squared or absolute, McNemar for
+        classification; Holm-adjusted). Saved under ``<exp_dir>/comparisons/<name>``; returns a
+        ``Comparison`` (``.leaderboard``, ``.tests``, ``.format()``). Runs scored on different
+        data or points are refused with what differs."""
+        from knowit.comparison.compare import compare_runs
+
+        with os_errors_as_run_errors():
+            return compare_runs(self.exp_dir, list(model_names), set_name=set_name, loss=loss, name=name)
+
     def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None):
         """Attribute a trained model's outputs to its input windows (Captum; ``pip install
         'knowit[interpret]'``). ``kwargs = {'interpreter': {'interpretation_method':
