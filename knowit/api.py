@@ -49,13 +49,15 @@ class KnowIt:
         overwrite: bool = False,
         resume: bool = False,
         and_viz: bool = False,
-        progress_bar: bool | None = False,
+        progress_bar: bool | None = None,
     ):
         """Train a model into ``<exp_dir>/models/<model_name>``; returns a ``TrainResult``.
 
         ``safe_mode=True`` (default) refuses to replace an existing ``model_name``; pass
         ``safe_mode=False`` or ``overwrite=True`` to replace it. ``resume=True`` continues the
         run ``model_name`` from its ``last.ckpt`` (same kwargs; more ``max_epochs`` extend it).
+        ``progress_bar``: ``True`` the bar, ``False`` one line per epoch, ``None`` (default) the
+        bar on a terminal or in a notebook and lines otherwise.
         """
         from knowit.orchestrator import train_model
 
@@ -73,7 +75,7 @@ class KnowIt:
         overrides: Sequence[str] = (),
         overwrite: bool = False,
         and_viz: bool = False,
-        progress_bar: bool | None = False,
+        progress_bar: bool | None = None,
     ):
         """Train every combination of ``grid`` (``{'arch.width': [32, 64], 'trainer.learning_rate':
         [1e-3, 1e-2]}``) on top of ``kwargs``, one job after another, into
