@@ -51,7 +51,7 @@ def test_search_space_jobs_try_every_choice_and_both_interval_ends() -> None:
 
 
 def test_threads_per_parallel_job() -> None:
-    from knowit.hydra_app import threads_per_job
+    from knowit.commands.hydra_app import threads_per_job
 
     assert [threads_per_job(16, n) for n in (1, 4, 3, -1, 32)] == [16, 4, 5, 1, 1]
     assert threads_per_job(2, 2) == 1 and threads_per_job(1, 4) == 1
@@ -214,7 +214,7 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path: Path, exp_dir
     assert [j["status"] for j in record["jobs"]] == ["completed", "completed"]
     import os
 
-    from knowit.hydra_app import threads_per_job
+    from knowit.commands.hydra_app import threads_per_job
 
     for job in record["jobs"]:  # the two jobs share the cores instead of each taking all of them
         summary = json.loads((Path(job["run_dir"]) / "summary.json").read_text())

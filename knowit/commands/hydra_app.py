@@ -1,4 +1,4 @@
-"""The Hydra application behind ``python -m knowit train`` (single runs and multirun sweeps)."""
+"""The Hydra application behind ``python -m knowit train -m`` (sweeps) and train runs with Hydra's own flags."""
 from __future__ import annotations
 
 import math
@@ -12,13 +12,6 @@ from omegaconf import DictConfig, OmegaConf
 from knowit.errors import KnowItError, os_errors_as_run_errors
 
 _DEBUG = False
-
-
-def format_metrics(metrics: dict[str, float]) -> str:
-    if not metrics:
-        return "  (no metrics)"
-    width = max(len(k) for k in metrics)
-    return "\n".join(f"  {k:<{width}}  {v:.6g}" for k, v in sorted(metrics.items()))
 
 
 def _job(cfg: DictConfig) -> float | None:
@@ -87,9 +80,9 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
         sys.exit(2)
     if result.status == "worker":  # a DDP worker process: rank 0 reports
         return None
-    print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\nparameters: {result.n_parameters:,}\n{format_metrics(result.metrics)}")
-    metric = rc.root.optimized_metric
-    return result.metric(metric) if metric else None
+    from knowit.commands.common import print_result
+
+    return print_result(result, rc.root.optimized_metric)
 
 
 @hydra.main(config_path="pkg://knowit.conf", config_name="config", version_base="1.3")
