@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from knowit.config.validate import FieldError, build
-from knowit.default_archs.lstm import ACTIVATIONS, get_output_activation
+from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.heads import TASKS, OutputHead, check_window, window_dims  # noqa: F401 (TASKS: plugin contract)
 from knowit.layers.temporal_conv import NORMALIZATIONS, TemporalConvBlock, depth_for_window, receptive_field
 
@@ -37,7 +37,7 @@ class ArchArgs:
     depth: Union[int, str] = "auto"  # convolution blocks; auto: the fewest whose receptive field covers the window
     normalization: str = field(default="batch", metadata={"choices": NORMALIZATIONS})  # batch, layer or none, after each convolution
     dropout: float = field(default=0.5, metadata={"ge": 0.0, "lt": 1.0})  # after each block's activation
-    activations: str = field(default="ReLU", metadata={"choices": ACTIVATIONS})  # torch.nn activation after each convolution
+    activations: str = field(default="relu", metadata={"choices": ACTIVATIONS})  # activation after each convolution (a Keras name or a torch.nn class)
     output_activation: Optional[str] = field(default=None, metadata={"choices": ACTIVATIONS})  # on the model output; null: none
     residual_connect: bool = True  # add each block's input to its output
     dilation_base: int = field(default=2, metadata={"ge": 1})  # block i dilates by dilation_base**i
@@ -71,12 +71,12 @@ class Model(nn.Module):
         blocks = []
         for i in range(self.depth):
             blocks.append(TemporalConvBlock(
-                channels, a.num_filters, a.kernel_size, a.dilation_base**i, activation=get_output_activation(a.activations),
+                channels, a.num_filters, a.kernel_size, a.dilation_base**i, activation=activation_module(a.activations, "arch.activations"),
                 normalization=a.normalization, dropout=a.dropout, residual=a.residual_connect,
             ))
             channels = a.num_filters
         self.blocks = nn.Sequential(*blocks)
-        self.head = OutputHead(channels * self.in_len, output_dim, get_output_activation(a.output_activation))
+        self.head = OutputHead(channels * self.in_len, output_dim, activation_module(a.output_activation, "arch.output_activation"))
 
     def arch_info(self) -> dict[str, int]:
         """Recorded in the run's summary.json."""

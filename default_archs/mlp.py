@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from knowit.config.validate import build
-from knowit.default_archs.lstm import ACTIVATIONS, get_output_activation
+from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.errors import KnowItConfigError, KnowItDataError
 from knowit.layers.heads import TASKS, OutputHead  # TASKS: plugin contract
 
@@ -33,7 +33,7 @@ class ArchArgs:
     depth: int = field(default=3, metadata={"ge": 1})  # hidden layers
     width: int = field(default=256, metadata={"ge": 1})  # units per hidden layer
     dropout: float = field(default=0.5, metadata={"ge": 0.0, "lt": 1.0})  # after every hidden layer
-    activations: str = field(default="ReLU", metadata={"choices": ACTIVATIONS})  # torch.nn activation between layers
+    activations: str = field(default="relu", metadata={"choices": ACTIVATIONS})  # activation between layers (a Keras name or a torch.nn class)
     batchnorm: bool = True  # batch normalisation after every hidden linear layer
     output_activation: Optional[str] = field(default=None, metadata={"choices": ACTIVATIONS})  # on the model output; null: none
 
@@ -55,10 +55,10 @@ class Model(nn.Module):
             layers.append(nn.Linear(features, a.width))
             if a.batchnorm:
                 layers.append(nn.BatchNorm1d(a.width))
-            layers += [get_output_activation(a.activations), nn.Dropout(a.dropout)]
+            layers += [activation_module(a.activations, "arch.activations"), nn.Dropout(a.dropout)]
             features = a.width
         self.hidden = nn.Sequential(*layers)
-        self.head = OutputHead(features, output_dim, get_output_activation(a.output_activation))
+        self.head = OutputHead(features, output_dim, activation_module(a.output_activation, "arch.output_activation"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(batch, *input_dim)`` -> ``(batch, *output_dim)`` (classification: logits)."""

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from knowit.config.validate import FieldError, build
-from knowit.default_archs.lstm import ACTIVATIONS, get_output_activation
+from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.errors import KnowItRunError
 from knowit.layers.attention import InterpretableMultiHeadAttention
 from knowit.layers.gated import GatedAddNorm, GatedResidualNetwork, VariableSelection
@@ -68,7 +68,7 @@ class Model(nn.Module):
         self.attention_gate = GatedAddNorm(h, h, p)
         self.positionwise = GatedResidualNetwork(h, h, h, p)
         self.output_gate = GatedAddNorm(h, h, 0.0)
-        self.head = OutputHead(h, output_dim, get_output_activation(a.output_activation))
+        self.head = OutputHead(h, output_dim, activation_module(a.output_activation, "arch.output_activation"))
         self._explained: dict[str, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

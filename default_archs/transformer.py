@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from knowit.config.validate import FieldError, build
-from knowit.default_archs.lstm import ACTIVATIONS, get_output_activation
+from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.heads import TASKS, OutputHead, check_window, window_dims  # noqa: F401 (TASKS: plugin contract)
 from knowit.layers.positional import POSITIONS, positions
 
@@ -64,7 +64,7 @@ class Model(nn.Module):
         # Nested tensors only help padded batches; windows are never padded.
         self.encoder = nn.TransformerEncoder(layer, a.depth, norm=nn.LayerNorm(a.d_model), enable_nested_tensor=False)
         self.dropout = nn.Dropout(a.dropout)
-        self.head = OutputHead(a.d_model, output_dim, get_output_activation(a.output_activation))
+        self.head = OutputHead(a.d_model, output_dim, activation_module(a.output_activation, "arch.output_activation"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(batch, in_len, n_in)`` -> ``(batch, *output_dim)`` (classification: logits)."""
