@@ -180,6 +180,9 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         "torch_threads": torch.get_num_threads(),  # timings are comparable only at equal threads
         "data": datamodule.describe(),
     }
+    arch_info = getattr(module.model, "arch_info", None)
+    if callable(arch_info):  # what the arch reports about itself, e.g. a TCN's receptive field
+        summary["arch_info"] = arch_info()
     writer = _Writer(run, enabled=not ddp_child)
     try:
         resolved = cfg.to_dict()
