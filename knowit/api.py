@@ -27,14 +27,20 @@ class KnowIt:
 
     # -- configuration ------------------------------------------------------------------------
     def config(self, model_name: str | None = None, kwargs: Mapping[str, Any] | None = None, *, overrides: Sequence[str] = (), overwrite: bool = False) -> RunConfig:
-        """Compose and validate a run config without training (raises KnowItConfigError)."""
+        """Compose and validate a run config without training (raises KnowItConfigError).
+
+        With ``trainer.resume`` set, the config is the resumed run's own, with only the keys that
+        ``kwargs`` and ``overrides`` give changed."""
+        from knowit.config.resume import from_resumed_run, kwargs_keys, override_keys
+
         raw = config_from_kwargs(kwargs, overrides, self.exp_dir)
         raw["exp_dir"] = str(self.exp_dir)
         if model_name is not None:
             raw["model_name"] = model_name
         if overwrite:
             raw["overwrite"] = True
-        return validate(raw)
+        given = [*override_keys(overrides), *kwargs_keys(kwargs), *(["model_name"] if model_name is not None else [])]
+        return validate(from_resumed_run(raw, given))
 
     # -- training -----------------------------------------------------------------------------
     def train_model(
@@ -53,7 +59,8 @@ class KnowIt:
 
         ``safe_mode=True`` (default) refuses to replace an existing ``model_name``; pass
         ``safe_mode=False`` or ``overwrite=True`` to replace it. ``resume=True`` continues the
-        run ``model_name`` from its ``last.ckpt`` (same kwargs; more ``max_epochs`` extend it).
+        run ``model_name`` from its ``last.ckpt`` and its saved config; ``kwargs`` and
+        ``overrides`` change only what they name (``overrides=["trainer.max_epochs=20"]``).
         ``progress_bar``: ``True`` the bar, ``False`` one line per epoch, ``None`` (default) the
         bar on a terminal or in a notebook and lines otherwise.
         """

@@ -16,7 +16,7 @@ from typing import Any
 from knowit.config.run_config import RunConfig
 from knowit.config.validate import to_plain
 from knowit.errors import KnowItConfigError
-from knowit.rundir import RunDir, auto_model_name
+from knowit.rundir import RunDir, auto_model_name, resume_paths
 
 log = logging.getLogger("knowit")
 
@@ -94,15 +94,7 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
     """
     if not cfg.trainer.resume:
         return None
-    given = Path(cfg.trainer.resume).expanduser()
-    if not given.is_absolute() and not given.exists():
-        given = cfg.exp_dir / "models" / given  # a bare model name
-    ckpt = given / "checkpoints" / "last.ckpt" if given.is_dir() else given
-    if not ckpt.is_file():
-        raise KnowItConfigError(f"trainer.resume: no checkpoint to resume from at {ckpt}")
-    run_path = ckpt.resolve().parent.parent
-    if not (run_path / "config.yaml").is_file():
-        raise KnowItConfigError(f"trainer.resume: {ckpt} is not inside a knowit run directory (no config.yaml beside checkpoints/)")
+    run_path, ckpt = resume_paths(cfg.trainer.resume, cfg.exp_dir)
     saved = RunDir(run_path).read_config()
     current = cfg.to_dict()
     # The optimiser and scheduler states in the checkpoint only fit the same classes.

@@ -26,6 +26,23 @@ def auto_model_name(arch: str, dataset: str) -> str:
     return f"{arch.split('.')[-1].lower()}_{dataset}_{stamp}"
 
 
+def resume_paths(resume: str, exp_dir: Path) -> tuple[Path, Path]:
+    """``(run directory, checkpoint)`` that a ``trainer.resume`` value names: a run directory (its
+    ``checkpoints/last.ckpt``), a model name under ``<exp_dir>/models`` or a checkpoint file."""
+    from knowit.errors import KnowItConfigError
+
+    given = Path(resume).expanduser()
+    if not given.is_absolute() and not given.exists():
+        given = Path(exp_dir) / "models" / given  # a bare model name
+    ckpt = given / "checkpoints" / "last.ckpt" if given.is_dir() else given
+    if not ckpt.is_file():
+        raise KnowItConfigError(f"trainer.resume: no checkpoint to resume from at {ckpt}")
+    run_path = ckpt.resolve().parent.parent
+    if not (run_path / "config.yaml").is_file():
+        raise KnowItConfigError(f"trainer.resume: {ckpt} is not inside a knowit run directory (no config.yaml beside checkpoints/)")
+    return run_path, ckpt
+
+
 @dataclass
 class RunDir:
     path: Path

@@ -85,7 +85,14 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
     from knowit.orchestrator import train_model
 
     try:
-        rc = validate(OmegaConf.to_container(cfg, resolve=True))
+        raw = OmegaConf.to_container(cfg, resolve=True)
+        if run_path is None:  # a single run: trainer.resume starts from the run's own config
+            from hydra.core.hydra_config import HydraConfig
+
+            from knowit.config.resume import from_resumed_run, override_keys
+
+            raw = from_resumed_run(raw, override_keys(HydraConfig.get().overrides.task))
+        rc = validate(raw)
         with os_errors_as_run_errors():
             result = train_model(rc, run_path=run_path, and_viz=True, epoch_lines=run_path is None)  # sweep jobs: a line when done
     except KnowItError as err:

@@ -70,7 +70,9 @@ def _train_here(overrides: list[str], debug: bool) -> int:
     from knowit.errors import os_errors_as_run_errors
     from knowit.orchestrator import train_model
 
-    cfg = validate(compose(overrides))
+    from knowit.config.resume import from_resumed_run, override_keys
+
+    cfg = validate(from_resumed_run(compose(overrides), override_keys(overrides)))  # trainer.resume: the run's own config
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     with os_errors_as_run_errors():
         result = train_model(cfg, run_path=None, and_viz=True)

@@ -106,17 +106,8 @@ def _flatten_knowit_arch(arch: Mapping[str, Any]) -> dict[str, Any]:
     return arch
 
 
-def config_from_kwargs(kwargs: Mapping[str, Any] | None, overrides: Iterable[str] = (),
-                       exp_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The API door: KnowIt-style kwargs ``{'data':…, 'arch':…, 'trainer':…}`` on top of overrides.
-
-    A group whose ``name`` matches a shipped YAML choice starts from that file; otherwise it starts
-    from the schema defaults. ``task`` may be repeated in ``arch`` and ``trainer`` (KnowIt's form)
-    but must agree with ``data.task``. A dataset imported into ``exp_dir`` starts from its
-    generated data config, like a shipped one.
-    """
-    overrides = list(overrides)
-    data_choices = group_choices("data", exp_dir_of(overrides, exp_dir))
+def kwargs_groups(kwargs: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """KnowIt-style kwargs as the flat ``data``, ``arch`` and ``trainer`` nodes of a config."""
     kwargs = copy.deepcopy(dict(kwargs or {}))
     unknown = set(kwargs) - {"data", "arch", "trainer"}
     if unknown:
@@ -134,7 +125,21 @@ def config_from_kwargs(kwargs: Mapping[str, Any] | None, overrides: Iterable[str
     for key, task in tasks.items():
         if task != data.get("task"):
             raise KnowItConfigError(f"{key}: {task!r} disagrees with data.task={data.get('task')!r}")
+    return data, arch, trainer
 
+
+def config_from_kwargs(kwargs: Mapping[str, Any] | None, overrides: Iterable[str] = (),
+                       exp_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The API door: KnowIt-style kwargs ``{'data':…, 'arch':…, 'trainer':…}`` on top of overrides.
+
+    A group whose ``name`` matches a shipped YAML choice starts from that file; otherwise it starts
+    from the schema defaults. ``task`` may be repeated in ``arch`` and ``trainer`` (KnowIt's form)
+    but must agree with ``data.task``. A dataset imported into ``exp_dir`` starts from its
+    generated data config, like a shipped one.
+    """
+    overrides = list(overrides)
+    data_choices = group_choices("data", exp_dir_of(overrides, exp_dir))
+    data, arch, trainer = kwargs_groups(kwargs)
     choices: list[str] = []
     name = data.get("name")
     if isinstance(name, str) and name in data_choices:
