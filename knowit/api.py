@@ -65,11 +65,12 @@ class KnowIt:
         bar on a terminal or in a notebook and lines otherwise.
         """
         from knowit.orchestrator import train_model
+        from knowit.rundir import API_REPLACE
 
         overrides = [*(overrides or ()), *([f"trainer.resume={model_name}"] if resume else [])]
         cfg = self.config(model_name, kwargs, overrides=overrides, overwrite=(overwrite or not safe_mode) and not resume)
         with os_errors_as_run_errors():
-            return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar)
+            return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar, replace_hint=API_REPLACE)
 
     def sweep(
         self,

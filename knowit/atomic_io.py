@@ -21,6 +21,7 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None]) -> Pat
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        os.chmod(tmp_path, umask_mode())  # mkstemp makes it 0600: colleagues could not read results
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
@@ -28,6 +29,26 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None]) -> Pat
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def current_umask() -> int:
+    """The process umask, read from /proc where Linux offers it (setting it to read it would race
+    with threads creating files), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def umask_mode(*, directory: bool = False) -> int:
+    """The mode a plain ``open``/``mkdir`` would give: 0644/0755 under umask 022."""
+    return (0o777 if directory else 0o666) & ~current_umask()
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

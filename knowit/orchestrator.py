@@ -16,7 +16,7 @@ from typing import Any
 from knowit.config.run_config import RunConfig
 from knowit.config.validate import to_plain
 from knowit.errors import KnowItConfigError
-from knowit.rundir import RunDir, auto_model_name, resume_paths
+from knowit.rundir import CLI_REPLACE, RunDir, auto_model_name, resume_paths
 
 log = logging.getLogger("knowit")
 
@@ -34,6 +34,15 @@ class TrainResult:
     def metric(self, name: str) -> float | None:
         """A best-checkpoint metric (valid_*, test_*), else the last epoch's value (train_*)."""
         return self.metrics.get(name, self.final.get(name))
+
+    def __repr__(self) -> str:
+        return f"TrainResult({self.status}, run_dir={str(self.run_dir)!r}, {short_metrics(self.metrics)})"
+
+
+def short_metrics(metrics: dict[str, float], limit: int = 6) -> str:
+    """``valid_loss=0.1234, test_loss=0.2345, ...``: a few metrics for a one-line repr."""
+    items = [f"{k}={v:.4g}" for k, v in sorted(metrics.items())]
+    return ", ".join(items[:limit] + ([f"... {len(items) - limit} more"] if len(items) > limit else [])) or "no metrics"
 
 
 def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
@@ -111,7 +120,9 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
 
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None,
-                epoch_lines: bool = True) -> TrainResult:
+                epoch_lines: bool = True, replace_hint: str = CLI_REPLACE) -> TrainResult:
+    """Train ``cfg`` into its run directory. ``replace_hint``: how the calling door consents to
+    replacing an existing run, for the refusal (``overwrite=true`` on the command line)."""
     import pytorch_lightning as pl
     import torch
 
@@ -122,6 +133,14 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
 
     loss_name, metric_names = plan(cfg)
     resume = resume_target(cfg)
+    if resume:
+        run = RunDir(resume[0])
+        model_name = run.path.name
+    else:
+        model_name = cfg.root.model_name or auto_model_name(cfg.arch.name, cfg.data.name)
+        run = RunDir(run_path) if run_path else RunDir.for_model(cfg.exp_dir, model_name)
+        if _decides_run_dir():
+            run.refuse_existing(overwrite=cfg.root.overwrite, hint=replace_hint)  # before data and model are built
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
     module = KnowItModule(
@@ -146,20 +165,14 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{n_parameters:,}",
              f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")
 
-    if resume:
-        run = RunDir(resume[0])
-        model_name = run.path.name
-    else:
-        model_name = cfg.root.model_name or auto_model_name(cfg.arch.name, cfg.data.name)
-        run = RunDir(run_path) if run_path else RunDir.for_model(cfg.exp_dir, model_name)
     ddp_child = is_ddp_child()
     if ddp_child:  # a DDP worker started by rank 0: same run directory, writes nothing of its own
         run = RunDir(Path(ddp_child))
     else:
         # Ranks started by torchrun/srun: rank 0 claims, the others learn its run directory.
-        agreed = agree_on_run_dir(lambda: run.claim(overwrite=cfg.root.overwrite, resume=resume is not None) or run.path)
+        agreed = agree_on_run_dir(lambda: run.claim(overwrite=cfg.root.overwrite, resume=resume is not None, hint=replace_hint) or run.path)
         if agreed is None:
-            run.claim(overwrite=cfg.root.overwrite, resume=resume is not None)
+            run.claim(overwrite=cfg.root.overwrite, resume=resume is not None, hint=replace_hint)
         elif not agreed[1]:
             run, ddp_child = RunDir(agreed[0]), str(agreed[0])
     summary: dict[str, Any] = {
@@ -210,6 +223,18 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         if not ddp_child:
             run.release()
     return result
+
+
+def _decides_run_dir() -> bool:
+    """This process takes the run directory: not a DDP worker of another knowit process, not a
+    non-zero rank of an outside launcher (those may find it already made by rank 0)."""
+    from knowit.training.distributed import launcher_environment
+    from knowit.training.trainer import is_ddp_child
+
+    if is_ddp_child():
+        return False
+    env = launcher_environment()
+    return env is None or env.global_rank() == 0
 
 
 class _Writer:

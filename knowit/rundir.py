@@ -19,6 +19,9 @@ from knowit.atomic_io import read_json, write_json, write_text
 from knowit.errors import KnowItRunError
 
 LOCK = ".lock"
+# How each door consents to replacing an existing run or sweep (errors name the door's own words).
+CLI_REPLACE = "overwrite=true"
+API_REPLACE = "safe_mode=False (or overwrite=True)"
 
 
 def auto_model_name(arch: str, dataset: str) -> str:
@@ -94,17 +97,20 @@ class RunDir:
         return found[-1] if found else None
 
     # -- claiming -------------------------------------------------------------------------------
-    def claim(self, *, overwrite: bool, resume: bool = False) -> None:
+    def refuse_existing(self, *, overwrite: bool, hint: str = CLI_REPLACE) -> None:
+        """An existing run is never replaced without consent; ``hint`` is the door's own word for it."""
+        if not overwrite and self.path.exists() and any(self.path.iterdir()):
+            raise KnowItRunError(f"model_name: a run already exists at {self.path}; choose another model_name or pass {hint}")
+
+    def claim(self, *, overwrite: bool, resume: bool = False, hint: str = CLI_REPLACE) -> None:
         """Take the run directory for a new run: refuse an existing run unless allowed, then lock it.
 
         The lock is a file created with O_EXCL holding our pid; a lock whose process is gone
         (a crashed run) is taken over.
         """
         exists = self.path.exists() and any(self.path.iterdir())
-        if exists and not (overwrite or resume):
-            raise KnowItRunError(
-                f"model_name: a run already exists at {self.path}; choose another model_name or pass overwrite=true"
-            )
+        if not resume:
+            self.refuse_existing(overwrite=overwrite, hint=hint)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.mkdir(exist_ok=True)

@@ -50,6 +50,8 @@ def test_attribution_peaks_at_the_component_and_lag_that_matter(lag_lstm: KnowIt
     saved = np.load(out.file, allow_pickle=False)  # nothing pickled
     assert np.array_equal(saved["attributions"], out.attributions) and np.array_equal(saved["points"], out.points)
     assert list(saved["in_components"]) == ["x0", "x1", "x2"] and list(saved["in_offsets"]) == [-5, -4, -3, -2, -1, 0]
+    assert out.peak() == ("t-3, x1", pytest.approx(float(mean.max())))  # named, not an index
+    assert len(repr(out)) < 300 and "at t-3, x1" in repr(out)  # a short repr, not the arrays
     assert {"instance", "slice", "time", "output", "target", "inputs", "baseline"} <= set(saved.files)
     assert str(saved["method"]) == method
     assert out.plots[0].name == f"{method}_valid_random_mean.png" and all(p.stat().st_size > 5000 for p in out.plots)
@@ -193,7 +195,7 @@ def test_cli_interpret(tmp_path, lag_lstm: KnowIt) -> None:
 
     out = run_cli(["interpret", "lag", "--method", "DeepLift", "--size", "20", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "largest mean |attribution| at input index (2, 1)" in out.stdout  # offset -3 of in_chunk [-5, 0], x1
+    assert "largest mean |attribution| at t-3, x1: " in out.stdout  # index (2, 1): offset -3 of in_chunk [-5, 0], x1
     assert (lag_lstm.exp_dir / "models" / "lag" / "interpretations" / "DeepLift_valid_random.npz").is_file()
     bad = run_cli(["interpret", "lag", "--method", "Shapley", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == "knowit: error: interpreter.interpretation_method: 'Shapley' is not one of: IntegratedGradients, DeepLift, DeepLiftShap"

@@ -55,7 +55,9 @@ def test_api_training_and_sweep_report_by_default(ki, capsys: pytest.CaptureFixt
     ki.train_model("lines", kwargs)  # progress_bar=None: no terminal here, so lines
     out = capsys.readouterr().out
     assert [line.split("  ")[0] for line in out.splitlines() if line.startswith("epoch ")] == ["epoch 1/2", "epoch 2/2"]
-    ki.sweep("sw", kwargs, grid={"arch.hidden": [4, 8]})
+    summary = ki.sweep("sw", kwargs, grid={"arch.hidden": [4, 8]})
+    assert re.fullmatch(r"SweepSummary\(2 jobs, 2 completed, sorted by valid_loss \(minimize\), best job [01] \(valid_loss=\S+\), "
+                        r"sweep_dir='.*sw'\)", repr(summary)), repr(summary)
     out = capsys.readouterr().out.splitlines()
     jobs = [line for line in out if line.startswith("sweep job")]
     assert len(jobs) == 2 and not any(line.startswith("epoch ") for line in out), out  # one line per job, not per epoch

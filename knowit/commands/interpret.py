@@ -18,17 +18,14 @@ def configure(parser) -> None:
 
 
 def run(ns) -> int:
-    import numpy as np
-
     from knowit.api import KnowIt
 
     interpreter = {"interpretation_method": ns.method, "interpretation_set": ns.set_name, "selection": ns.selection,
                    "size": ns.size, "baseline": ns.baseline, "multiply_by_inputs": not ns.local, "seed": ns.seed}
     out = KnowIt(ns.exp_dir).interpret_model(ns.model_name, {"interpreter": interpreter})
-    mean = np.abs(out.attributions).mean(axis=(0, 1))
-    top = np.unravel_index(mean.argmax(), mean.shape)
+    where, value = out.peak()
     print(f"{ns.method} on {len(out.points)} {ns.selection} points of the {ns.set_name} set of {ns.model_name}")
-    print(f"largest mean |attribution| at input index {tuple(int(i) for i in top)}: {mean.max():.4g}")
+    print(f"largest mean |attribution| at {where}: {value:.4g}")
     print(f"attributions: {out.file}")
     for path in out.plots:
         print(f"plot: {path}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from knowit.atomic_io import read_json, write_json
+from knowit.atomic_io import read_json, umask_mode, write_json
 from knowit.errors import KnowItDataError
 
 FORMAT_VERSION = 1
@@ -141,6 +141,7 @@ class DatasetStore:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
         try:
+            os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it 0700; it becomes the dataset's folder
             fill(tmp)
             if target.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=self.root))

@@ -29,6 +29,29 @@ class Interpretation:
     # The model's own weights for the chosen points (``Model.explain()``), e.g. the TFT's
     # explain_variable_weights (points, in_len, n_in) and explain_attention (points, in_len, in_len).
     explanations: dict[str, np.ndarray] = field(default_factory=dict)
+    # Names along the input axes, where they have names: a series' (time offsets, components).
+    axis_names: list[list[str]] | None = None
+
+    def peak(self) -> tuple[str, float]:
+        """Where the mean |attribution| over points and outputs is largest, as ``'t-2, x3'``
+        (input indices for inputs without names), and its value."""
+        mean = np.abs(self.attributions).mean(axis=(0, 1))
+        index = np.unravel_index(int(mean.argmax()), mean.shape)
+        if self.axis_names and len(self.axis_names) == len(index):
+            where = ", ".join(names[i] for names, i in zip(self.axis_names, index))
+        else:
+            where = "input index " + str(tuple(int(i) for i in index))
+        return where, float(mean.max())
+
+    def __repr__(self) -> str:
+        where, value = self.peak()
+        return (f"Interpretation({len(self.points)} points x {self.explained_outputs.shape[1]} outputs, "
+                f"input {tuple(self.attributions.shape[2:])}, peak mean |attribution| {value:.4g} at {where}, file={str(self.file)!r})")
+
+
+def offset_name(offset: int) -> str:
+    """A window row relative to the prediction point: ``t``, ``t-2``, ``t+1``."""
+    return "t" if offset == 0 else f"t{int(offset):+d}"
 
 
 def require_captum() -> None:
@@ -100,7 +123,10 @@ def interpret(loaded: Any, cfg: InterpreterConfig) -> Interpretation:
     from knowit.plots.attributions import attribution_plots
 
     plots = attribution_plots(arrays, _layout(loaded.config, x.ndim - 1), loaded.run.visualizations / "interpretation", name, cfg.plot_points)
-    return Interpretation(result, chosen, explained, file, plots, explanations)
+    axis_names = None
+    if hasattr(prepared, "spec") and result.ndim == 4:  # a series window: (time, components)
+        axis_names = [[offset_name(o) for o in prepared.spec.in_offsets], [str(c) for c in prepared.in_components]]
+    return Interpretation(result, chosen, explained, file, plots, explanations, axis_names)
 
 
 def _successes(outputs: np.ndarray, targets: np.ndarray, task: str) -> np.ndarray:

@@ -21,6 +21,14 @@ class LoadedRun:
     scalers: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
 
+    def __repr__(self) -> str:
+        arch = (self.config.get("arch") or {}).get("name")
+        data = (self.config.get("data") or {}).get("name")
+        n_params = sum(p.numel() for p in self.module.model.parameters())
+        status = (self.summary or {}).get("status", "unknown")
+        return (f"LoadedRun({self.run.path.name!r}: {arch} on {data}, {n_params:,} parameters, {status}, "
+                f"checkpoint {self.checkpoint.name}, run_dir={str(self.run.path)!r})")
+
     @property
     def model(self) -> torch.nn.Module:
         return self.module.model

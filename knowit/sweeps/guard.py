@@ -9,6 +9,7 @@ from typing import TypeVar
 from knowit.atomic_io import read_json, write_json
 from knowit.config.run_config import RunConfig
 from knowit.errors import KnowItRunError
+from knowit.rundir import CLI_REPLACE
 
 T = TypeVar("T")
 
@@ -17,10 +18,11 @@ def sweep_dir(cfg: RunConfig) -> Path:
     return cfg.exp_dir / "sweeps" / str(cfg.root.model_name)
 
 
-def check_sweep_dir(cfg: RunConfig) -> None:
+def check_sweep_dir(cfg: RunConfig, hint: str = CLI_REPLACE) -> None:
+    """An existing sweep is never reused silently; ``hint``: the door's word for consent."""
     path = sweep_dir(cfg)
     if path.exists() and any(path.iterdir()) and not cfg.root.overwrite:
-        raise KnowItRunError(f"model_name: sweep {path} already exists; choose another model_name or pass overwrite=true")
+        raise KnowItRunError(f"model_name: sweep {path} already exists; choose another model_name or pass {hint}")
 
 
 def check_direction(direction: str | None, metric: str | None) -> None:

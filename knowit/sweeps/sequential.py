@@ -34,7 +34,7 @@ def run_sweep(
     configs = [ki.config(model_name, kwargs, overrides=[*overrides, *job], overwrite=overwrite) for job in jobs]
     for cfg in configs:
         plan(cfg)
-    check_sweep_dir(configs[0])
+    check_sweep_dir(configs[0], hint="overwrite=True")
     clear_sweep_dir(configs[0])
     folder = sweep_dir(configs[0])
     for number, (job, cfg) in enumerate(zip(jobs, configs)):

@@ -60,6 +60,12 @@ class SweepSummary:
     def format(self) -> str:
         return format_table(self)
 
+    def __repr__(self) -> str:
+        completed = sum(job.get("status") == "completed" for job in self.jobs)
+        best = f"best job {self.best['job']} ({self.metric}={self.best['value']:.4g})" if self.best else "no best job"
+        return (f"SweepSummary({len(self.jobs)} jobs, {completed} completed, sorted by {self.metric} ({self.direction}), "
+                f"{best}, sweep_dir={str(self.sweep_dir)!r})")
+
 
 def job_line(path: Path, total: int | None = None, swept: Collection[str] | None = None) -> str:
     """One line for a finished job, read back from what it recorded:
