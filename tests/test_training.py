@@ -220,8 +220,11 @@ def test_cli_run_killed_with_sigkill_resumes_to_the_same_metrics(tmp_path, exp_d
     proc = subprocess.Popen([sys.executable, "-m", "knowit", *args, "model_name=killed"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     history = exp_dir / "models" / "killed" / "metrics.csv"
+    last = exp_dir / "models" / "killed" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 240
-    while time.time() < deadline and len(read_history(history)) < 2 and proc.poll() is None:
+    # Wait for epoch 1's last.ckpt, not its history row: the row is written first, and on a busy
+    # machine a kill between the two left a checkpoint of epoch 0.
+    while time.time() < deadline and not (last.is_file() and _ckpt(last.parent.parent)["epoch"] >= 1) and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -62,6 +62,9 @@ def validate_arch(node: Any, task: str) -> ArchSpec:
 
 def validate(raw: Mapping[str, Any]) -> RunConfig:
     """Check every key of a composed config; raise KnowItConfigError naming the first bad one."""
+    from knowit.config.smoke import smoke_settings
+
+    raw = smoke_settings(raw)  # KNOWIT_SMOKE=1: one epoch, a couple of batches
     root_keys = [f.name for f in fields(RootConfig)]
     for key in raw:
         if key not in root_keys and key not in GROUPS:

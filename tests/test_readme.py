@@ -1,0 +1,91 @@
+"""The README's tour runs: every command of each block marked ``<!-- tour -->`` (bash lines and the
+Python snippet), in order, in an empty directory, with ``KNOWIT_SMOKE=1`` shrinking every run."""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+MARKER = "<!-- tour -->"
+
+
+def tour_blocks(text: str) -> list[tuple[str, str]]:
+    """``(language, body)`` of the fenced block right after each tour marker."""
+    blocks = []
+    for match in re.finditer(re.escape(MARKER) + r"\s*\n```(\w*)\n(.*?)\n```", text, re.S):
+        blocks.append((match.group(1), match.group(2)))
+    return blocks
+
+
+def bash_steps(body: str) -> list[tuple[list[str], int]]:
+    """Each command line as argv, with the exit code its comment promises (``exit code 2``), else 0."""
+    steps = []
+    for line in body.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        argv = shlex.split(line, comments=True)
+        comment = line[line.index("#"):] if "#" in line else ""
+        promised = re.search(r"exit code (\d+)", comment)
+        steps.append((argv, int(promised.group(1)) if promised else 0))
+    return steps
+
+
+def test_the_tour_is_found_and_parsed() -> None:
+    blocks = tour_blocks(README.read_text(encoding="utf-8"))
+    assert [lang for lang, _ in blocks] == ["bash", "bash", "python"]
+    steps = [step for lang, body in blocks if lang == "bash" for step in bash_steps(body)]
+    assert all(argv[:3] == ["python", "-m", "knowit"] for argv, _ in steps)
+    assert (["python", "-m", "knowit", "train", "trainer.max_epohs=5"], 2) in steps
+    commands = [" ".join(argv[3:5]) for argv, _ in steps]
+    # the user's own data: imported, trained on, predicted, in that order
+    assert commands.index("import my_series.csv") < commands.index("train data=my_data") < commands.index("predict mine")
+
+
+def _own_csv(path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    a = np.sin(np.arange(n) / 9.0) + rng.normal(0, 0.1, n)
+    frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h"), "a": a, "b": rng.normal(size=n)})
+    frame["load"] = np.roll(a, 3) + 0.5 * frame["b"]
+    frame.to_csv(path, index=False)
+
+
+@pytest.mark.slow
+def test_every_tour_line_runs_in_order(tmp_path: Path) -> None:
+    _own_csv(tmp_path / "my_series.csv")
+    env = {k: v for k, v in os.environ.items() if k not in ("KNOWIT_EXP_DIR", "HYDRA_FULL_ERROR")}
+    env["KNOWIT_SMOKE"] = "1"
+    for lang, body in tour_blocks(README.read_text(encoding="utf-8")):
+        if lang == "python":
+            (tmp_path / "tour.py").write_text(body + "\n", encoding="utf-8")
+            steps = [(["python", "tour.py"], 0)]
+        else:
+            steps = bash_steps(body)
+        for argv, expected in steps:
+            command = [sys.executable, *argv[1:]] if argv[0] == "python" else argv
+            out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+            assert out.returncode == expected, f"{shlex.join(argv)} exited {out.returncode}:\n{out.stderr[-3000:]}"
+            if expected:
+                assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("knowit: error: "), out.stderr
+    runs = tmp_path / "knowit_exp" / "models"
+    assert (runs / "mine" / "predictions" / "test.parquet").is_file()  # the user's own data went all the way
+    assert (runs / "my_lstm" / "interpretations").is_dir()
+
+
+def test_smoke_setting_shrinks_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from knowit.config.compose import compose
+    from knowit.config.run_config import validate
+
+    overrides = ["trainer.max_epochs=20", "trainer.limit_val_batches=0", "trainer.limit_test_batches=1"]
+    assert validate(compose(overrides)).trainer.max_epochs == 20
+    monkeypatch.setenv("KNOWIT_SMOKE", "1")
+    trainer = validate(compose(overrides)).trainer
+    assert (trainer.max_epochs, trainer.limit_train_batches, trainer.limit_val_batches, trainer.limit_test_batches) == (1, 2, 0, 1)
