@@ -50,16 +50,19 @@ class KnowIt:
         resume: bool = False,
         and_viz: bool = False,
         progress_bar: bool | None = False,
+        repeats: int | None = None,
     ):
         """Train a model into ``<exp_dir>/models/<model_name>``; returns a ``TrainResult``.
 
         ``safe_mode=True`` (default) refuses to replace an existing ``model_name``; pass
         ``safe_mode=False`` or ``overwrite=True`` to replace it. ``resume=True`` continues the
         run ``model_name`` from its ``last.ckpt`` (same kwargs; more ``max_epochs`` extend it).
+        ``repeats=N`` trains N seeds derived from ``seed`` into ``<model>/rep-<k>``; the result's
+        ``metrics`` are then the means and ``intervals`` their std and 95 % t-interval.
         """
         from knowit.orchestrator import train_model
 
-        overrides = [*(overrides or ()), *([f"trainer.resume={model_name}"] if resume else [])]
+        overrides = [*(overrides or ()), *([f"trainer.resume={model_name}"] if resume else []), *([f"repeats={repeats}"] if repeats is not None else [])]
         cfg = self.config(model_name, kwargs, overrides=overrides, overwrite=(overwrite or not safe_mode) and not resume)
         with os_errors_as_run_errors():
             return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar)
@@ -74,14 +77,18 @@ class KnowIt:
         overwrite: bool = False,
         and_viz: bool = False,
         progress_bar: bool | None = False,
+        repeats: int | None = None,
     ):
         """Train every combination of ``grid`` (``{'arch.width': [32, 64], 'trainer.learning_rate':
         [1e-3, 1e-2]}``) on top of ``kwargs``, one job after another, into
         ``<exp_dir>/sweeps/<model_name>/<n>``; returns the ``SweepSummary`` (best job first; also
         written as ``sweep_summary.csv``/``.json``, a plot and a ``best`` link). All configs are
-        checked before the first job; a failing job is recorded and the sweep goes on."""
+        checked before the first job; a failing job is recorded and the sweep goes on.
+        ``repeats=N`` trains every job with N seeds: jobs are ranked by their mean and those whose
+        95 % interval overlaps the best's are marked tied."""
         from knowit.sweeps.sequential import run_sweep
 
+        overrides = [*overrides, *([f"repeats={repeats}"] if repeats is not None else [])]
         return run_sweep(self, model_name, kwargs, grid or {}, overrides=overrides, overwrite=overwrite, and_viz=and_viz, progress_bar=progress_bar)
 
     # -- what exists --------------------------------------------------------------------------

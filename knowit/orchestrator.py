@@ -30,6 +30,7 @@ class TrainResult:
     n_parameters: int | None = None
     final: dict[str, float] = field(default_factory=dict)  # last epoch's logged values (train_* too)
     baselines: dict[str, Any] = field(default_factory=dict)  # naive forecasts' scores and the model's skill (summary.json)
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # repeats > 1: mean, std, 95 % interval per metric
 
     def metric(self, name: str) -> float | None:
         """A best-checkpoint metric (valid_*, test_*), else the last epoch's value (train_*)."""
@@ -124,6 +125,11 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
 
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None) -> TrainResult:
+    if cfg.root.repeats > 1:  # N seeds into <run>/rep-<k>, each trained by this function
+        from knowit.comparison.repeats import train_repeats
+
+        plan(cfg)
+        return train_repeats(cfg, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar)
     import pytorch_lightning as pl
     import torch
 
