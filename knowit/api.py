@@ -49,7 +49,7 @@ class KnowIt:
         overwrite: bool = False,
         resume: bool = False,
         and_viz: bool = False,
-        progress_bar: bool | None = False,
+        progress_bar: bool | None = None,
         repeats: int | None = None,
     ):
         """Train a model into ``<exp_dir>/models/<model_name>``; returns a ``TrainResult``.
@@ -57,6 +57,8 @@ class KnowIt:
         ``safe_mode=True`` (default) refuses to replace an existing ``model_name``; pass
         ``safe_mode=False`` or ``overwrite=True`` to replace it. ``resume=True`` continues the
         run ``model_name`` from its ``last.ckpt`` (same kwargs; more ``max_epochs`` extend it).
+        ``progress_bar``: ``True`` the bar, ``False`` one line per epoch, ``None`` (default) the
+        bar on a terminal or in a notebook and lines otherwise.
         ``repeats=N`` trains N seeds derived from ``seed`` into ``<model>/rep-<k>``; the result's
         ``metrics`` are then the means and ``intervals`` their std and 95 % t-interval.
         """
@@ -76,7 +78,7 @@ class KnowIt:
         overrides: Sequence[str] = (),
         overwrite: bool = False,
         and_viz: bool = False,
-        progress_bar: bool | None = False,
+        progress_bar: bool | None = None,
         repeats: int | None = None,
     ):
         """Train every combination of ``grid`` (``{'arch.width': [32, 64], 'trainer.learning_rate':

@@ -124,12 +124,13 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
     return run_path, ckpt
 
 
-def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None) -> TrainResult:
+def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None,
+                epoch_lines: bool = True) -> TrainResult:
     if cfg.root.repeats > 1:  # N seeds into <run>/rep-<k>, each trained by this function
         from knowit.comparison.repeats import train_repeats
 
         plan(cfg)
-        return train_repeats(cfg, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar)
+        return train_repeats(cfg, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=epoch_lines)
     import pytorch_lightning as pl
     import torch
 
@@ -195,7 +196,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         if resume:
             summary["resumed_from"] = str(resume[1])
         writer.do(run.write_summary, summary)
-        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar)
+        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar,
+                                epoch_lines=epoch_lines, main_metric=metric_names[0] if metric_names else None)
         started = time.perf_counter()
         if not ddp_child:
             os.environ[DDP_RUN_DIR_ENV] = str(run.path)  # inherited by DDP workers Lightning starts

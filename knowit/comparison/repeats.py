@@ -51,7 +51,7 @@ def _mean_nested(reports: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return out
 
 
-def train_repeats(cfg: Any, *, run_path: Path | None, and_viz: bool, progress_bar: bool | None) -> Any:
+def train_repeats(cfg: Any, *, run_path: Path | None, and_viz: bool, progress_bar: bool | None, epoch_lines: bool = True) -> Any:
     """Train ``cfg.root.repeats`` runs into ``<run>/rep-<k>`` and summarise them (a ``TrainResult``)."""
     from knowit.orchestrator import TrainResult, train_model
 
@@ -74,7 +74,8 @@ def train_repeats(cfg: Any, *, run_path: Path | None, and_viz: bool, progress_ba
         for k, seed in enumerate(seeds):
             log.info("repeat %d/%d (seed %d)", k + 1, n, seed)
             root = dataclasses.replace(cfg.root, seed=seed, repeats=1, model_name=f"{name}/rep-{k}", overwrite=False)
-            result = train_model(dataclasses.replace(cfg, root=root), run_path=top.path / f"rep-{k}", and_viz=and_viz, progress_bar=progress_bar)
+            result = train_model(dataclasses.replace(cfg, root=root), run_path=top.path / f"rep-{k}", and_viz=and_viz,
+                                 progress_bar=progress_bar, epoch_lines=epoch_lines)
             results.append(result)
             summary["runs"].append({"rep": k, "seed": seed, "run_dir": f"rep-{k}", "status": result.status, "metrics": result.metrics})
             top.write_summary(summary)
