@@ -204,6 +204,18 @@ class KnowIt:
         with os_errors_as_run_errors():
             return compare_runs(self.exp_dir, list(model_names), set_name=set_name, loss=loss, name=name)
 
+    def backtest(self, model_name: str, folds: int = 5, *, mode: str = "expanding", refit: bool = False, progress_bar: bool | None = False):
+        """Rolling-origin backtest of a trained model over ``folds`` origins across its test region
+        (``mode`` expanding or sliding training window; ``refit=True`` trains each fold afresh on
+        the data before its origin, with a purge gap of the window span). Per-fold scores in
+        original units with naive baselines, and each score's mean and 95 % interval over the
+        folds, saved under ``<run>/backtests/``; returns a ``Backtest`` (``.folds``, ``.aggregate``,
+        ``.format()``)."""
+        from knowit.comparison.backtest import run_backtest
+
+        with os_errors_as_run_errors():
+            return run_backtest(self.exp_dir, model_name, folds=folds, mode=mode, refit=refit, progress_bar=progress_bar)
+
     def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None):
         """Attribute a trained model's outputs to its input windows (Captum; ``pip install
         'knowit[interpret]'``). ``kwargs = {'interpreter': {'interpretation_method':

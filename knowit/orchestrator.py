@@ -120,7 +120,8 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
 
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None,
-                epoch_lines: bool = True) -> TrainResult:
+                epoch_lines: bool = True, datamodule: Any = None) -> TrainResult:
+    """``datamodule``: data prepared elsewhere (a backtest fold's sets) instead of ``cfg.data``'s split."""
     if cfg.root.repeats > 1:  # N seeds into <run>/rep-<k>, each trained by this function
         from knowit.comparison.repeats import train_repeats
 
@@ -137,7 +138,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     loss_name, metric_names = plan(cfg)
     resume = resume_target(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    datamodule = datamodule or KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
     module = KnowItModule(
         arch_module=cfg.arch.module,
         arch_args=to_plain(cfg.arch.args),
