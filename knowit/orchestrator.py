@@ -83,11 +83,6 @@ def check_stateful_sampling(cfg: RunConfig) -> None:
             f"data.batch_sampling: {key}=true carries states from one batch to the next, "
             "which needs data.batch_sampling=contiguous (shuffled batches would hand each row another stream's state)"
         )
-    if cfg.data.batch_sampling == "contiguous" and "ddp" in str(cfg.trainer.strategy).lower():
-        raise KnowItConfigError(
-            "trainer.strategy: contiguous batches (stateful streams) are not sharded across DDP processes; "
-            "train stateful models in one process"
-        )
 
 
 def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
@@ -130,6 +125,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
 
     from knowit.data.datamodule import KnowItDataModule
     from knowit.training.module import KnowItModule
+    from knowit.training.distributed import agree_on_run_dir
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
     loss_name, metric_names = plan(cfg)
@@ -168,7 +164,12 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     if ddp_child:  # a DDP worker started by rank 0: same run directory, writes nothing of its own
         run = RunDir(Path(ddp_child))
     else:
-        run.claim(overwrite=cfg.root.overwrite, resume=resume is not None)
+        # Ranks started by torchrun/srun: rank 0 claims, the others learn its run directory.
+        agreed = agree_on_run_dir(lambda: run.claim(overwrite=cfg.root.overwrite, resume=resume is not None) or run.path)
+        if agreed is None:
+            run.claim(overwrite=cfg.root.overwrite, resume=resume is not None)
+        elif not agreed[1]:
+            run, ddp_child = RunDir(agreed[0]), str(agreed[0])
     summary: dict[str, Any] = {
         "status": "running",
         "model_name": model_name,
@@ -179,6 +180,9 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         "torch_threads": torch.get_num_threads(),  # timings are comparable only at equal threads
         "data": datamodule.describe(),
     }
+    arch_info = getattr(module.model, "arch_info", None)
+    if callable(arch_info):  # what the arch reports about itself, e.g. a TCN's receptive field
+        summary["arch_info"] = arch_info()
     writer = _Writer(run, enabled=not ddp_child)
     try:
         resolved = cfg.to_dict()

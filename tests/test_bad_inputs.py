@@ -64,7 +64,6 @@ CONFIG_CASES = [
     ("metric-unknown", BASE, ["trainer.performance_metrics=[r2,rsquared]"], "trainer.performance_metrics[1]"),
     ("logger-unknown", BASE, ["trainer.logger=wandb"], "trainer.logger[0]"),
     ("resume-missing", BASE, ["trainer.resume=no_such_run"], "trainer.resume"),
-    ("ddp-contiguous", BASE, ["data.batch_sampling=contiguous", "trainer.strategy=ddp"], "trainer.strategy"),
     ("tracking-shuffled", LSTM, ["arch.internal_state.tracking=true"], "data.batch_sampling"),
     ("monitor-unknown", BASE, ["trainer.early_stopping.enabled=true", "trainer.early_stopping.monitor=valid_f1"], "trainer.early_stopping.monitor"),
 ]
