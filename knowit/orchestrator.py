@@ -55,16 +55,16 @@ def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
             raise KnowItConfigError(f"{key}: {name!r} is not logged by this run; choose one of: {', '.join(sorted(allowed))}")
 
 
-def plan(cfg: RunConfig) -> tuple[str, list[str]]:
+def plan(cfg: RunConfig) -> tuple[str, list[Any]]:
     """Cross-group checks that need no data: loss, metrics, optimiser, monitors."""
     from knowit.training.losses import check_loss_name
-    from knowit.training.metrics import check_metric_names
+    from knowit.training.metrics import check_metric_names, metric_key
     from knowit.training.optimizers import check_optimization
 
-    loss = check_loss_name(cfg.trainer.loss_fn, cfg.data.task)
+    loss = check_loss_name(cfg.trainer.loss_fn, cfg.data.task, cfg.trainer.loss_kwargs)
     metrics = check_metric_names(cfg.trainer.performance_metrics, cfg.data.task)
     check_optimization(cfg.trainer)
-    check_monitors(cfg, metrics)
+    check_monitors(cfg, [metric_key(m) for m in metrics])
     check_stateful_sampling(cfg)
     from knowit.training.trainer import check_loggers
 
@@ -126,6 +126,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     from knowit.data.datamodule import KnowItDataModule
     from knowit.training.module import KnowItModule
     from knowit.training.distributed import agree_on_run_dir
+    from knowit.training.metrics import metric_key
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
     loss_name, metric_names = plan(cfg)
@@ -150,6 +151,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         class_names=datamodule.class_names,
         class_weights=datamodule.class_weights,
     )
+    module.check_custom_metrics(datamodule.prepared)
     n_parameters = sum(p.numel() for p in module.model.parameters())
     log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{n_parameters:,}",
              f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")
@@ -195,7 +197,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
             summary["resumed_from"] = str(resume[1])
         writer.do(run.write_summary, summary)
         trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar,
-                                epoch_lines=epoch_lines, main_metric=metric_names[0] if metric_names else None)
+                                epoch_lines=epoch_lines, main_metric=metric_key(metric_names[0]) if metric_names else None)
         started = time.perf_counter()
         if not ddp_child:
             os.environ[DDP_RUN_DIR_ENV] = str(run.path)  # inherited by DDP workers Lightning starts

@@ -92,9 +92,9 @@ class TrainerConfig:
     weight_decay: float = field(default=0.0, metadata={"ge": 0.0})  # L2 weight decay passed to the optimiser
     lr_scheduler: Optional[str] = None  # any torch.optim.lr_scheduler by name (StepLR, ReduceLROnPlateau, ...); null: none
     lr_scheduler_kwargs: dict[str, Any] = field(default_factory=dict)  # scheduler arguments; plus monitor (ReduceLROnPlateau) and interval (epoch/step)
-    loss_fn: Optional[str] = None  # null: mse_loss for regression, cross_entropy for classification
+    loss_fn: Optional[str] = None  # null: mse_loss (regression) / cross_entropy (classification); any torch.nn.functional loss, pinball_loss, or a dotted path
     loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss arguments (e.g. label_smoothing)
-    performance_metrics: Optional[list[str]] = None  # null: accuracy (classification) / mae (regression)
+    performance_metrics: Optional[list[Union[str, dict[str, Any]]]] = None  # null: accuracy (classification) / mae (regression); also any torchmetrics class, a dotted path, or {name: ..., <kwargs>}
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     gradient_clip_val: Optional[float] = field(default=None, metadata={"gt": 0.0})  # clip the gradient norm to this value; null: no clipping
