@@ -193,7 +193,7 @@ def _train_fold(cfg: Any, datamodule: Any, path: Path, model_name: str, f: int, 
     from knowit.orchestrator import train_model
     from knowit.results.load import module_from_checkpoint
 
-    root = dataclasses.replace(cfg.root, model_name=f"{model_name}/backtest/fold-{f}", overwrite=True, repeats=1)
+    root = dataclasses.replace(cfg.root, model_name=f"{model_name}-backtest-fold-{f}", overwrite=True, repeats=1)
     trainer = dataclasses.replace(cfg.trainer, resume=None)
     result = train_model(dataclasses.replace(cfg, root=root, trainer=trainer), run_path=path, and_viz=False,
                          progress_bar=progress_bar, epoch_lines=False, datamodule=datamodule)

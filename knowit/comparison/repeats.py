@@ -73,7 +73,7 @@ def train_repeats(cfg: Any, *, run_path: Path | None, and_viz: bool, progress_ba
         top.write_summary(summary)
         for k, seed in enumerate(seeds):
             log.info("repeat %d/%d (seed %d)", k + 1, n, seed)
-            root = dataclasses.replace(cfg.root, seed=seed, repeats=1, model_name=f"{name}/rep-{k}", overwrite=False)
+            root = dataclasses.replace(cfg.root, seed=seed, repeats=1, model_name=f"{name}-rep-{k}", overwrite=False)
             result = train_model(dataclasses.replace(cfg, root=root), run_path=top.path / f"rep-{k}", and_viz=and_viz,
                                  progress_bar=progress_bar, epoch_lines=epoch_lines)
             results.append(result)
