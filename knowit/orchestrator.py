@@ -30,6 +30,7 @@ class TrainResult:
     n_parameters: int | None = None
     final: dict[str, float] = field(default_factory=dict)  # last epoch's logged values (train_* too)
     baselines: dict[str, Any] = field(default_factory=dict)  # naive forecasts' scores and the model's skill (summary.json)
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # repeats > 1: mean, std, 95 % interval per metric
 
     def metric(self, name: str) -> float | None:
         """A best-checkpoint metric (valid_*, test_*), else the last epoch's value (train_*)."""
@@ -119,7 +120,13 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
 
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None,
-                epoch_lines: bool = True) -> TrainResult:
+                epoch_lines: bool = True, datamodule: Any = None) -> TrainResult:
+    """``datamodule``: data prepared elsewhere (a backtest fold's sets) instead of ``cfg.data``'s split."""
+    if cfg.root.repeats > 1:  # N seeds into <run>/rep-<k>, each trained by this function
+        from knowit.comparison.repeats import train_repeats
+
+        plan(cfg)
+        return train_repeats(cfg, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=epoch_lines)
     import pytorch_lightning as pl
     import torch
 
@@ -132,7 +139,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     loss_name, metric_names = plan(cfg)
     resume = resume_target(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    datamodule = datamodule or KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
     module = KnowItModule(
         arch_module=cfg.arch.module,
         arch_args=to_plain(cfg.arch.args),

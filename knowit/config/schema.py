@@ -128,6 +128,7 @@ class RootConfig:
     model_name: Optional[str] = None  # null: a unique name is made from arch, data and time
     seed: int = field(default=123, metadata={"ge": 0})  # seeds splits, initialisation, shuffling and every epoch's RNG
     overwrite: bool = False  # replace an existing run or sweep of the same name
+    repeats: int = field(default=1, metadata={"ge": 1})  # train the config with this many seeds (derived from seed) into <model>/rep-<k>; summaries report mean, std and 95 % interval
     optimized_metric: Optional[str] = "valid_loss"  # what a sweep job returns and the sweep summary ranks by (valid_*, test_*, train_*)
 
     def check(self) -> None:
