@@ -162,21 +162,6 @@ def test_tensorboard_logger_writes_events_with_learning_rate(ki):
     assert len(acc.Scalars("valid_loss")) == 2
 
 
-def test_mlflow_logger_or_a_clear_install_hint(ki):
-    import importlib.util
-
-    kwargs = {"arch": LINEAR, "trainer": {**TINY_TRAINER, "logger": "mlflow"}}
-    if importlib.util.find_spec("mlflow") is None:
-        from knowit import KnowItConfigError
-
-        with pytest.raises(KnowItConfigError, match=r"trainer.logger\[0\]: the mlflow logger needs the mlflow package; install it with: pip install 'knowit\[mlflow\]'"):
-            ki.train_model("mlf", kwargs)
-        assert not (ki.exp_dir / "models").exists()
-    else:
-        result = ki.train_model("mlf", kwargs)
-        assert any((result.run_dir / "mlruns").rglob("valid_loss"))
-
-
 def test_nan_guard_stops_marks_failed_and_keeps_the_good_checkpoint(ki):
     # the diverging test arch outputs NaN from its 7th training batch: epoch 1, batch 2
     kwargs = {"arch": {"name": "user_archs.diverging", "nan_after_batches": 6}, "trainer": {**TINY_TRAINER, "max_epochs": 4}}

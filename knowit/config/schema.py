@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 from knowit.config.validate import FieldError
 
 TASKS = ("regression", "classification")
-LOGGERS = ("csv", "tensorboard", "mlflow")
+LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 SPLIT_METHODS = (
     "chronological", "random", "instance-random", "instance-chronological",
     "slice-random", "slice-chronological", "custom",
@@ -104,7 +104,7 @@ class TrainerConfig:
     devices: Union[int, str, list[int]] = "auto"  # auto, a count, or a list of device indices
     strategy: str = "auto"  # auto, ddp, ddp_spawn, ... (trainer=ddp_cpu: DDP on CPU)
     num_nodes: int = field(default=1, metadata={"ge": 1})  # machines for distributed training
-    logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])  # csv (always) + tensorboard, mlflow
+    logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])  # one or a list: csv (metrics.csv, always written), tensorboard, mlflow (SQLite store in the run), wandb (offline)
     progress_bar: Optional[bool] = None  # true: the progress bar; false: one line per epoch; null: the bar on a terminal or in a notebook, lines otherwise
     limit_train_batches: Union[int, float] = field(default=1.0, metadata={"gt": 0})  # a fraction or a count of training batches per epoch
     limit_val_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of validation batches per epoch
