@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from knowit.config.compose import SELECTABLE_GROUPS, kwargs_groups
+from knowit.errors import KnowItError
 
 EVERYTHING = "*"  # an experiment file sets keys all over the config: take the composed one whole
 # Where the run is going now, not what it trained with.
@@ -55,10 +56,13 @@ def from_resumed_run(raw: dict[str, Any], given: Iterable[str]) -> dict[str, Any
     given = set(given)
     if not resume or EVERYTHING in given:
         return raw
-    run_path, _ = resume_paths(str(resume), exp_dir_of((), raw.get("exp_dir")))
-    out = copy.deepcopy(RunDir(Path(run_path)).read_config())
+    try:
+        run_path, _ = resume_paths(str(resume), exp_dir_of((), raw.get("exp_dir")))
+        out = copy.deepcopy(RunDir(Path(run_path)).read_config())
+    except KnowItError:
+        return raw  # nothing to start from: the orchestrator's resume checks say why, in their order
     if not isinstance(out, dict):
-        return raw  # an unreadable config: the resume check reports it against the composed one
+        return raw
     for key in sorted(given | {"trainer.resume", *ALWAYS_CURRENT}):
         _copy_key(raw, out, key)
     return out
