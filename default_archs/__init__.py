@@ -24,8 +24,21 @@ JSON values recorded under ``arch_info`` in the run's ``summary.json`` (the CNN'
 depth and receptive field); ``Model.explain()``, weights the model can show about its last
 forward (the TFT's variable-selection and attention weights), saved by ``interpret``.
 
-Optional, for stateful models: a ``stateful`` attribute (bool) and
-``reset_states(mask: BoolTensor | None = None)``; the training module calls ``reset_states()``
-at the start of every epoch/evaluation and ``reset_states(batch["reset"])`` before each forward
-when the data provides contiguous batches.
+Declarations the framework reads instead of guessing from argument names (checked by
+``knowit.registry.resolve``):
+
+``INPUT_LAYOUT``
+    How one input sample is laid out, for plots and interpretation: ``"series"`` ``(T, C)``,
+    ``"field"`` ``(T, rows, C)``, ``"field_channels_first"`` ``(T, C, rows)``, ``"frames"``
+    ``(T, C, H, W)``, ``"frames_channels_last"`` ``(T, H, W, C)``, or ``"any"`` (the default: the
+    data's rank decides). A function ``INPUT_LAYOUT(args) -> str`` when an argument picks it
+    (ConvLSTM1D's ``data_format``, CNN-LSTM's ``channels_last``).
+``STATEFUL_ARG``
+    For stateful models: the dotted name of the bool ``ArchArgs`` field that turns carrying states
+    between batches on (``"internal_state.tracking"`` for the LSTM, ``"stateful"`` for
+    ConvLSTM1D). When it is true, training requires ``data.batch_sampling: contiguous``, and the
+    model must offer ``reset_states(mask: BoolTensor | None = None)``: the training module calls
+    ``reset_states()`` at the start of every epoch/evaluation and ``reset_states(batch["reset"])``
+    before each forward; interpretation replays a stream's context through
+    ``get_states(batch_size)`` / ``set_states(states)``.
 """

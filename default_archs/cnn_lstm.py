@@ -30,6 +30,11 @@ from knowit.layers.keras_lstm import KerasLSTM
 TASKS = ("regression", "classification")
 
 
+def INPUT_LAYOUT(args: "ArchArgs") -> str:  # noqa: N802 - a plugin attribute that depends on the args
+    return "frames_channels_last" if args.channels_last else "frames"
+
+
+
 @dataclass
 class ArchArgs:
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])  # one entry per convolution

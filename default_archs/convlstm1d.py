@@ -27,6 +27,12 @@ from knowit.layers.convlstm1d import ConvLSTM1D
 from knowit.layers.keras_weights import INITIALIZERS
 
 TASKS = ("regression", "classification")
+STATEFUL_ARG = "stateful"
+
+
+def INPUT_LAYOUT(args: "ArchArgs") -> str:  # noqa: N802 - a plugin attribute that depends on the args
+    return "field_channels_first" if args.data_format == "channels_first" else "field"
+
 
 
 @dataclass

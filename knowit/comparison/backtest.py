@@ -112,7 +112,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     from knowit.atomic_io import write_atomic, write_json
     from knowit.comparison.baselines import baseline_report
     from knowit.comparison.compare import resolve_run
-    from knowit.config.run_config import validate
+    from knowit.config.run_config import validate_saved
     from knowit.data.datamodule import KnowItDataModule
     from knowit.data.windows import point_ranges
     from knowit.results.load import load_run
@@ -124,8 +124,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     summary = RunDir(path).read_summary() or {}
     if summary.get("repeats"):
         raise KnowItRunError(f"model_name: {model_name!r} holds {summary['repeats']} repeats; backtest one of them ({model_name}/rep-0)")
-    config = RunDir(path).read_config()
-    cfg = validate({k: v for k, v in config.items() if k != "hydra"})
+    cfg = validate_saved(RunDir(path).read_config(), RunDir(path).config)
     if not refit and cfg.data.split_method != "chronological":
         raise KnowItConfigError(f"refit: the model was trained on a {cfg.data.split_method} split, so its training rows lie "
                                 "among the backtest's test rows; pass refit=true (--refit) to train each fold afresh")
