@@ -130,10 +130,16 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     from knowit.training.module import KnowItModule
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
+    from knowit.provenance import data_change, versions
+
     loss_name, metric_names = plan(cfg)
     resume = resume_target(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    if resume:
+        changed = data_change(RunDir(resume[0]).read_summary(), datamodule.data_hash)
+        if changed and not cfg.trainer.resume_changed_data:
+            raise KnowItConfigError(f"trainer.resume: {changed}; set trainer.resume_changed_data=true to resume on the new data anyway")
     module = KnowItModule(
         arch_module=cfg.arch.module,
         arch_args=to_plain(cfg.arch.args),
@@ -176,7 +182,12 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         "n_parameters": n_parameters,
         "torch_threads": torch.get_num_threads(),  # timings are comparable only at equal threads
         "data": datamodule.describe(),
+        "data_hash": datamodule.data_hash,
+        "versions": versions(),
+        "warnings": list(datamodule.warnings),
     }
+    for warning in datamodule.warnings:
+        log.warning("%s", warning)
     writer = _Writer(run, enabled=not ddp_child)
     try:
         resolved = cfg.to_dict()

@@ -73,11 +73,15 @@ def read_arrays(raw: Any) -> dict[str, np.ndarray]:
 
 
 def _numeric(name: str, a: np.ndarray) -> np.ndarray:
+    if np.iscomplexobj(a):
+        raise KnowItDataError(f"data_import.raw_data: array {name!r} is complex ({a.dtype}); store real and imaginary parts as two channels")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise KnowItDataError(f"data_import.raw_data: array {name!r} must be numeric, got dtype {a.dtype}")
     if not np.isfinite(a).all():
         bad = int((~np.isfinite(a)).sum())
         raise KnowItDataError(f"data_import.raw_data: array {name!r} holds {bad} NaN or infinite values")
+    if a.dtype.kind == "f" and a.size and np.abs(a).max() > np.finfo(np.float32).max:
+        raise KnowItDataError(f"data_import.raw_data: array {name!r} holds values beyond float32's range (up to {np.abs(a).max():g}); rescale it")
     return a
 
 

@@ -27,12 +27,15 @@ def _check_set(name: str, key: str) -> None:
 
 
 def run_data(run: LoadedRun):
-    """The run's DataModule, rebuilt from its saved config."""
+    """The run's DataModule, rebuilt from its saved config (a warning when the dataset changed since)."""
     from knowit.config.run_config import validate
     from knowit.data.datamodule import KnowItDataModule
+    from knowit.provenance import warn_if_data_changed
 
     cfg = validate({k: v for k, v in run.config.items() if k != "hydra"})
-    return KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    warn_if_data_changed(run.summary, datamodule.data_hash)
+    return datamodule
 
 
 @torch.no_grad()
