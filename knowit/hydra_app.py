@@ -87,7 +87,11 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
         sys.exit(2)
     if result.status == "worker":  # a DDP worker process: rank 0 reports
         return None
+    from knowit.comparison.baselines import format_baselines
+
     print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\nparameters: {result.n_parameters:,}\n{format_metrics(result.metrics)}")
+    if result.baselines:
+        print(format_baselines(result.baselines))
     metric = rc.root.optimized_metric
     return result.metric(metric) if metric else None
 

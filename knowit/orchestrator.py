@@ -29,6 +29,7 @@ class TrainResult:
     status: str = "completed"
     n_parameters: int | None = None
     final: dict[str, float] = field(default_factory=dict)  # last epoch's logged values (train_* too)
+    baselines: dict[str, Any] = field(default_factory=dict)  # naive forecasts' scores and the model's skill (summary.json)
 
     def metric(self, name: str) -> float | None:
         """A best-checkpoint metric (valid_*, test_*), else the last epoch's value (train_*)."""
@@ -298,8 +299,11 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
         from knowit.results.predictions import predict_set
         from knowit.results.report import set_report_from_arrays
 
-        _, outputs, targets = predict_set(module, datamodule, shown, limit=limits[shown])
+        from knowit.comparison.baselines import baseline_report
+
+        points, outputs, targets = predict_set(module, datamodule, shown, limit=limits[shown])
         summary["evaluation"] = set_report_from_arrays(outputs, targets, datamodule.prepared, shown)
+        summary["baselines"] = baseline_report(datamodule.prepared, shown, points, outputs, targets, datamodule.cfg.season)
     writer.do(run.write_summary, summary)
     if and_viz:
         learning_curves(history, run.visualizations / "learning_curves.png", title=summary["model_name"])
@@ -309,7 +313,8 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
 
             frame = set_frame(module, datamodule, shown, limit=limits[shown])
             visualize_set(frame, summary["task"], shown, run.visualizations, title=summary["model_name"])
-    return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"], final=summary["final"])
+    return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"], final=summary["final"],
+                       baselines=summary.get("baselines") or {})
 
 
 def _best_epoch(history: list[dict[str, float]], ckpt_cb: Any) -> int | None:

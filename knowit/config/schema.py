@@ -42,6 +42,7 @@ class DataConfig:
     scaling_method: Optional[str] = field(default="z-norm", metadata={"choices": ("z-norm", "zero-one", None)})  # z-norm, zero-one or null; fitted on training rows only
     scaling_tag: Optional[str] = field(default="full", metadata={"choices": ("full", "in_only", None)})  # full: scale inputs and targets; in_only: inputs only
     padding: Optional[str] = field(default=None, metadata={"choices": (None, "zeros")})  # zeros: pad windows at slice starts instead of dropping those points
+    season: Optional[int] = field(default=None, metadata={"ge": 1})  # rows per season for the seasonal naive baseline; null: inferred from the calendar frequency
     val_fraction: float = field(default=0.2, metadata={"gt": 0.0, "lt": 1.0})  # array datasets: the validation share of the non-test samples
     stratify: Optional[bool] = None  # array datasets (classification): keep class proportions in every set; null: yes when the split is random
     class_weights: Optional[Union[str, list[float]]] = None  # classification: null, balanced (inverse class frequency) or one weight per class
