@@ -158,6 +158,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         loss_kwargs=cfg.trainer.loss_kwargs,
         class_names=datamodule.class_names,
         class_weights=datamodule.class_weights,
+        target_scaling=datamodule.target_scaling,
     )
     n_parameters = sum(p.numel() for p in module.model.parameters())
     log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{n_parameters:,}",
@@ -186,6 +187,11 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         "data_hash": datamodule.data_hash,
         "versions": versions(),
         "warnings": list(datamodule.warnings),
+        # Regression metrics are in the targets' units; the loss in the space it is optimised in.
+        "units": {
+            "loss": f"scaled targets ({cfg.data.scaling_method}, fitted on training)" if datamodule.target_scaling else "original units",
+            "metrics": "original units",
+        },
     }
     for warning in datamodule.warnings:
         log.warning("%s", warning)

@@ -269,7 +269,7 @@ def _good_csv(path: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    t = np.arange(30)
+    t = np.arange(40)  # longer than one default window (32 rows)
     pd.DataFrame({"time": t, "x1": np.sin(t / 3.0), "y1": np.cos(t / 3.0)}).to_csv(path, index=False)
 
 

@@ -64,6 +64,15 @@ class KnowItDataModule(pl.LightningDataModule):
         return self.prepared.class_names
 
     @property
+    def target_scaling(self) -> dict[str, list[float]] | None:
+        """Shift and scale per output component that the targets were scaled with (regression),
+        as plain lists: the module de-scales outputs and targets with them for its metrics."""
+        scaler = self.prepared.y_scaler
+        if scaler is None:
+            return None
+        return {"shift": [float(v) for v in scaler.shift], "scale": [float(v) for v in scaler.scale]}
+
+    @property
     def class_weights(self) -> list[float] | None:
         return self.prepared.class_weights
 

@@ -177,3 +177,13 @@ def step_in_words(freq: str | None, delta: float, time_kind: str) -> str:
         return f"{offset.n} {_TICK_WORDS[name]}"
     word = _UNIT_WORDS.get(name, freq)
     return f"{offset.n} {word}{'s' if offset.n != 1 else ''}"
+
+
+def display_times(times: np.ndarray, time_kind: str, tz: str | None = None) -> np.ndarray | pd.DatetimeIndex:
+    """Stored times as users read them: dates (in their zone, when the import had one), else numbers."""
+    if time_kind != "datetime":
+        return times
+    stamps = np.asarray(times).astype(np.int64).astype("datetime64[ns]")
+    if not tz:
+        return stamps
+    return pd.DatetimeIndex(stamps).tz_localize("UTC").tz_convert(tz)

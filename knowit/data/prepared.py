@@ -21,6 +21,7 @@ from knowit.data.builtin import ensure_builtin
 from knowit.data.classes import class_weights, count_classes
 from knowit.data.prepared_arrays import PreparedArrays, prepare_arrays
 from knowit.data.scaling import FittedScalers, Scaler, covered_rows, fit_on_rows
+from knowit.data.frequency import display_times
 from knowit.data.splitting import SETS, resolve_split_method, split_codes, split_points
 from knowit.data.store import DatasetStore, SeriesData
 from knowit.data.windows import WindowGather, WindowSpec, point_ranges, slice_of_rows
@@ -89,9 +90,7 @@ class PreparedSeries(FittedScalers):
         rows = self.sets[name]
         slice_idx = self.slice_of(rows)
         inst = self.data.slices[slice_idx, 0]
-        times = self.data.times[rows]
-        if self.data.time_kind == "datetime":
-            times = times.astype("int64").astype("datetime64[ns]")
+        times = display_times(self.data.times[rows], self.data.time_kind, self.data.tz)
         return {
             "instance": np.asarray(self.data.instances, dtype=object)[inst],
             "slice": slice_idx,

@@ -95,9 +95,9 @@ def point_columns(prepared: Any, points: np.ndarray) -> dict[str, np.ndarray]:
     if not hasattr(prepared, "slice_of"):
         return {"sample": points}
     slices = prepared.slice_of(points)
-    times = prepared.data.times[points]
-    if prepared.data.time_kind == "datetime":
-        times = times.astype("int64").astype("datetime64[ns]")
+    from knowit.data.frequency import display_times
+
+    times = display_times(prepared.data.times[points], prepared.data.time_kind, prepared.data.tz)
     return {
         "instance": np.asarray(prepared.data.instances, dtype=object)[prepared.data.slices[slices, 0]],
         "slice": slices,
