@@ -83,11 +83,6 @@ def check_stateful_sampling(cfg: RunConfig) -> None:
             f"data.batch_sampling: {key}=true carries states from one batch to the next, "
             "which needs data.batch_sampling=contiguous (shuffled batches would hand each row another stream's state)"
         )
-    if cfg.data.batch_sampling == "contiguous" and "ddp" in str(cfg.trainer.strategy).lower():
-        raise KnowItConfigError(
-            "trainer.strategy: contiguous batches (stateful streams) are not sharded across DDP processes; "
-            "train stateful models in one process"
-        )
 
 
 def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
@@ -123,12 +118,14 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
     return run_path, ckpt
 
 
-def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None) -> TrainResult:
+def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None,
+                epoch_lines: bool = True) -> TrainResult:
     import pytorch_lightning as pl
     import torch
 
     from knowit.data.datamodule import KnowItDataModule
     from knowit.training.module import KnowItModule
+    from knowit.training.distributed import agree_on_run_dir
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
     from knowit.provenance import data_change, versions
@@ -174,7 +171,12 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     if ddp_child:  # a DDP worker started by rank 0: same run directory, writes nothing of its own
         run = RunDir(Path(ddp_child))
     else:
-        run.claim(overwrite=cfg.root.overwrite, resume=resume is not None)
+        # Ranks started by torchrun/srun: rank 0 claims, the others learn its run directory.
+        agreed = agree_on_run_dir(lambda: run.claim(overwrite=cfg.root.overwrite, resume=resume is not None) or run.path)
+        if agreed is None:
+            run.claim(overwrite=cfg.root.overwrite, resume=resume is not None)
+        elif not agreed[1]:
+            run, ddp_child = RunDir(agreed[0]), str(agreed[0])
     summary: dict[str, Any] = {
         "status": "running",
         "model_name": model_name,
@@ -195,6 +197,9 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     }
     for warning in datamodule.warnings:
         log.warning("%s", warning)
+    arch_info = getattr(module.model, "arch_info", None)
+    if callable(arch_info):  # what the arch reports about itself, e.g. a TCN's receptive field
+        summary["arch_info"] = arch_info()
     writer = _Writer(run, enabled=not ddp_child)
     try:
         resolved = cfg.to_dict()
@@ -206,7 +211,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         if resume:
             summary["resumed_from"] = str(resume[1])
         writer.do(run.write_summary, summary)
-        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar)
+        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar,
+                                epoch_lines=epoch_lines, main_metric=metric_names[0] if metric_names else None)
         started = time.perf_counter()
         if not ddp_child:
             os.environ[DDP_RUN_DIR_ENV] = str(run.path)  # inherited by DDP workers Lightning starts

@@ -11,7 +11,7 @@ def configure(parser) -> None:
     summarize = actions.add_parser("summarize", help="write sweep_summary.csv/.json, the plot and the best link; print the table")
     summarize.add_argument("sweep_dir", help="a sweep directory (<exp_dir>/sweeps/<name>) or a sweep name under --exp-dir")
     summarize.add_argument("--metric", default=None, help="rank by this metric (default: the sweep's optimized_metric)")
-    from knowit.cli import add_exp_dir
+    from knowit.commands.common import add_exp_dir
 
     add_exp_dir(summarize)
 

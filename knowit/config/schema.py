@@ -105,7 +105,7 @@ class TrainerConfig:
     strategy: str = "auto"  # auto, ddp, ddp_spawn, ... (trainer=ddp_cpu: DDP on CPU)
     num_nodes: int = field(default=1, metadata={"ge": 1})  # machines for distributed training
     logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])  # csv (always) + tensorboard, mlflow
-    progress_bar: Optional[bool] = None  # null: on when the terminal is interactive
+    progress_bar: Optional[bool] = None  # true: the progress bar; false: one line per epoch; null: the bar on a terminal or in a notebook, lines otherwise
     limit_train_batches: Union[int, float] = field(default=1.0, metadata={"gt": 0})  # a fraction or a count of training batches per epoch
     limit_val_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of validation batches per epoch
     limit_test_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of test batches
