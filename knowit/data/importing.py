@@ -191,7 +191,8 @@ def resolve_columns(df: pd.DataFrame, meta: Mapping[str, Any]) -> Columns:
     else:
         components = []
         for c in user_columns:
-            numeric = pd.api.types.is_numeric_dtype(df[c]) or (df[c].dtype == object and _mostly_numbers(df[c]))
+            text = df[c].dtype == object or pd.api.types.is_string_dtype(df[c])
+            numeric = pd.api.types.is_numeric_dtype(df[c]) or (text and _mostly_numbers(df[c]))
             if c in labels or numeric:
                 components.append(c)
             else:

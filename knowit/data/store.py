@@ -177,8 +177,11 @@ class DatasetStore:
         target = self.path(name)
         if target.exists() and not overwrite:
             raise KnowItDataError(f"meta.name: dataset {name!r} already exists in {self.root}; pass overwrite=True to replace it")
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        except OSError as err:  # a read-only folder, a file where the folder should be
+            raise KnowItDataError(f"exp_dir: cannot write dataset {name!r} into {self.root}: {err.strerror or err}") from None
         try:
             fill(tmp)
             if target.exists():
@@ -188,6 +191,9 @@ class DatasetStore:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, target)
+        except OSError as err:  # a full disk: the store keeps what it had
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise KnowItDataError(f"exp_dir: cannot write dataset {name!r} into {self.root}: {err.strerror or err}") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
