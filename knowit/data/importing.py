@@ -29,6 +29,7 @@ META_KEYS = {
     "name", "components", "time_delta", "freq", "tz", "instances", "time_column", "instance_column", "labels",
     "targets", "nan_handling", "description", "min_rows", "coerce",
 }
+INTERNAL = ("__time__", "__instance__")  # the import's own working columns
 NAN_HANDLING = ("split", "linear", "nearest", "ffill", "bfill")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # The import keeps the share of steps that must be one period for a series to count as regular.
@@ -176,10 +177,7 @@ def _mostly_numbers(column: pd.Series) -> bool:
 
 def resolve_columns(df: pd.DataFrame, meta: Mapping[str, Any]) -> Columns:
     """Components, labels and targets; every named column must exist (the message lists those that do)."""
-    user_columns = [c for c in df.columns if not c.startswith("__")]
-    dup = pd.Index(df.columns)[pd.Index(df.columns).duplicated()]
-    if len(dup):
-        raise KnowItDataError(f"data_import.raw_data: column {dup[0]!r} appears more than once")
+    user_columns = [c for c in df.columns if c not in INTERNAL]
     labels, targets = meta["labels"], meta["targets"]
     for key in ("labels", "components", "targets"):
         for col in meta[key]:
@@ -226,7 +224,7 @@ def numeric_column(df: pd.DataFrame, col: str, *, coerce: bool) -> np.ndarray:
             raise KnowItDataError(f"meta.components: column {col!r} holds complex numbers; import the real and imaginary parts as two columns")
         values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
-        raise KnowItDataError(f"data_import.raw_data: infinite values in {col} (first at row {int(np.argmax(np.isinf(values)))})")
+        raise KnowItDataError(f"data_import.raw_data: column {col!r} holds infinite values (first at row {int(np.argmax(np.isinf(values)))})")
     big = np.abs(np.nan_to_num(values)) > FLOAT32_MAX
     if big.any():
         row = int(np.argmax(big))
@@ -305,13 +303,19 @@ def series_from_frame(raw: Any, meta: Mapping[str, Any] | None) -> SeriesData:
     if df.empty:
         raise KnowItDataError("data_import.raw_data: the table holds no rows")
     df.columns = [str(c) for c in df.columns]
+    dup = df.columns[df.columns.duplicated()]
+    if len(dup):
+        raise KnowItDataError(f"data_import.raw_data: column {dup[0]!r} appears more than once")
+    reserved = [c for c in df.columns if c in INTERNAL]
+    if reserved:
+        raise KnowItDataError(f"data_import.raw_data: column name {reserved[0]!r} is reserved for knowit's own use; rename the column")
     df, time_kind, tz = _time_values(df, meta)
 
     inst_col = meta.get("instance_column", "instance")
     if inst_col in df.columns:
         df["__instance__"] = df.pop(inst_col).astype(str)
     elif meta.get("instance_column") is not None:
-        raise KnowItDataError(f"meta.instance_column: no column {inst_col!r}; columns: {', '.join(c for c in df.columns if not c.startswith('__'))}")
+        raise KnowItDataError(f"meta.instance_column: no column {inst_col!r}; columns: {', '.join(c for c in df.columns if c not in INTERNAL)}")
     else:
         df["__instance__"] = "0"
 
