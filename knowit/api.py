@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from knowit.config.compose import config_from_kwargs
+from knowit.config.imported_data import exp_dir_of, write_data_config
 from knowit.config.run_config import RunConfig, validate
 from knowit.errors import KnowItRunError, os_errors_as_run_errors
-
-DEFAULT_EXP_DIR = "knowit_exp"
 
 
 class KnowIt:
@@ -24,13 +23,12 @@ class KnowIt:
     """
 
     def __init__(self, exp_dir: str | os.PathLike | None = None):
-        chosen = exp_dir or os.environ.get("KNOWIT_EXP_DIR") or DEFAULT_EXP_DIR
-        self.exp_dir = Path(chosen).expanduser().resolve()
+        self.exp_dir = exp_dir_of((), exp_dir or None)
 
     # -- configuration ------------------------------------------------------------------------
     def config(self, model_name: str | None = None, kwargs: Mapping[str, Any] | None = None, *, overrides: Sequence[str] = (), overwrite: bool = False) -> RunConfig:
         """Compose and validate a run config without training (raises KnowItConfigError)."""
-        raw = config_from_kwargs(kwargs, overrides)
+        raw = config_from_kwargs(kwargs, overrides, self.exp_dir)
         raw["exp_dir"] = str(self.exp_dir)
         if model_name is not None:
             raw["model_name"] = model_name
@@ -106,6 +104,8 @@ class KnowIt:
         ``raw_data``: a DataFrame, a ``.csv``/``.parquet`` path (time series), a ``{'x', 'y'}``
         dict of arrays or an ``.npz`` path (array dataset). Returns the stored dataset's summary.
         An existing dataset is replaced only with ``safe_mode=False`` or ``overwrite=True``.
+        Also writes ``<exp_dir>/conf/data/<name>.yaml``, so that ``data=<name>`` (CLI overrides)
+        or ``kwargs={'data': {'name': <name>}}`` trains on it with its task and targets.
         """
         from knowit.data.importing import import_dataset
         from knowit.data.store import DatasetStore
@@ -119,6 +119,8 @@ class KnowIt:
             raise KnowItDataError(f"data_import.{sorted(unknown)[0]}: unknown key; allowed keys: raw_data, meta")
         store = DatasetStore(self.exp_dir)
         data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode)
+        with os_errors_as_run_errors("exp_dir"):
+            write_data_config(self.exp_dir, data.name, store.meta(data.name))
         return store.summarize(data.name)
 
     def summarize_dataset(self, name: str) -> dict[str, Any]:
