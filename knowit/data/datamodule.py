@@ -42,12 +42,12 @@ class SetBatches(Dataset):
 
 
 class KnowItDataModule(pl.LightningDataModule):
-    def __init__(self, cfg: DataConfig, exp_dir: str | Path, seed: int):
+    def __init__(self, cfg: DataConfig, exp_dir: str | Path, seed: int, split: Any = None):
         super().__init__()
         self.cfg = cfg
         self.seed = seed
         store = DatasetStore(exp_dir)
-        self.prepared = prepare_dataset(cfg, store, seed)
+        self.prepared = prepare_dataset(cfg, store, seed, split)
         self.data_hash = store.content_hash(cfg.name)
         self.sets_report, self.warnings = describe_sets(self.prepared)
 
