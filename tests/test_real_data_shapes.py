@@ -68,9 +68,10 @@ def test_monthly_series_trains_in_original_units_and_beats_persistence(cli_main,
     _import(cli_main, tmp_path, exp_dir, frame, "monthly", "--time-column", "month", "--targets", "sales")
     ki = KnowIt(exp_dir)
     data = {"name": "monthly", "in_components": ["x"], "in_chunk": [-3, 0]}
-    result = ki.train_model("monthly_run", {"data": data, "arch": {"name": TINY_ARCH, "hidden": 16}, "trainer": {**TRAIN, "max_epochs": 15}})
+    result = ki.train_model("monthly_run", {"data": data, "arch": {"name": TINY_ARCH, "hidden": 16}, "trainer": {**TRAIN, "max_epochs": 10}})
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["warnings"] == [] and summary["units"]["metrics"] == "original units"
+    assert summary["data"]["time_range"]["train"][0] == "1990-04-30 00:00:00"  # real dates: the 4th month end
     frame = ki.generate_predictions("monthly_run", {"predictor": {"prediction_set": "test"}})
     assert summary["metrics"]["test_mae"] == pytest.approx(float(np.abs(frame["prediction"] - frame["target"]).mean()), rel=1e-4)
     assert pd.api.types.is_datetime64_any_dtype(frame["time"]) and frame["time"].dt.is_month_end.all()

@@ -36,3 +36,4 @@ def test_trending_series_split_in_time_is_flagged_in_original_units(ki, exp_dir)
     assert abs(summary["train"]["min"] - 109.0) < 1e-3  # original units, the first point has 3 rows before it
     assert any(w.startswith("the test set's targets span") for w in dm.warnings)
     assert dm.describe()["content_hash"] == dm.data_hash != ""
+    assert dm.describe()["time_range"]["train"][0] == "3.0"  # numeric time: the first point's own time

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from knowit.data.splitting import SETS
 
@@ -75,9 +76,25 @@ def set_targets(prepared: Any, name: str) -> np.ndarray:
     return prepared.data.y[points]  # array datasets keep targets unscaled in the store
 
 
+def time_ranges(prepared: Any) -> dict[str, list[str]]:
+    """First and last prediction time of each set of a series, as users read them (dates in the
+    series' zone, or numbers)."""
+    from knowit.data.frequency import display_times
+
+    data, out = prepared.data, {}
+    for name in SETS:
+        points = prepared.set_points(name)
+        if len(points):
+            times = data.times[points]
+            shown = display_times(np.array([times.min(), times.max()]), data.time_kind, data.tz)
+            out[name] = [str(pd.Timestamp(t)) if data.time_kind == "datetime" else str(t) for t in shown]
+    return out
+
+
 def describe_sets(prepared: Any) -> tuple[dict[str, Any], list[str]]:
-    """Per-set class counts or target summaries, and the warnings they raise."""
+    """Per-set class counts or target summaries (and time ranges of a series), with the warnings they raise."""
+    report: dict[str, Any] = {"time_range": time_ranges(prepared)} if hasattr(prepared, "spec") else {}
     if prepared.class_names is not None:
-        return {"class_counts": prepared.class_counts}, class_warnings(prepared.class_counts)
+        return {**report, "class_counts": prepared.class_counts}, class_warnings(prepared.class_counts)
     summaries = {name: target_summary(set_targets(prepared, name)) for name in SETS}
-    return {"target_summary": summaries}, range_warnings(summaries)
+    return {**report, "target_summary": summaries}, range_warnings(summaries)
