@@ -81,6 +81,8 @@ def load_run(path: Path, *, checkpoint: str = "best") -> LoadedRun:
     else:
         ckpt = Path(checkpoint)
     if ckpt is None or not ckpt.is_file():
+        if (summary or {}).get("repeats"):
+            raise KnowItRunError(f"run_dir: {run.path} holds {summary['repeats']} repeats; load one of them: {run.path / 'rep-0'}")
         status = (summary or {}).get("status", "unknown")
         raise KnowItRunError(f"run_dir: {run.path} has no checkpoint to load (run status: {status})")
     scalers = read_json(run.scalers) if run.scalers.is_file() else {}

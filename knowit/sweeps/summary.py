@@ -55,7 +55,7 @@ class SweepSummary:
         """The summary as a pandas DataFrame (the CSV's content)."""
         import pandas as pd
 
-        return pd.DataFrame([_row(job, self.params) for job in self.jobs])
+        return pd.DataFrame([_row(job, self.params, self.metric) for job in self.jobs])
 
     def format(self) -> str:
         return format_table(self)
@@ -127,6 +127,10 @@ def _summary(job: dict[str, Any], summary: dict[str, Any]) -> None:
     for key in ("epochs", "train_time_s", "n_parameters"):
         if summary.get(key) is not None:
             job[key] = summary[key]
+    if summary.get("repeats"):  # repeats=N: metrics are means; keep the spread for ranking ties
+        job["repeats"] = summary["repeats"]
+        job["std"] = summary.get("metrics_std") or {}
+        job["interval"] = summary.get("metrics_interval") or {}
 
 
 def _config_value(config: dict[str, Any], key: str) -> Any:
@@ -197,16 +201,31 @@ def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, 
 
     ranked = [j for j in jobs if j["status"] == "completed"]
     ranked.sort(key=lambda j: j["value"], reverse=direction == "maximize")
+    _mark_ties(ranked, metric)
     others = [j for j in jobs if j["status"] != "completed"]
     summary = SweepSummary(sweep_dir, metric, direction, params, ranked + others, best=ranked[0] if ranked else None)
     _write(summary, plot=plot)
     return summary
 
 
-def _row(job: dict[str, Any], params: list[str]) -> dict[str, Any]:
+def _mark_ties(ranked: list[dict[str, Any]], metric: str) -> None:
+    """With repeats, a job whose 95 % interval of the metric overlaps the best job's is tied with it."""
+    best = ranked[0].get("interval", {}).get(metric) if ranked else None
+    if not best:
+        return
+    for job in ranked:
+        mine = job.get("interval", {}).get(metric)
+        job["tied_with_best"] = bool(mine) and mine[0] <= best[1] and best[0] <= mine[1]
+
+
+def _row(job: dict[str, Any], params: list[str], metric: str | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {"job": job["job"], "status": job["status"]}
     row.update({key: job["params"].get(key) for key in params})
     row.update(sorted(job["metrics"].items()))
+    if "repeats" in job and metric:
+        interval = job["interval"].get(metric) or [None, None]
+        row.update({"repeats": job["repeats"], f"{metric}_std": job["std"].get(metric),
+                    f"{metric}_ci_low": interval[0], f"{metric}_ci_high": interval[1], "tied_with_best": job.get("tied_with_best")})
     for key in ("epochs", "train_time_s", "n_parameters"):
         row[key] = job.get(key)
     row["error"] = job.get("error", "")
@@ -216,7 +235,7 @@ def _row(job: dict[str, Any], params: list[str]) -> dict[str, Any]:
 
 def _write(summary: SweepSummary, *, plot: bool) -> None:
     table = summary.table()
-    first = ["job", "status", *summary.params, summary.metric]
+    first = ["job", "status", *summary.params, summary.metric, f"{summary.metric}_std", f"{summary.metric}_ci_low", f"{summary.metric}_ci_high", "tied_with_best"]
     table = table[[c for c in first if c in table] + [c for c in table.columns if c not in first]]
     folder = summary.sweep_dir
     summary.files.append(write_atomic(folder / "sweep_summary.csv", lambda p: table.to_csv(p, index=False)))
@@ -263,12 +282,16 @@ def format_table(summary: SweepSummary) -> str:
     """The printed table: best first (marked ``*``), failed jobs last with their error line."""
     metric_cols = [summary.metric] + sorted({k for j in summary.jobs for k in j["metrics"]} - {summary.metric})
     metric_cols = [c for c in metric_cols if c.startswith(("valid_", "test_")) or c == summary.metric]
-    header = ["", "job", "status", *summary.params, *metric_cols]
+    repeated = any("interval" in j for j in summary.jobs)
+    header = ["", "job", "status", *summary.params, *metric_cols, *(["95% interval"] if repeated else [])]
     rows = []
     for job in summary.jobs:
-        mark = "*" if job is summary.best else ""
+        mark = "*" if job is summary.best else "=" if job.get("tied_with_best") else ""
         row = [mark, str(job["job"]), job["status"], *(_cell(job["params"].get(p)) for p in summary.params)]
         row += [_cell(job["metrics"].get(c)) for c in metric_cols]
+        if repeated:
+            interval = job.get("interval", {}).get(summary.metric)
+            row.append(f"[{interval[0]:.4g}, {interval[1]:.4g}]" if interval else "")
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"sweep {summary.sweep_dir} ({len(summary.jobs)} jobs, sorted by {summary.metric}, {summary.direction})"]
@@ -276,6 +299,8 @@ def format_table(summary: SweepSummary) -> str:
     for job in summary.jobs:
         if job["status"] != "completed":
             lines.append(f"job {job['job']} {job['status']}: {job.get('error', 'no error recorded')}")
+    if repeated:
+        lines.append(f"{summary.metric} is the mean over repeats; = marks jobs tied with the best (their 95 % intervals overlap)")
     if summary.best:
         lines.append(f"best: job {summary.best['job']} ({summary.metric} = {summary.best['value']:.6g}) -> {summary.sweep_dir / 'best'}")
     else:
