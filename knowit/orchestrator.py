@@ -67,10 +67,23 @@ def plan(cfg: RunConfig) -> tuple[str, list[Any]]:
     check_optimization(cfg.trainer)
     check_monitors(cfg, [metric_key(m) for m in metrics])
     check_stateful_sampling(cfg)
+    if cfg.trainer.compile:
+        compile_backend(cfg.trainer.compile)
     from knowit.training.trainer import check_loggers
 
     check_loggers(cfg.trainer.logger)
     return loss, metrics
+
+
+def compile_backend(option: bool | str) -> str:
+    """The ``torch.compile`` backend that ``trainer.compile`` names (true: inductor, its default)."""
+    backend = "inductor" if option is True else str(option)
+    from torch._dynamo import list_backends
+
+    known = list_backends(exclude_tags=())
+    if backend not in known:
+        raise KnowItConfigError(f"trainer.compile: {backend!r} is not a torch.compile backend; choose true (inductor) or one of: {', '.join(known)}")
+    return backend
 
 
 def check_stateful_sampling(cfg: RunConfig) -> None:
@@ -163,6 +176,9 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         class_weights=datamodule.class_weights,
     )
     module.check_custom_metrics(datamodule.prepared)
+    if cfg.trainer.compile:
+        # In place: parameter names (and checkpoints) stay those of the plain model.
+        module.model.compile(backend=compile_backend(cfg.trainer.compile))
     n_parameters = sum(p.numel() for p in module.model.parameters())
     log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{n_parameters:,}",
              f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")

@@ -34,7 +34,7 @@ def test_dataframe_with_datetime_index_gaps_nans_unsorted_and_duplicates(ki, exp
     assert data.slices[:, 2].tolist() == [10, 10, 16]  # hours 0-9 | 13-22 | 24-39 (hour 23 was NaN)
     assert np.all(np.diff(data.times) > 0)
     np.testing.assert_array_equal(data.values[:10, 0], np.arange(10))
-    assert sorted(p.name for p in (exp_dir / "datasets" / "s").iterdir()) == ["data.parquet", "meta.json"]
+    assert sorted(p.name for p in (exp_dir / "datasets" / "s").iterdir()) == ["meta.json", "times.npy", "values.npy"]
 
 
 def test_interpolation_keeps_one_slice(ki, exp_dir):

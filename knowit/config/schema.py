@@ -47,7 +47,7 @@ class DataConfig:
     stratify: bool = False  # array datasets (classification): keep class proportions in every set
     class_weights: Optional[Union[str, list[float]]] = None  # classification: null, balanced (inverse class frequency) or one weight per class
     num_workers: int = field(default=0, metadata={"ge": 0})  # DataLoader worker processes (0: load in the training process)
-    pin_memory: bool = False  # page-locked batches for faster host-to-GPU copies
+    pin_memory: Optional[bool] = None  # page-locked batches for asynchronous host-to-GPU copies; null: on when training on CUDA
 
     def check(self) -> None:
         if self.in_chunk[0] > self.in_chunk[1]:
@@ -110,6 +110,7 @@ class TrainerConfig:
     limit_val_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of validation batches per epoch
     limit_test_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of test batches
     deterministic: bool = False  # ask torch for deterministic kernels (slower; CPU runs repeat without it)
+    compile: Union[bool, str] = False  # torch.compile the arch's forward: true (inductor) or a torch.compile backend name; the first steps compile
     resume: Optional[str] = None  # a run directory, a model name or a checkpoint file to continue from
 
     def check(self) -> None:

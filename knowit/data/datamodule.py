@@ -85,7 +85,7 @@ class KnowItDataModule(pl.LightningDataModule):
             sampler=sampler,
             batch_size=None,
             num_workers=self.cfg.num_workers,
-            pin_memory=self.cfg.pin_memory,
+            pin_memory=self._pin_memory(),
             persistent_workers=self.cfg.num_workers > 0,
             # Its own generator: starting an iterator then draws no number from the global RNG,
             # whose per-epoch state (dropout) must not depend on when loaders are (re)started.
@@ -100,6 +100,14 @@ class KnowItDataModule(pl.LightningDataModule):
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             return torch.distributed.get_rank(), torch.distributed.get_world_size()
         return 0, 1
+
+    def _pin_memory(self) -> bool:
+        """Page-locked batches when the model trains on CUDA (unless ``data.pin_memory`` says):
+        Lightning then copies them to the GPU with ``non_blocking=True``, overlapping the copy
+        with the previous step."""
+        if self.cfg.pin_memory is not None:
+            return self.cfg.pin_memory
+        return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=self.cfg.shuffle_train)

@@ -1,13 +1,20 @@
-"""The dataset store under ``<exp_dir>/datasets/<name>/``: ``data.parquet`` + ``meta.json``.
+"""The dataset store under ``<exp_dir>/datasets/<name>/``: ``values.npy`` + ``times.npy`` + ``meta.json``.
 
 A stored series is one float32 array of rows (instance-major, time-sorted) plus the slice table
-that says which rows are contiguous in time. Nothing is pickled.
+that says which rows are contiguous in time. ``values.npy`` (float32, ``(n_rows, n_components)``)
+and ``times.npy`` (float64) are opened memory-mapped and read-only: a run reads only the pages
+its batches touch, a series larger than RAM trains, and every process of a DDP run maps the same
+files, so the page cache holds one copy for all of them. Nothing is pickled.
+
+Stores written before format 2 kept values and times in ``data.parquet``; such a dataset is
+converted to the two ``.npy`` files on first use (each written beside its target and renamed).
 """
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +24,7 @@ import numpy as np
 from knowit.atomic_io import read_json, write_json
 from knowit.errors import KnowItDataError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: values.npy + times.npy (1: data.parquet)
 TIME_COLUMN = "__time__"
 
 
@@ -31,8 +38,8 @@ class SeriesData:
 
     name: str
     components: list[str]
-    values: np.ndarray  # (n_rows, n_components) float32
-    times: np.ndarray  # (n_rows,) float64
+    values: np.ndarray  # (n_rows, n_components) float32; loaded from the store: read-only, memory-mapped
+    times: np.ndarray  # (n_rows,) float64; loaded from the store: read-only, memory-mapped
     slices: np.ndarray  # (n_slices, 3) int64
     instances: list[str]
     time_delta: float
@@ -85,9 +92,13 @@ class SeriesData:
         }
 
 
-def _read_columns(path: Path, components: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Rows as one float32 array and times as float64, read one column at a time into
-    preallocated arrays, so loading a long series needs little beyond its own size."""
+VALUES_FILE, TIMES_FILE, LEGACY_FILE = "values.npy", "times.npy", "data.parquet"
+
+
+def _read_parquet_columns(path: Path, components: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows as one float32 array and times as float64 from a format-1 ``data.parquet``, read one
+    column at a time into preallocated arrays."""
+    import pyarrow
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
@@ -96,10 +107,49 @@ def _read_columns(path: Path, components: list[str]) -> tuple[np.ndarray, np.nda
     for j, column in enumerate(components):
         values[:, j] = parquet.read(columns=[column]).column(0).to_numpy()
     times = np.array(parquet.read(columns=[TIME_COLUMN]).column(0).to_numpy(), dtype=np.float64)
-    import pyarrow
-
     pyarrow.default_memory_pool().release_unused()  # hand the column buffers back to the system
     return values, times
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    """``np.save`` beside ``path``, then one rename: readers see the whole file or none."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _convert_legacy(folder: Path, components: list[str]) -> None:
+    """A format-1 dataset (``data.parquet``) gets its ``.npy`` files; ``values.npy`` comes last,
+    so its presence means the conversion finished. Concurrent converters (DDP ranks) write the
+    same bytes under their own temporary names."""
+    try:
+        values, times = _read_parquet_columns(folder / LEGACY_FILE, components)
+    except FileNotFoundError:
+        if (folder / VALUES_FILE).is_file():  # another process converted it a moment ago
+            return
+        raise
+    write_npy(folder / TIMES_FILE, times)
+    write_npy(folder / VALUES_FILE, values)
+    (folder / LEGACY_FILE).unlink(missing_ok=True)  # its values now live in the .npy files
+
+
+def open_rows(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` and ``times`` of a stored series, memory-mapped read-only."""
+    return np.load(folder / VALUES_FILE, mmap_mode="r"), np.load(folder / TIMES_FILE, mmap_mode="r")
+
+
+def as_tensor(array: np.ndarray) -> "torch.Tensor":
+    """A CPU tensor over ``array``'s memory, also for a read-only memory map (knowit never writes
+    through it; torch warns about writability once per process otherwise)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        return torch.from_numpy(array)
 
 
 def _index_of(values: np.ndarray, names: list[str]) -> np.ndarray:
@@ -154,12 +204,9 @@ class DatasetStore:
             raise
 
     def save_series(self, data: SeriesData, *, overwrite: bool = False) -> None:
-        import pandas as pd
-
         def fill(folder: Path) -> None:
-            frame = pd.DataFrame(data.values, columns=data.components)
-            frame.insert(0, TIME_COLUMN, data.times)
-            frame.to_parquet(folder / "data.parquet", index=False)
+            np.save(folder / VALUES_FILE, np.ascontiguousarray(data.values, dtype=np.float32), allow_pickle=False)
+            np.save(folder / TIMES_FILE, np.ascontiguousarray(data.times, dtype=np.float64), allow_pickle=False)
             write_json(folder / "meta.json", data.meta())
 
         self._commit(data.name, fill, overwrite)
@@ -175,10 +222,18 @@ class DatasetStore:
         meta = self.meta(name)
         if meta.get("kind") != "series":
             raise KnowItDataError(f"data.name: dataset {name!r} holds arrays, not a time series")
+        folder = self.path(name)
         try:
-            values, times = _read_columns(self.path(name) / "data.parquet", list(meta["components"]))
+            if not (folder / VALUES_FILE).is_file():
+                _convert_legacy(folder, list(meta["components"]))
+            values, times = open_rows(folder)
         except Exception as err:  # noqa: BLE001 - a damaged store file is a data error for the user
             raise KnowItDataError(f"data.name: data of dataset {name!r} is unreadable: {err}") from None
+        if values.shape != (int(meta["n_rows"]), len(meta["components"])) or times.shape != (values.shape[0],):
+            raise KnowItDataError(
+                f"data.name: data of dataset {name!r} is unreadable: {VALUES_FILE} holds {values.shape}, "
+                f"meta.json says {int(meta['n_rows'])} rows x {len(meta['components'])} components"
+            )
         slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
         return SeriesData(
             name=name,
