@@ -17,7 +17,9 @@ The plugin contract (a user's own module, named by dotted path, follows the same
     ``(batch, *output_dim)`` for regression and logits ``(batch, n_classes)`` for classification.
     Dimensions always come from the data; users never type them.
 
-The first line of the module's docstring is what ``knowit archs`` shows.
+The first line of the module's docstring is what ``knowit archs`` shows. A plugin is a module
+named by a dotted path or a ``.py`` file named by its path (``arch.name=archs/my_arch.py``);
+``python -m knowit archs --check archs/my_arch.py`` runs these checks and prints what is missing.
 
 Optional: ``Model.arch_info()``, a dict of
 JSON values recorded under ``arch_info`` in the run's ``summary.json`` (the CNN's and TCN's
@@ -25,14 +27,17 @@ depth and receptive field); ``Model.explain()``, weights the model can show abou
 forward (the TFT's variable-selection and attention weights), saved by ``interpret``.
 
 Declarations the framework reads instead of guessing from argument names (checked by
-``knowit.registry.resolve``):
+``knowit.registry.resolve`` and ``knowit archs --check``):
 
-``INPUT_LAYOUT``
-    How one input sample is laid out, for plots and interpretation: ``"series"`` ``(T, C)``,
-    ``"field"`` ``(T, rows, C)``, ``"field_channels_first"`` ``(T, C, rows)``, ``"frames"``
-    ``(T, C, H, W)``, ``"frames_channels_last"`` ``(T, H, W, C)``, or ``"any"`` (the default: the
-    data's rank decides). A function ``INPUT_LAYOUT(args) -> str`` when an argument picks it
-    (ConvLSTM1D's ``data_format``, CNN-LSTM's ``channels_last``).
+``INPUT_LAYOUT`` (optional)
+    The kind of sample the model reads: ``"series"`` (windows ``[in_len, n_in]``), ``"frames"``
+    (``[T, C, H, W]``), ``"field"`` (``[T, rows, channels]``) or ``"any"`` (the default: any
+    shape; plots and interpretation follow the data's rank). ``knowit archs --check`` feeds a
+    sample of this kind; plots and interpretation lay attributions out by it.
+``input_layout(args) -> str`` (optional)
+    Refines ``INPUT_LAYOUT`` to an axis order when an argument picks it: ``"field_channels_first"``
+    (``[T, channels, rows]``, ConvLSTM1D's ``data_format``) or ``"frames_channels_last"``
+    (``[T, H, W, C]``, CNN-LSTM's ``channels_last``).
 ``STATEFUL_ARG``
     For stateful models: the dotted name of the bool ``ArchArgs`` field that turns carrying states
     between batches on (``"internal_state.tracking"`` for the LSTM, ``"stateful"`` for

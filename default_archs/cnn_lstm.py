@@ -28,11 +28,12 @@ from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.keras_lstm import KerasLSTM
 
 TASKS = ("regression", "classification")
+INPUT_LAYOUT = "frames"  # (T, C, H, W) samples
 
 
-def INPUT_LAYOUT(args: "ArchArgs") -> str:  # noqa: N802 - a plugin attribute that depends on the args
+def input_layout(args: "ArchArgs") -> str:
+    """The concrete layout for plots and interpretation: channels_last picks the axis order."""
     return "frames_channels_last" if args.channels_last else "frames"
-
 
 
 @dataclass

@@ -28,11 +28,12 @@ from knowit.layers.keras_weights import INITIALIZERS
 
 TASKS = ("regression", "classification")
 STATEFUL_ARG = "stateful"
+INPUT_LAYOUT = "field"  # (T, rows, channels) samples
 
 
-def INPUT_LAYOUT(args: "ArchArgs") -> str:  # noqa: N802 - a plugin attribute that depends on the args
+def input_layout(args: "ArchArgs") -> str:
+    """The concrete layout for plots and interpretation: data_format picks the axis order."""
     return "field_channels_first" if args.data_format == "channels_first" else "field"
-
 
 
 @dataclass

@@ -23,7 +23,8 @@ LOCK = ".lock"
 
 def auto_model_name(arch: str, dataset: str) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return f"{arch.split('.')[-1].lower()}_{dataset}_{stamp}"
+    short = Path(arch).stem if arch.endswith(".py") else arch.split(".")[-1]  # a file arch: its file name
+    return f"{short.lower()}_{dataset}_{stamp}"
 
 
 @dataclass
@@ -135,10 +136,14 @@ class RunDir:
         if not self.config.is_file():
             raise KnowItRunError(f"run_dir: {self.path} has no config.yaml; it is not a knowit run (or it is incomplete)")
         try:
-            return yaml.safe_load(self.config.read_text(encoding="utf-8"))
+            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             first = str(err).strip().splitlines()[0]
             raise KnowItRunError(f"run_dir: {self.config} is unreadable: {first}") from None
+        data = config.get("data") if isinstance(config, dict) else None
+        if isinstance(data, dict) and data.get("nan_handling") == "split":
+            del data["nan_handling"]  # a removed key that never acted: runs saved with it still load
+        return config
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.summary, summary)

@@ -25,6 +25,7 @@ and each score's mean, std and 95 % t-interval over folds) and ``<metric>_per_fo
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,9 @@ def _check_args(folds: int, mode: str) -> None:
 
 
 def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: str = "expanding", refit: bool = False,
-                 progress_bar: bool | None = False, plot: bool = True) -> Backtest:
+                 train: Callable[..., Any] | None = None, progress_bar: bool | None = False, plot: bool = True) -> Backtest:
+    """``train``: the orchestrator's ``train_model`` for ``refit`` (handed in by the caller: this
+    layer never imports the runs)."""
     from knowit.atomic_io import write_atomic, write_json
     from knowit.comparison.baselines import baseline_report
     from knowit.comparison.compare import resolve_run
@@ -120,11 +123,20 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     from knowit.rundir import RunDir
 
     _check_args(folds, mode)
+    if refit and train is None:
+        raise KnowItConfigError("refit: a refit backtest needs the training function (KnowIt.backtest hands it in)")
     path = resolve_run(Path(exp_dir), model_name)
     summary = RunDir(path).read_summary() or {}
     if summary.get("repeats"):
         raise KnowItRunError(f"model_name: {model_name!r} holds {summary['repeats']} repeats; backtest one of them ({model_name}/rep-0)")
     cfg = validate_saved(RunDir(path).read_config(), RunDir(path).config)
+    from knowit.data.builtin import ensure_builtin
+    from knowit.data.store import DatasetStore
+
+    store = DatasetStore(cfg.exp_dir)
+    ensure_builtin(store, cfg.data.name)
+    if store.meta(cfg.data.name).get("kind") == "arrays":
+        raise KnowItConfigError(f"data.name: a backtest needs a time series; {cfg.data.name!r} is an array dataset, with no time order")
     if not refit and cfg.data.split_method != "chronological":
         raise KnowItConfigError(f"refit: the model was trained on a {cfg.data.split_method} split, so its training rows lie "
                                 "among the backtest's test rows; pass refit=true (--refit) to train each fold afresh")
@@ -139,12 +151,8 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
         from knowit.results.predictions import run_data
 
         base = run_data(load_run(path))
-        if not hasattr(base.prepared, "spec"):
-            raise KnowItConfigError("data.name: a backtest needs a time series; array datasets have no time order")
         p = base.prepared
         layout["folds"] = fold_layout(p.data, *point_ranges(p.data.slices, p.spec), p.spec, list(cfg.data.split_portions), folds, mode)
-    elif not hasattr(base.prepared, "spec"):
-        raise KnowItConfigError("data.name: a backtest needs a time series; array datasets have no time order")
     fold_list = layout["folds"]
     folder = path / "backtests" / f"{mode}-{folds}folds{'-refit' if refit else ''}"
     model = load_run(path).module if not refit else None
@@ -152,7 +160,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     for f, fold in enumerate(fold_list):
         if refit:
             datamodule = base if f == 0 else KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed, split=lambda *a, s=fold.sets: s)
-            module = _train_fold(cfg, datamodule, folder / f"fold-{f}", model_name, f, progress_bar)
+            module = _train_fold(train, cfg, datamodule, folder / f"fold-{f}", model_name, f, progress_bar)
         else:
             datamodule = base
             datamodule.prepared.sets = {**datamodule.prepared.sets, "test": fold.sets["test"]}
@@ -188,11 +196,10 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     return result
 
 
-def _train_fold(cfg: Any, datamodule: Any, path: Path, model_name: str, f: int, progress_bar: bool | None) -> Any:
-    from knowit.orchestrator import train_model
+def _train_fold(train_model: Any, cfg: Any, datamodule: Any, path: Path, model_name: str, f: int, progress_bar: bool | None) -> Any:
     from knowit.results.load import module_from_checkpoint
 
-    root = dataclasses.replace(cfg.root, model_name=f"{model_name}/backtest/fold-{f}", overwrite=True, repeats=1)
+    root = dataclasses.replace(cfg.root, model_name=f"{model_name}-backtest-fold-{f}", overwrite=True, repeats=1)
     trainer = dataclasses.replace(cfg.trainer, resume=None)
     result = train_model(dataclasses.replace(cfg, root=root, trainer=trainer), run_path=path, and_viz=False,
                          progress_bar=progress_bar, epoch_lines=False, datamodule=datamodule)
@@ -213,7 +220,7 @@ def _aggregate(table: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 def _time_label(data: Any, t: float) -> str:
     if data.time_kind == "datetime":
-        return str(np.datetime64(int(t), "ns"))
+        return str(np.datetime64(int(t), "ns").astype("datetime64[s]"))
     return f"{t:g}"
 
 
