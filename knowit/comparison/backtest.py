@@ -218,7 +218,7 @@ def _aggregate(table: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 def _time_label(data: Any, t: float) -> str:
     if data.time_kind == "datetime":
-        return str(np.datetime64(int(t), "ns"))
+        return str(np.datetime64(int(t), "ns").astype("datetime64[s]"))
     return f"{t:g}"
 
 

@@ -156,8 +156,8 @@ def format_baselines(report: dict[str, Any] | None) -> str:
         return ""
     key = "mae" if "mae" in report["model"] else "error_rate"
     lines = [f"baselines on {report['n_points']} {report['set']} points ({key}, original units; skill = 1 - model/naive):",
-             f"  {'model':<22}  {report['model'][key]:.6g}"]
+             f"  {'model':<28}  {report['model'][key]:.6g}"]
     for name, values in report["naive"].items():
         label = f"{name} (m={report['season']})" if name == "seasonal_persistence" else name
-        lines.append(f"  {label:<22}  {values[key]:.6g}   skill {report['skill'][name].get(key, float('nan')):+.3f}")
+        lines.append(f"  {label:<28}  {values[key]:.6g}   skill {report['skill'][name].get(key, float('nan')):+.3f}")
     return "\n".join(lines)
