@@ -22,11 +22,12 @@ from pathlib import Path
 from knowit import KnowIt
 
 ARCHS = ("lstm", "mlp", "cnn", "tcn", "transformer", "tft")
+BUDGET_EPOCHS, TRAIN_BATCHES = 3, 10
 TASKS = {"regression": ("synth_regression", "test_mae", "lower"), "classification": ("synth_classification", "test_accuracy", "higher")}
 
 
-def run_zoo(ki: KnowIt, epochs: int, limit: dict) -> list[dict]:
-    rows = []
+def run_zoo(ki: KnowIt, epochs: int, limit: dict, out: Path) -> list[dict]:
+    rows: list[dict] = []
     for task, (dataset, metric, _) in TASKS.items():
         for arch in ARCHS:
             trainer = {"max_epochs": epochs, "learning_rate": 1e-3, "accelerator": "cpu", "progress_bar": False, **limit}
@@ -36,7 +37,14 @@ def run_zoo(ki: KnowIt, epochs: int, limit: dict) -> list[dict]:
             rows.append({"task": task, "arch": arch, "metric": metric, "value": result.metrics[metric],
                          "test_loss": result.metrics["test_loss"], "n_parameters": result.n_parameters,
                          "epoch_time_s": statistics.median(times), "epochs": len(times)})
+            write(rows, out)  # after every run, so an interrupted zoo keeps what it measured
     return rows
+
+
+def write(rows: list[dict], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(table(rows) + "\n")
+    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def _history(run_dir: Path) -> list[dict]:
@@ -80,12 +88,11 @@ def main() -> None:
     args = parser.parse_args()
     exp_dir = Path(args.exp_dir or tempfile.mkdtemp(prefix="knowit_zoo_"))
     ki = KnowIt(exp_dir)
-    epochs, limit = (1, {"limit_train_batches": 2, "limit_val_batches": 1, "limit_test_batches": 1}) if args.smoke else (3, {})
-    rows = run_zoo(ki, epochs, limit)
+    # The same budget for every architecture: BUDGET epochs of TRAIN_BATCHES batches of 64 windows.
+    epochs, limit = (1, {"limit_train_batches": 2, "limit_val_batches": 1, "limit_test_batches": 1}) if args.smoke else (
+        BUDGET_EPOCHS, {"limit_train_batches": TRAIN_BATCHES})
     out = Path(args.out) if args.out else (exp_dir if args.smoke else Path(__file__).resolve().parent)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(table(rows) + "\n")
-    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    rows = run_zoo(ki, epochs, limit, out)
     plot(rows, out / "zoo.png")
     print(table(rows))
     print(json.dumps({"rows": rows, "out": str(out)}))
