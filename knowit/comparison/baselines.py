@@ -50,8 +50,8 @@ def infer_season(data: Any, configured: int | None) -> tuple[int | None, str]:
         return int(configured), "data.season"
     freq = getattr(data, "freq", None)
     if freq:
-        base = str(freq).lstrip("0123456789")
-        if base in SEASON_OF_FREQ and base == str(freq):
+        base = str(freq).split("-")[0]  # W-SUN, QS-JAN: the anchor does not change the season
+        if base in SEASON_OF_FREQ:  # a multiple (2h, 15min) has no obvious season
             return SEASON_OF_FREQ[base], f"calendar frequency {freq}"
     if getattr(data, "time_kind", None) == "datetime":
         delta = float(getattr(data, "time_delta", 0.0))

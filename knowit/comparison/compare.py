@@ -103,8 +103,9 @@ def load_predictions(exp_dir: Path, name: str, set_name: str) -> RunPredictions:
 
 
 def _fingerprint(summary: dict[str, Any]) -> Any:
+    """The stored dataset's content hash the run was trained on (where the run recorded one)."""
     data = summary.get("data") or {}
-    return summary.get("data_fingerprint") or data.get("fingerprint")
+    return summary.get("data_hash") or data.get("content_hash")
 
 
 def check_comparable(runs: list[RunPredictions], set_name: str) -> None:

@@ -103,6 +103,9 @@ def train_repeats(cfg: Any, train: Callable[..., Any], *, run_path: Path | None,
     )
     rep_summaries = [RunDir(top.path / f"rep-{k}").read_summary() or {} for k in range(len(results))]
     summary["train_time_s"] = float(sum(s.get("train_time_s") or 0.0 for s in rep_summaries))
+    for key in ("data_hash", "units"):  # the same data for every repeat: compare checks it
+        if rep_summaries and rep_summaries[0].get(key) is not None:
+            summary[key] = rep_summaries[0][key]
     reports = [s["baselines"] for s in rep_summaries if s.get("baselines")]
     if reports and len(reports) == len(rep_summaries):
         summary["baselines"] = {**reports[0], "model": _mean_nested(reports, "model"), "skill": _mean_nested(reports, "skill"),
