@@ -40,8 +40,8 @@ Declarations the framework reads instead of guessing from argument names (checke
     (``[T, H, W, C]``, CNN-LSTM's ``channels_last``).
 ``STATEFUL_ARG``
     For stateful models: the dotted name of the bool ``ArchArgs`` field that turns carrying states
-    between batches on (``"internal_state.tracking"`` for the LSTM, ``"stateful"`` for
-    ConvLSTM1D). When it is true, training requires ``data.batch_sampling: contiguous``, and the
+    between batches on (``"stateful"`` for ConvLSTM1D), or a tuple of such names, any of which
+    does (the LSTM's ``("internal_state.tracking", "stateful")``). When it is true, training requires ``data.batch_sampling: contiguous``, and the
     model must offer ``reset_states(mask: BoolTensor | None = None)``: the training module calls
     ``reset_states()`` at the start of every epoch/evaluation and ``reset_states(batch["reset"])``
     before each forward; interpretation replays a stream's context through

@@ -91,8 +91,7 @@ def check_declarations(module: ModuleType, path: str) -> None:
     import dataclasses
     import typing
 
-    key = getattr(module, "STATEFUL_ARG", None)
-    if key is not None:
+    for key in _stateful_args(module):
         tp: Any = module.ArchArgs
         for part in str(key).split("."):
             hints = typing.get_type_hints(tp) if dataclasses.is_dataclass(tp) else {}
@@ -104,15 +103,24 @@ def check_declarations(module: ModuleType, path: str) -> None:
         raise KnowItConfigError(f"arch.name: module {path!r} declares INPUT_LAYOUT={layout!r}; choose one of: {', '.join(LAYOUTS)}")
 
 
+def _stateful_args(module: ModuleType) -> tuple[str, ...]:
+    """``STATEFUL_ARG``: one dotted ArchArgs field, or several (any of them on makes it stateful)."""
+    declared = getattr(module, "STATEFUL_ARG", None)
+    if declared is None:
+        return ()
+    return (declared,) if isinstance(declared, str) else tuple(declared)
+
+
 def stateful_key(module: ModuleType, args: Any) -> str | None:
-    """``arch.<STATEFUL_ARG>`` when that argument is on (the model carries states between batches)."""
-    key = getattr(module, "STATEFUL_ARG", None)
-    if key is None:
-        return None
-    value = args
-    for part in key.split("."):
-        value = getattr(value, part)
-    return f"arch.{key}" if value else None
+    """``arch.<STATEFUL_ARG>`` of the first such argument that is on (the model carries states
+    between batches); None when the model is not stateful with these args."""
+    for key in _stateful_args(module):
+        value = args
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value:
+            return f"arch.{key}"
+    return None
 
 
 def input_layout(module: ModuleType, args: Any) -> str:
