@@ -49,18 +49,27 @@ def test_the_tour_is_found_and_parsed() -> None:
     assert commands.index("import my_series.csv") < commands.index("train data=my_data") < commands.index("predict mine")
 
 
-def _own_csv(path: Path) -> None:
+def _own_files(folder: Path) -> None:
+    """The user's own files the tour names: an hourly series, a monthly table, an array archive."""
     rng = np.random.default_rng(0)
     n = 600
     a = np.sin(np.arange(n) / 9.0) + rng.normal(0, 0.1, n)
     frame = pd.DataFrame({"time": pd.date_range("2024-01-01", periods=n, freq="h"), "a": a, "b": rng.normal(size=n)})
     frame["load"] = np.roll(a, 3) + 0.5 * frame["b"]
-    frame.to_csv(path, index=False)
+    frame.to_csv(folder / "my_series.csv", index=False)
+    months = pd.date_range("2010-01-31", periods=120, freq="ME")
+    pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "price": rng.normal(10, 1, 120),
+                  "demand": 100 + 10 * np.sin(np.arange(120) / 6.0)}).to_csv(folder / "monthly.csv", index=False)
+    y = np.repeat(np.arange(3), 40)  # sorted by class, as archives often are
+    y_test = np.repeat(np.arange(3), 10)
+    x = rng.normal(size=(120, 8, 3)).astype(np.float32) + y[:, None, None]
+    x_test = rng.normal(size=(30, 8, 3)).astype(np.float32) + y_test[:, None, None]
+    np.savez(folder / "archive.npz", x=x, y=y, x_test=x_test, y_test=y_test)
 
 
 @pytest.mark.slow
 def test_every_tour_line_runs_in_order(tmp_path: Path) -> None:
-    _own_csv(tmp_path / "my_series.csv")
+    _own_files(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("KNOWIT_EXP_DIR", "HYDRA_FULL_ERROR")}
     env["KNOWIT_SMOKE"] = "1"
     for lang, body in tour_blocks(README.read_text(encoding="utf-8")):

@@ -75,7 +75,7 @@ def write_data_config(exp_dir: str | os.PathLike, name: str, meta: Mapping[str, 
     header = [f"# Dataset {name!r}, written by `knowit import`: select it with data={name}.",
               "# Any key of the data group may be added or changed here (see docs/config_reference.md)."]
     header += [f"# {line}" for line in notes]
-    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     return write_text(data_config_path(exp_dir, name), "\n".join(header) + "\n" + body)
 
 

@@ -2,10 +2,12 @@
 
 Sets: a dataset with a given test partition keeps it as the test set and draws the validation
 set from its train pool (``val_fraction``); otherwise the samples are split by
-``split_portions``. ``split_method=random`` shuffles with the run's seed, ``chronological``
-keeps the stored order (samples are taken to be in time order); ``stratify`` splits every class
-separately so each set keeps the class proportions. Scalers are fitted per channel on the
-training samples only. Offers the same interface as ``PreparedSeries``.
+``split_portions``. ``split_method=random`` (what ``auto`` means here) shuffles with the run's
+seed, ``chronological`` keeps the stored order (samples are taken to be in time order);
+``stratify`` (by default on for a random split of class labels) splits every class separately so
+each set keeps the class proportions. Scalers are fitted per channel on the
+training samples only. ``PreparedArrays`` is the arrays side of
+``knowit.data.prepared.PreparedData`` (series: ``prepared_series.py``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from knowit.config.schema import DataConfig
 from knowit.data.arrays import ArrayData, load_arrays
 from knowit.data.classes import class_weights, count_classes
 from knowit.data.scaling import FittedScalers, Scaler
-from knowit.data.splitting import SETS
+from knowit.data.splitting import SETS, resolve_split_method
 from knowit.data.store import DatasetStore
 from knowit.errors import KnowItDataError
 
@@ -65,11 +67,31 @@ class PreparedArrays(FittedScalers):
             y = self.y_scaler.transform_(y)
         return {"x": x, "y": y, "point": points}
 
-    def point_table(self, name: str) -> dict[str, np.ndarray]:
-        """Sample index of each point of a set and whether it came from the given test partition."""
-        rows = self.set_points(name)
-        return {"sample": rows, "point": rows, "given_test": rows >= self.data.n_given_train}
+    @property
+    def spec(self) -> None:
+        """Arrays have no windows over a time axis (``PreparedSeries.spec`` is a ``WindowSpec``)."""
+        return None
 
+    def point_columns(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """The sample index of each point."""
+        return {"sample": np.asarray(points)}
+
+    def output_labels(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        return flat_output_labels(shape)
+
+    def stream_of(self, points: np.ndarray) -> np.ndarray:
+        """Every sample is its own stream segment (there are no slices)."""
+        return np.arange(len(points))
+
+    @property
+    def default_stream_stride(self) -> int:
+        return 1
+
+
+def flat_output_labels(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Step 0 and the flat index as the component name, for outputs without (step, component) axes."""
+    size = int(np.prod(shape))
+    return np.zeros(size, dtype=np.int64), np.asarray([str(i) for i in range(size)], dtype=object)
 
 
 def _partition(idx: np.ndarray, fractions: list[float], rng: np.random.Generator | None, groups: np.ndarray | None) -> list[np.ndarray]:
@@ -87,14 +109,18 @@ def _partition(idx: np.ndarray, fractions: list[float], rng: np.random.Generator
 
 
 def split_samples(data: ArrayData, cfg: DataConfig, seed: int) -> dict[str, np.ndarray]:
-    if cfg.split_method not in ARRAY_SPLIT_METHODS:
+    """Train/valid/test sample indices. With ``stratify`` unset, a random split of class labels is
+    stratified: every set (validation drawn from the train pool included) keeps the class shares."""
+    method = resolve_split_method(cfg.split_method, arrays=True)
+    if method not in ARRAY_SPLIT_METHODS:
         raise KnowItDataError(
-            f"data.split_method: {cfg.split_method!r} does not apply to array dataset {data.name!r}; choose {' or '.join(ARRAY_SPLIT_METHODS)}"
+            f"data.split_method: {method!r} does not apply to array dataset {data.name!r}; choose auto, {' or '.join(ARRAY_SPLIT_METHODS)}"
         )
     if cfg.stratify and data.task != "classification":
         raise KnowItDataError("data.stratify: stratification needs class labels (task=classification)")
-    rng = np.random.default_rng(seed) if cfg.split_method == "random" else None
-    groups = data.y if cfg.stratify else None
+    stratify = cfg.stratify if cfg.stratify is not None else (data.task == "classification" and method == "random")
+    rng = np.random.default_rng(seed) if method == "random" else None
+    groups = data.y if stratify else None
     pool = np.arange(data.n_given_train)
     if data.has_given_test:
         train, valid = _partition(pool, [1.0 - cfg.val_fraction, cfg.val_fraction], rng, groups)
