@@ -74,15 +74,17 @@ class KnowIt:
         overwrite: bool = False,
         and_viz: bool = False,
         progress_bar: bool | None = False,
+        resume: bool = False,
     ):
         """Train every combination of ``grid`` (``{'arch.width': [32, 64], 'trainer.learning_rate':
         [1e-3, 1e-2]}``) on top of ``kwargs``, one job after another, into
         ``<exp_dir>/sweeps/<model_name>/<n>``; returns the ``SweepSummary`` (best job first; also
         written as ``sweep_summary.csv``/``.json``, a plot and a ``best`` link). All configs are
-        checked before the first job; a failing job is recorded and the sweep goes on."""
+        checked before the first job; a failing job is recorded and the sweep goes on.
+        ``resume=True`` runs only the jobs of an interrupted sweep that never finished."""
         from knowit.sweeps.sequential import run_sweep
 
-        return run_sweep(self, model_name, kwargs, grid or {}, overrides=overrides, overwrite=overwrite, and_viz=and_viz, progress_bar=progress_bar)
+        return run_sweep(self, model_name, kwargs, grid or {}, overrides=overrides, overwrite=overwrite, and_viz=and_viz, progress_bar=progress_bar, resume=resume)
 
     # -- what exists --------------------------------------------------------------------------
     @staticmethod
@@ -139,10 +141,16 @@ class KnowIt:
         return path
 
     # -- results ------------------------------------------------------------------------------
-    def generate_predictions(self, model_name: str, kwargs: Mapping[str, Any] | None = None):
+    def _load_model(self, model_name: str, arch: str | None):
+        from knowit.results.load import load_run
+
+        return load_run(self.run_dir(model_name), arch=arch, exp_dir=self.exp_dir)
+
+    def generate_predictions(self, model_name: str, kwargs: Mapping[str, Any] | None = None, *, arch: str | None = None):
         """Predict a set of a trained model; returns the tidy table and saves it as
         ``<run>/predictions/<set>.parquet``. ``kwargs = {'predictor': {'prediction_set':
-        'train'|'valid'|'test', 'rescale_outputs': True}}`` (KnowIt's form; both keys optional)."""
+        'train'|'valid'|'test', 'rescale_outputs': True}}`` (KnowIt's form; both keys optional).
+        ``arch``: the module of a run trained with your own architecture (see ``KnowIt.load``)."""
         from knowit.errors import KnowItConfigError
         from knowit.results.predictions import predictions_frame, save_predictions
 
@@ -151,20 +159,20 @@ class KnowIt:
         if unknown or set(kwargs or {}) - {"predictor"}:
             bad = sorted(unknown)[0] if unknown else sorted(set(kwargs or {}) - {"predictor"})[0]
             raise KnowItConfigError(f"predictor.{bad}: unknown key; allowed keys: prediction_set, rescale_outputs")
-        run = self.load(self.run_dir(model_name))
+        run = self._load_model(model_name, arch)
         set_name = predictor.get("prediction_set", "valid")
         frame = predictions_frame(run, set_name, rescale_outputs=bool(predictor.get("rescale_outputs", True)))
         with os_errors_as_run_errors("model_name"):
             save_predictions(frame, run.run.predictions, set_name)
         return frame
 
-    def evaluate(self, model_name: str, set_name: str = "test") -> dict[str, float]:
+    def evaluate(self, model_name: str, set_name: str = "test", *, arch: str | None = None) -> dict[str, float]:
         """Loss and metrics of a trained model's best checkpoint on ``set_name``."""
         from knowit.results.predictions import evaluate
 
-        return evaluate(self.load(self.run_dir(model_name)), set_name)
+        return evaluate(self._load_model(model_name, arch), set_name)
 
-    def visualize(self, model_name: str, set_name: str = "test", *, min_probability: float = 0.0) -> list[Path]:
+    def visualize(self, model_name: str, set_name: str = "test", *, min_probability: float = 0.0, arch: str | None = None) -> list[Path]:
         """Draw a trained model's plots into ``<run>/visualizations``; returns the files written."""
         from knowit.errors import KnowItConfigError
         from knowit.plots.curves import learning_curves
@@ -173,7 +181,7 @@ class KnowIt:
 
         if not 0.0 <= min_probability <= 1.0:
             raise KnowItConfigError(f"min_probability: {min_probability} is out of range; it must be within [0, 1]")
-        run = self.load(self.run_dir(model_name))
+        run = self._load_model(model_name, arch)
         frame = predictions_frame(run, set_name)
         folder = run.run.visualizations
         with os_errors_as_run_errors("model_name"):
@@ -181,7 +189,7 @@ class KnowIt:
             written += visualize_set(frame, run.module.hparams.task, set_name, folder, title=model_name, min_probability=min_probability)
         return [p for p in written if p is not None]
 
-    def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None):
+    def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None, *, arch: str | None = None):
         """Attribute a trained model's outputs to its input windows (Captum; ``pip install
         'knowit[interpret]'``). ``kwargs = {'interpreter': {'interpretation_method':
         'IntegratedGradients'|'DeepLift'|'DeepLiftShap', 'interpretation_set': 'valid', 'selection':
@@ -194,12 +202,17 @@ class KnowIt:
 
         cfg = interpreter_config(kwargs)
         require_captum()
-        return interpret(self.load(self.run_dir(model_name)), cfg)
+        return interpret(self._load_model(model_name, arch), cfg)
 
     # -- loading ------------------------------------------------------------------------------
     @staticmethod
-    def load(run_dir: str | os.PathLike, *, checkpoint: str = "best"):
-        """Rebuild a trained model from its run directory (``weights_only`` loading)."""
+    def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", arch: str | None = None):
+        """Rebuild a trained model from its run directory (``weights_only`` loading).
+
+        The architecture comes from the run's ``config.yaml``: a shipped one by name; a run
+        trained with your own architecture module needs ``arch='my_pkg.my_arch'`` (unless this
+        process already imported it), because loading runs that module's code and a run folder
+        someone shared must not choose code for you."""
         from knowit.results.load import load_run
 
-        return load_run(Path(run_dir), checkpoint=checkpoint)
+        return load_run(Path(run_dir), checkpoint=checkpoint, arch=arch)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
 MAX_PREVALIDATED_JOBS = 256  # composing one job's config takes ~10 ms
 
 # Subcommands live in knowit/commands/<name>.py, each with HELP, configure(parser) and run(ns).
@@ -32,17 +33,20 @@ def fail(message: str) -> int:
 
 def _guard(fn: Callable[[], int], debug: bool) -> int:
     """Run a command; knowit's own errors become one line and exit code 2."""
-    from knowit.errors import KnowItError
+    from knowit.errors import KnowItError, KnowItInterrupted
 
     try:
         return fn()
+    except KnowItInterrupted as err:
+        print(f"knowit: {err}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KnowItError as err:
         if debug:
             raise
         return fail(str(err))
     except KeyboardInterrupt:
         print("knowit: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _command(name: str):
@@ -66,6 +70,11 @@ def add_exp_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exp-dir", default=None, help="experiment directory (default: $KNOWIT_EXP_DIR or ./knowit_exp)")
 
 
+def add_arch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", default=None, help="the module of a run trained with your own architecture "
+                        "(e.g. my_pkg.my_arch); loading runs its code, so a run folder never chooses it for you")
+
+
 TRAIN_HELP = """usage: python -m knowit train [overrides ...] [-m] [--debug]
 
 Train a model from the config groups data/, arch/ and trainer/ (see conf/ or `python -m knowit train --cfg job`).
@@ -78,6 +87,17 @@ examples:
 
 Hydra's own flags (--cfg job, --info, hydra/launcher=joblib, ...) work as usual.
 """
+
+
+def check_hydra_dirs(hydra_overrides: list[str]) -> None:
+    """Hydra creates ``hydra.run.dir`` before the job starts, yet knowit never writes there: a
+    path given to it would only leave empty folders outside the experiment directory."""
+    from knowit.errors import KnowItConfigError
+
+    for item in hydra_overrides:
+        if item.split("=", 1)[0].lstrip("+~") == "hydra.run.dir":
+            raise KnowItConfigError("hydra.run.dir: knowit writes a run to <exp_dir>/models/<model_name>, not to Hydra's run folder; "
+                                    "set exp_dir= or model_name= instead")
 
 
 def cmd_train(args: list[str]) -> int:
@@ -104,17 +124,20 @@ def cmd_train(args: list[str]) -> int:
 
         own = [o for o in overrides if not o.startswith("hydra")]
         hydra_own = [o for o in overrides if o.startswith("hydra")]
+        check_hydra_dirs(hydra_own)
         jobs, direction = sweep_jobs(own, hydra_own) if multirun else ([own], None)
         for number, job in enumerate(jobs[:MAX_PREVALIDATED_JOBS]):
             # Hydra's own settings (launcher, sweeper) are checked once, with the first job.
             cfg = validate(compose(job + (hydra_own if number == 0 else [])))
             plan(cfg)
         if multirun:
-            from knowit.sweeps.guard import check_direction, check_sweep_dir, clear_sweep_dir
+            from knowit.sweeps.grid import expand_grid
+            from knowit.sweeps.guard import check_direction, hydra_sweep_dir
+            from knowit.sweeps.plan import start_sweep
 
             check_direction(direction, cfg.root.optimized_metric)
-            check_sweep_dir(cfg)
-            clear_sweep_dir(cfg)
+            grid = expand_grid(own)
+            start_sweep(hydra_sweep_dir(cfg, hydra_own), jobs=grid if grid == jobs else None, overwrite=cfg.root.overwrite)
         return 0
 
     code = _guard(prevalidate, debug)
@@ -123,7 +146,11 @@ def cmd_train(args: list[str]) -> int:
     from knowit.hydra_app import run_hydra
 
     flags = [a for a in args if a.startswith("-")]
-    return run_hydra([*flags, *normalize_overrides(overrides)], debug=debug)
+    try:
+        return run_hydra([*flags, *normalize_overrides(overrides)], debug=debug)
+    except KeyboardInterrupt:  # Ctrl-C outside training (Lightning handles it inside)
+        print("knowit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from knowit.config.run_config import RunConfig
-from knowit.config.validate import to_plain
 from knowit.errors import KnowItConfigError
 from knowit.rundir import RunDir, auto_model_name
 
@@ -104,6 +103,13 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
     ckpt = given / "checkpoints" / "last.ckpt" if given.is_dir() else given
     if not ckpt.is_file():
         raise KnowItConfigError(f"trainer.resume: no checkpoint to resume from at {ckpt}")
+    from knowit.errors import KnowItRunError
+    from knowit.results.load import read_checkpoint
+
+    try:  # a damaged checkpoint is refused before the run is touched
+        read_checkpoint(ckpt)
+    except KnowItRunError as err:
+        raise KnowItConfigError(f"trainer.resume: {str(err).removeprefix('checkpoint: ')}") from None
     run_path = ckpt.resolve().parent.parent
     if not (run_path / "config.yaml").is_file():
         raise KnowItConfigError(f"trainer.resume: {ckpt} is not inside a knowit run directory (no config.yaml beside checkpoints/)")
@@ -127,28 +133,18 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     import torch
 
     from knowit.data.datamodule import KnowItDataModule
-    from knowit.training.module import KnowItModule
+    from knowit.training.module import KnowItModule, code_hparams
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
-    loss_name, metric_names = plan(cfg)
+    plan(cfg)
     resume = resume_target(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
     module = KnowItModule(
-        arch_module=cfg.arch.module,
-        arch_args=to_plain(cfg.arch.args),
+        **code_hparams(cfg),
         input_dim=datamodule.input_dim,
         output_dim=datamodule.output_dim,
         task=cfg.data.task,
-        loss_fn=loss_name,
-        performance_metrics=metric_names,
-        optim=cfg.trainer.optim,
-        learning_rate=cfg.trainer.learning_rate,
-        weight_decay=cfg.trainer.weight_decay,
-        optim_kwargs=cfg.trainer.optim_kwargs,
-        lr_scheduler=cfg.trainer.lr_scheduler,
-        lr_scheduler_kwargs=cfg.trainer.lr_scheduler_kwargs,
-        loss_kwargs=cfg.trainer.loss_kwargs,
         class_names=datamodule.class_names,
         class_weights=datamodule.class_weights,
     )
@@ -166,7 +162,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     if ddp_child:  # a DDP worker started by rank 0: same run directory, writes nothing of its own
         run = RunDir(Path(ddp_child))
     else:
-        run.claim(overwrite=cfg.root.overwrite, resume=resume is not None)
+        # A sweep job never replaces a folder: its sweep cleared only the sweep folder it checked.
+        run.claim(overwrite=cfg.root.overwrite and run_path is None, resume=resume is not None)
     summary: dict[str, Any] = {
         "status": "running",
         "model_name": model_name,
@@ -178,6 +175,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         "data": datamodule.describe(),
     }
     writer = _Writer(run, enabled=not ddp_child)
+    attempt = ResumeAttempt(run) if resume and not ddp_child else None
+    trainer = None
     try:
         resolved = cfg.to_dict()
         resolved["model_name"] = model_name
@@ -196,7 +195,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume[1]) if resume else None, weights_only=True)
         except BaseException as err:
             summary["train_time_s"] = time.perf_counter() - started
-            _record_failure(writer, run, summary, err)
+            if isinstance(err, (KeyboardInterrupt, SystemExit)) or _is_nonfinite(err):
+                raise _ended_early(err, trainer, run) from None
             raise
         finally:
             if not ddp_child:
@@ -207,6 +207,14 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         if trainer.interrupted:
             summary["status"] = "interrupted"
         result = _finish(run, trainer, module, datamodule, summary, and_viz and not ddp_child, writer)
+    except BaseException as err:
+        from knowit.errors import KnowItInterrupted
+
+        if attempt is not None and not isinstance(err, KnowItInterrupted):
+            attempt.restore(err)  # a failed resume leaves the run as it was, the attempt recorded beside it
+        elif "train_time_s" in summary or isinstance(err, KnowItInterrupted):
+            _record_failure(writer, run, summary, err, trainer)
+        raise
     finally:
         if not ddp_child:
             run.release()
@@ -224,18 +232,77 @@ class _Writer:
             fn(*args)
 
 
-def _record_failure(writer: _Writer, run: RunDir, summary: dict[str, Any], err: BaseException) -> None:
-    """Mark the run failed (or interrupted) in summary.json; the last good checkpoint stays."""
-    from knowit.errors import KnowItError
-    from knowit.training.callbacks import read_history
+def _is_nonfinite(err: BaseException) -> bool:
+    from knowit.training.module import NonFiniteLoss
 
-    summary["status"] = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "failed"
+    return isinstance(err, NonFiniteLoss)
+
+
+def _ended_early(err: BaseException, trainer: Any, run: RunDir) -> BaseException:
+    """Ctrl-C (Lightning turns it into ``sys.exit(1)``) and the NaN guard, as one line that says
+    where the run stopped and which checkpoint is left."""
+    import signal
+
+    from knowit.errors import KnowItInterrupted
+    from knowit.training.module import NonFiniteLoss
+
+    last = run.last_checkpoint
+    if _is_nonfinite(err):
+        kept = f"the last good checkpoint is kept ({last.relative_to(run.path)})" if last.is_file() else "no checkpoint had been saved yet"
+        return NonFiniteLoss(f"{err}; {kept}")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores further Ctrl-C after the first
+    if last.is_file():
+        return KnowItInterrupted(f"trainer: interrupted at epoch {trainer.current_epoch}; resume with: python -m knowit train trainer.resume={run.path}")
+    return KnowItInterrupted(f"trainer: interrupted at epoch {trainer.current_epoch}, before the first checkpoint; nothing to resume")
+
+
+class ResumeAttempt:
+    """The run's record as it was before a resume: restored if the resume fails, the failed
+    attempt written beside it in ``resume_failures.json``."""
+
+    KEPT = ("summary.json", "config.yaml", "metrics.csv", "scalers.json")
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        self.saved = {name: (run.path / name).read_bytes() for name in self.KEPT if (run.path / name).is_file()}
+
+    def restore(self, err: BaseException) -> None:
+        import datetime as _dt
+
+        from knowit.atomic_io import read_json, write_atomic, write_json
+        from knowit.sweeps.guard import failure_message
+
+        try:
+            for name, data in self.saved.items():
+                write_atomic(self.run.path / name, lambda p, data=data: p.write_bytes(data))
+            for name in set(self.KEPT) - set(self.saved):
+                (self.run.path / name).unlink(missing_ok=True)
+            record = self.run.path / "resume_failures.json"
+            attempts = read_json(record) if record.is_file() else []
+            attempts = attempts if isinstance(attempts, list) else []
+            attempts.append({"at": _dt.datetime.now().isoformat(timespec="seconds"), "error": failure_message(err)})
+            write_json(record, attempts)
+        except OSError:
+            log.warning("could not restore %s after the failed resume", self.run.path)
+
+
+def _record_failure(writer: _Writer, run: RunDir, summary: dict[str, Any], err: BaseException, trainer: Any = None) -> None:
+    """Mark the run failed (or interrupted) in summary.json, naming the checkpoints that are left."""
+    from knowit.errors import KnowItError, KnowItInterrupted
+    from knowit.training.callbacks import read_history
+    from knowit.training.trainer import model_checkpoint
+
+    summary["status"] = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit, KnowItInterrupted)) else "failed"
     summary["error"] = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if not isinstance(err, KnowItError):
         summary["error"] = f"{type(err).__name__}: {summary['error']}"
     summary["epochs"] = len(read_history(run.metrics))
     last = run.last_checkpoint
     summary["last_checkpoint"] = str(last.relative_to(run.path)) if last.is_file() else None
+    callback = model_checkpoint(trainer) if trainer is not None else None
+    best = Path(callback.best_model_path) if callback is not None and callback.best_model_path else None
+    if best is not None and best.is_file() and best.resolve().is_relative_to(run.path.resolve()):
+        summary["best_checkpoint"] = str(best.resolve().relative_to(run.path.resolve()))
     try:
         writer.do(run.write_summary, summary)
     except OSError:
@@ -247,18 +314,21 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
     import torch.distributed as dist
 
     from knowit.plots.curves import learning_curves
-    from knowit.results.load import module_from_checkpoint
+    from knowit.results.load import load_weights, read_checkpoint
+    from knowit.training.module import KnowItModule
     from knowit.training.callbacks import read_history
     from knowit.training.trainer import eval_trainer, model_checkpoint
 
     history = read_history(run.metrics)
     ckpt_cb = model_checkpoint(trainer)
     best = Path(ckpt_cb.best_model_path) if ckpt_cb and ckpt_cb.best_model_path else None
+    if best is not None:  # on resume this path comes from the checkpoint's callback state: keep it in the run
+        best = run.inside(str(best.resolve()), "the checkpoint callback's best_model_path")
     # Evaluate in this process only: after DDP training the workers have stopped here.
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()  # metrics would otherwise wait for the finished workers
-    if best:
-        module = module_from_checkpoint(best)
+    if best:  # the weights from the file, the code from this run's own (validated) hyperparameters
+        module = load_weights(KnowItModule(**dict(module.hparams)), read_checkpoint(best)["state_dict"], best)
     limits = {"valid": trainer.limit_val_batches, "test": trainer.limit_test_batches}
     evaluator = eval_trainer(trainer.strategy.root_device.type, limit_val_batches=limits["valid"], limit_test_batches=limits["test"])
     datamodule.trainer = None  # serve whole sets again (not one DDP shard)
@@ -277,7 +347,7 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
         status=summary["status"] if summary["status"] == "interrupted" else "completed" if finite else "failed",
         epochs=len(history),
         best_epoch=_best_epoch(history, ckpt_cb),
-        best_checkpoint=str(best.relative_to(run.path)) if best else None,
+        best_checkpoint=str(best.relative_to(run.path.resolve())) if best else None,
         metrics=metrics,
         final={k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
         epoch_times=[r.get("epoch_time") for r in history],

@@ -27,11 +27,10 @@ def _check_set(name: str, key: str) -> None:
 
 
 def run_data(run: LoadedRun):
-    """The run's DataModule, rebuilt from its saved config."""
-    from knowit.config.run_config import validate
+    """The run's DataModule, rebuilt from its validated config (``load_run`` checked it)."""
     from knowit.data.datamodule import KnowItDataModule
 
-    cfg = validate({k: v for k, v in run.config.items() if k != "hydra"})
+    cfg = run.run_config
     return KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
 
 

@@ -24,20 +24,26 @@ def run_sweep(
     overwrite: bool = False,
     and_viz: bool = False,
     progress_bar: bool | None = False,
+    resume: bool = False,
 ) -> SweepSummary:
     from knowit.orchestrator import plan
     from knowit.sweeps.grid import grid_overrides
-    from knowit.sweeps.guard import check_sweep_dir, clear_sweep_dir, run_job, sweep_dir
+    from knowit.sweeps.guard import run_job, sweep_dir
+    from knowit.sweeps.plan import jobs_to_resume, start_sweep
     from knowit.sweeps.summary import summarize_sweep
 
     jobs = grid_overrides(grid)
     configs = [ki.config(model_name, kwargs, overrides=[*overrides, *job], overwrite=overwrite) for job in jobs]
     for cfg in configs:
         plan(cfg)
-    check_sweep_dir(configs[0])
-    clear_sweep_dir(configs[0])
     folder = sweep_dir(configs[0])
-    for number, (job, cfg) in enumerate(zip(jobs, configs)):
+    if resume:  # only the planned jobs that never finished
+        todo = [number for number, _ in jobs_to_resume(folder, jobs)]
+    else:
+        start_sweep(folder, jobs=jobs, overwrite=overwrite)
+        todo = list(range(len(jobs)))
+    for number in todo:
+        job, cfg = jobs[number], configs[number]
         path = folder / str(number)
         log.info("sweep %s: job %d/%d: %s", model_name, number + 1, len(jobs), " ".join(job))
         _, error = run_job(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric,
