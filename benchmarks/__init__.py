@@ -5,5 +5,6 @@ Run every workload and rewrite ``benchmarks/RESULTS.md``::
     python -m benchmarks.run            # full sizes (minutes)
     python -m benchmarks.run --smoke    # tiny sizes, seconds (the test suite runs this)
 
-Each workload module exposes ``run(smoke: bool, repeats: int) -> list[Result]``.
+Each workload module exposes ``run(smoke: bool, rounds: int) -> list[Result]`` and measures its
+ratios with ``benchmarks.common.alternate`` + ``compare`` (interleaved rounds, medians, min-max).
 """

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.common import Result, at_least, explained
+from benchmarks.common import Result, alternate, compare, explained
 
 
 @dataclass(frozen=True)
@@ -125,25 +125,24 @@ def _raw_rate(w: Workload, arrays: dict, epochs: int) -> float:
     return n_train / statistics.median(times[1:])
 
 
-def _measure(w: Workload, smoke: bool, repeats: int) -> Result:
+def _measure(w: Workload, smoke: bool, rounds: int) -> Result:
     n, epochs = (w.smoke_n, 2) if smoke else (w.n, w.epochs)
     arrays = make_sequences(n, w.shape, w.channels_last, w.classes)
-    knowit_rates, raw_rates = [], []
-    for _ in range(repeats):  # alternated, so a slow spell of a shared machine hits both sides
+
+    def knowit() -> float:
         with tempfile.TemporaryDirectory() as tmp:
-            knowit_rates.append(_knowit_rate(w, arrays, epochs, Path(tmp)))
-        raw_rates.append(_raw_rate(w, arrays, epochs))
-    result = at_least(
+            return _knowit_rate(w, arrays, epochs, Path(tmp))
+
+    result = compare(
         w.name, "training samples/s (train + validation epoch wall)",
-        statistics.median(knowit_rates), statistics.median(raw_rates), 0.90,
-        f"{n} sequences {w.shape}, batch {w.batch}, Adam; knowit runs {', '.join(f'{r:.0f}' for r in knowit_rates)}, "
-        f"raw runs {', '.join(f'{r:.0f}' for r in raw_rates)}",
+        alternate(knowit, lambda: _raw_rate(w, arrays, epochs), rounds), 0.90,
+        f"{n} sequences {w.shape}, batch {w.batch}, Adam",
     )
     return explained(result, SHORTFALL)
 
 
-def run(smoke: bool, repeats: int) -> list[Result]:
-    return [_measure(w, smoke, repeats) for w in WORKLOADS]
+def run(smoke: bool, rounds: int) -> list[Result]:
+    return [_measure(w, smoke, rounds) for w in WORKLOADS]
 
 
 SHORTFALL = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmarks.common import Result, at_least, explained, interleaved
+from benchmarks.common import Result, alternate, compare, explained, rate
 
 FULL = dict(batch=32, steps=20, rows=64, channels=8, filters=32, kernel=3, iters=5)
 SMOKE = dict(batch=2, steps=3, rows=8, channels=2, filters=4, kernel=3, iters=1)
@@ -41,7 +41,7 @@ def _step(model: nn.Module, x: torch.Tensor) -> None:
     model(x).square().mean().backward()
 
 
-def run(smoke: bool, repeats: int) -> list[Result]:
+def run(smoke: bool, rounds: int) -> list[Result]:
     from knowit.layers import ConvLSTM1D
 
     p = SMOKE if smoke else FULL
@@ -60,12 +60,12 @@ def run(smoke: bool, repeats: int) -> list[Result]:
     def steps(model: nn.Module):
         return lambda: [_step(model, x) for _ in range(p["iters"])]
 
-    ours_s, base_s = (t / p["iters"] for t in interleaved(steps(ours), steps(baseline), max(9, 3 * repeats)))
+    # Each round times several steps of one side; ``rate`` gives steps per second.
+    measured = alternate(rate(steps(ours), p["iters"]), rate(steps(baseline), p["iters"]), max(9, rounds))
     shape = f"batch {p['batch']}, {p['steps']} steps, {p['rows']} rows, {p['channels']} channels, {p['filters']} filters, kernel {p['kernel']}"
-    result = at_least(
-        "ConvLSTM1D", "forward+backward steps/s (baseline: per-step conv of cat([x, h]))",
-        1.0 / ours_s, 1.0 / base_s, 1.3,
-        f"{shape}; same outputs checked before timing; knowit {ours_s * 1e3:.1f} ms vs {base_s * 1e3:.1f} ms per step",
+    result = compare(
+        "ConvLSTM1D", "forward+backward steps/s (baseline: per-step conv of cat([x, h]))", measured, 1.3,
+        f"{shape}; same outputs checked before timing",
     )
     return [explained(result, SHORTFALL)]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import Result, at_least, at_most, explained, interleaved
+from benchmarks.common import Result, alternate, at_most, compare, explained, rate
 
 ASSEMBLY_FULL = {"steps": 200_000, "window": 64, "batches": 400}
 ASSEMBLY_SMOKE = {"steps": 5_000, "window": 16, "batches": 50}
@@ -45,7 +45,7 @@ def store_series(exp_dir: Path, steps: int, name: str = "bench") -> None:
     DatasetStore(exp_dir).save_series(data)
 
 
-def _assembly(size: dict, repeats: int) -> Result:
+def _assembly(size: dict, rounds: int) -> Result:
     from knowit.config.schema import DataConfig
     from knowit.data.prepared import prepare_dataset
     from knowit.data.store import DatasetStore
@@ -73,11 +73,10 @@ def _assembly(size: dict, repeats: int) -> Result:
             windows[b], targets[b]
 
     knowit(), raw()  # warm-up
-    t_knowit, t_raw = interleaved(knowit, raw, max(7, 2 * repeats))
     n = len(batches) * BATCH
-    return explained(at_least(
+    return explained(compare(
         "Data: batch assembly", "windows/s assembled (gather + scale vs indexing materialised windows)",
-        n / t_knowit, n / t_raw, 0.8,
+        alternate(rate(knowit, n), rate(raw, n), max(7, rounds)), 0.8,
         f"{size['steps']} steps x {COMPONENTS}, window {window}, batch {BATCH}; the baseline holds "
         f"{windows.numel() * 4 / 2**20:.0f} MiB of windows, knowit {prepared.data.values.nbytes / 2**20:.0f} MiB of rows",
     ), ASSEMBLY_SHORTFALL)
@@ -129,9 +128,9 @@ def _memory(size: dict) -> Result:
     )
 
 
-def run(smoke: bool, repeats: int) -> list[Result]:
+def run(smoke: bool, rounds: int) -> list[Result]:
     return [
-        _assembly(ASSEMBLY_SMOKE if smoke else ASSEMBLY_FULL, repeats),
+        _assembly(ASSEMBLY_SMOKE if smoke else ASSEMBLY_FULL, rounds),
         _memory(MEMORY_SMOKE if smoke else MEMORY_FULL),
     ]
 

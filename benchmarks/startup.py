@@ -10,7 +10,10 @@ import subprocess
 import sys
 import tempfile
 
-from benchmarks.common import Result, median_time
+import statistics
+import time
+
+from benchmarks.common import Result, alternate
 
 # Reports the modules loaded when the CLI has finished with a config error.
 _PROBE = (
@@ -38,14 +41,25 @@ def heavy_modules_after_config_error() -> list[str]:
     return ast.literal_eval(line[len("HEAVY "):])
 
 
-def run(smoke: bool, repeats: int) -> list[Result]:
+def _seconds(args: list[str]):
+    def measure() -> float:
+        start = time.perf_counter()
+        _call(args)
+        return time.perf_counter() - start
+
+    return measure
+
+
+def run(smoke: bool, rounds: int) -> list[Result]:
     _call(["-m", "knowit", "--help"])  # warm the file cache and bytecode
-    help_s = median_time(lambda: _call(["-m", "knowit", "--help"]), repeats)
-    bare_s = median_time(lambda: _call(["-c", "pass"]), repeats)
+    measured = alternate(_seconds(["-m", "knowit", "--help"]), _seconds(["-c", "pass"]), rounds)
+    help_s, bare_s = statistics.median(measured.knowit), statistics.median(measured.baseline)
     heavy = heavy_modules_after_config_error()
+    span = lambda v: [min(v), max(v)]  # noqa: E731
     return [
         Result("start-up", "`python -m knowit --help` wall s (baseline: `python -c pass`)", help_s, bare_s,
-               help_s / bare_s, "< 1.0 s absolute", help_s < 1.0),
+               statistics.median(measured.ratios), "< 1.0 s absolute", help_s < 1.0, "", len(measured.knowit),
+               span(measured.knowit), span(measured.baseline), span(measured.ratios), span(measured.load)),
         Result("start-up", "torch/Lightning imported before a config error is reported", float(len(heavy)), 0.0,
                float(len(heavy)), "none", not heavy, ", ".join(heavy) or "none imported"),
     ]

@@ -24,7 +24,8 @@ from torch import nn
 
 from knowit.config.validate import FieldError
 from knowit.errors import KnowItConfigError, KnowItDataError
-from knowit.layers.convlstm1d import get_activation
+from knowit.layers.activations import ACTIVATIONS, activation_module
+from knowit.layers.keras_lstm import KerasLSTM
 
 TASKS = ("regression", "classification")
 
@@ -35,7 +36,7 @@ class ArchArgs:
     kernel_size: int = field(default=3, metadata={"ge": 1})  # convolution kernel (square)
     padding: Union[int, str] = 0  # a number of pixels, same or valid
     stride: Union[int, list[int]] = 1  # one for all convs, or one per conv
-    conv_activation: str = "relu"  # activation after each convolution (relu, tanh, ...)
+    conv_activation: str = field(default="relu", metadata={"choices": ACTIVATIONS})  # activation after each convolution (relu, tanh, ...)
     batch_norm: bool = True  # batch normalisation after every convolution
     pooling: str = field(default="last", metadata={"choices": ("last", "every", "none")})  # max-pooling after the last conv (ManufacturingNet), after every conv, or none
     pool_size: int = field(default=2, metadata={"ge": 1})  # pooling window
@@ -45,12 +46,12 @@ class ArchArgs:
     lstm_hidden: int = field(default=128, metadata={"ge": 1})  # LSTM hidden size
     lstm_layers: int = field(default=3, metadata={"ge": 1})  # stacked LSTM layers
     bidirectional: bool = False  # bidirectional LSTM
-    lstm_activation: str = "tanh"  # the LSTM's cell activation (tanh; others use the Keras-style LSTM)
+    lstm_activation: str = field(default="tanh", metadata={"choices": ACTIVATIONS})  # the LSTM's cell activation (tanh; others use the Keras-style LSTM)
     keras_lstm: bool = False  # one bias vector per gate (Keras's parameter count)
     head: list[int] = field(default_factory=list)  # hidden widths of the dense head
-    head_activation: str = "relu"  # activation between dense head layers
+    head_activation: str = field(default="relu", metadata={"choices": ACTIVATIONS})  # activation between dense head layers
     dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})  # before each dense layer
-    output_activation: Optional[str] = None  # on the model output (regression), e.g. sigmoid; null: none
+    output_activation: Optional[str] = field(default=None, metadata={"choices": ACTIVATIONS})  # on the model output (regression), e.g. sigmoid; null: none
 
     def check(self) -> None:
         if not self.conv_channels or any(c < 1 for c in self.conv_channels):
@@ -66,43 +67,6 @@ class ArchArgs:
             raise FieldError("stride", f"strides must be >= 1, got {self.stride}")
         if any(w < 1 for w in self.head):
             raise FieldError("head", f"widths must be >= 1, got {self.head}")
-        for key in ("conv_activation", "lstm_activation", "head_activation"):
-            get_activation(getattr(self, key), f"arch.{key}")
-
-
-class Activation(nn.Module):
-    def __init__(self, name: str | None, key: str):
-        super().__init__()
-        self.name, self.fn = name, get_activation(name, key)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
-
-
-class KerasLSTM(nn.Module):
-    """One Keras-style LSTM layer: gates i, f, c, o; one bias; any candidate/output activation."""
-
-    def __init__(self, input_size: int, hidden: int, activation: str):
-        super().__init__()
-        self.hidden = hidden
-        self.kernel = nn.Linear(input_size, 4 * hidden)  # carries the bias
-        self.recurrent = nn.Linear(hidden, 4 * hidden, bias=False)
-        self.act = get_activation(activation, "arch.lstm_activation")
-        with torch.no_grad():
-            self.kernel.bias.zero_()
-            self.kernel.bias[hidden:2 * hidden] = 1.0  # Keras's unit_forget_bias
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, T, D) -> (N, T, H)
-        z_x = self.kernel(x)
-        h = x.new_zeros(x.shape[0], self.hidden)
-        c = torch.zeros_like(h)
-        out = []
-        for z_t in z_x.unbind(1):
-            i, f, g, o = (z_t + self.recurrent(h)).chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * self.act(g)
-            h = torch.sigmoid(o) * self.act(c)
-            out.append(h)
-        return torch.stack(out, dim=1)
 
 
 def _pad(padding: Union[int, str], kernel: int) -> int | str:
@@ -138,7 +102,7 @@ class Model(nn.Module):
             self._check_size(k, "convolution", height, width)
             if a.batch_norm:
                 layers.append(nn.BatchNorm2d(out_channels))
-            layers.append(Activation(a.conv_activation, "arch.conv_activation"))
+            layers.append(activation_module(a.conv_activation, "arch.conv_activation"))
             if a.pooling == "every" or (a.pooling == "last" and k == len(a.conv_channels) - 1):
                 layers.append(nn.MaxPool2d(a.pool_size, a.pool_stride))
                 height, width = ((s - a.pool_size) // a.pool_stride + 1 for s in (height, width))
@@ -151,7 +115,7 @@ class Model(nn.Module):
         if a.keras_lstm or a.lstm_activation.lower() != "tanh":
             if a.bidirectional:
                 raise KnowItConfigError("arch.bidirectional: the Keras-style LSTM (keras_lstm or a non-tanh lstm_activation) is unidirectional")
-            stack = [KerasLSTM(features if k == 0 else a.lstm_hidden, a.lstm_hidden, a.lstm_activation) for k in range(a.lstm_layers)]
+            stack = [KerasLSTM(features if k == 0 else a.lstm_hidden, a.lstm_hidden, a.lstm_activation, key="arch.lstm_activation") for k in range(a.lstm_layers)]
             self.lstm: nn.Module = nn.Sequential(*stack)
             self._torch_lstm = False
         else:
@@ -160,7 +124,7 @@ class Model(nn.Module):
         width = a.lstm_hidden * (2 if a.bidirectional else 1)
         head: list[nn.Module] = []
         for hidden in a.head:
-            head += [nn.Linear(width, hidden), Activation(a.head_activation, "arch.head_activation")]
+            head += [nn.Linear(width, hidden), activation_module(a.head_activation, "arch.head_activation")]
             if a.dropout:
                 head.append(nn.Dropout(a.dropout))
             width = hidden
@@ -170,7 +134,7 @@ class Model(nn.Module):
         head.append(nn.Linear(width, n_out))
         self.head = nn.Sequential(*head)
         self.head_dropout = nn.Dropout(a.dropout) if a.dropout and not a.head else nn.Identity()
-        self.out_act = Activation(a.output_activation, "arch.output_activation")
+        self.out_act = activation_module(a.output_activation, "arch.output_activation")
         self.frames = steps
 
     def _check_size(self, k: int, what: str, height: int, width: int) -> None:

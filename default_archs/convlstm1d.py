@@ -22,7 +22,9 @@ from torch import nn
 
 from knowit.config.validate import FieldError
 from knowit.errors import KnowItDataError
-from knowit.layers.convlstm1d import ConvLSTM1D, get_activation
+from knowit.layers.activations import ACTIVATIONS, activation_module, get_activation
+from knowit.layers.convlstm1d import ConvLSTM1D
+from knowit.layers.keras_weights import INITIALIZERS
 
 TASKS = ("regression", "classification")
 
@@ -35,13 +37,13 @@ class ArchArgs:
     padding: Union[str, list[int]] = "same"  # valid, same, or explicit [left, right]
     dilation_rate: int = field(default=1, metadata={"ge": 1})  # input convolution dilation
     data_format: str = field(default="channels_last", metadata={"choices": ("channels_last", "channels_first")})  # channels_last: (T, rows, C); channels_first: (T, C, rows)
-    activation: Optional[str] = "tanh"  # cell and output activation (Keras's activation)
-    recurrent_activation: Optional[str] = "sigmoid"  # gate activation
-    output_activation: Optional[str] = None  # applied to c_t for h_t; null: the same as activation
+    activation: Optional[str] = field(default="tanh", metadata={"choices": ACTIVATIONS})  # cell and output activation (Keras's activation)
+    recurrent_activation: Optional[str] = field(default="sigmoid", metadata={"choices": ACTIVATIONS})  # gate activation
+    output_activation: Optional[str] = field(default=None, metadata={"choices": ACTIVATIONS})  # applied to c_t for h_t; null: the same as activation
     use_bias: bool = True  # the input convolution carries a bias
-    kernel_initializer: str = "glorot_uniform"  # Keras initialiser name for the input kernel
-    recurrent_initializer: str = "orthogonal"  # Keras initialiser name for the recurrent kernel
-    bias_initializer: str = "zeros"  # Keras initialiser name for the bias
+    kernel_initializer: str = field(default="glorot_uniform", metadata={"choices": INITIALIZERS})  # Keras initialiser name for the input kernel
+    recurrent_initializer: str = field(default="orthogonal", metadata={"choices": INITIALIZERS})  # Keras initialiser name for the recurrent kernel
+    bias_initializer: str = field(default="zeros", metadata={"choices": INITIALIZERS})  # Keras initialiser name for the bias
     unit_forget_bias: bool = True  # forget-gate bias starts at one
     kernel_regularizer: Any = None  # null, or {l1: .., l2: ..}: penalty added to the training loss
     recurrent_regularizer: Any = None  # null, or {l1: .., l2: ..}
@@ -53,9 +55,9 @@ class ArchArgs:
     trainable: bool = True  # false freezes the ConvLSTM1D layers
     batch_norm: bool = False  # batch normalisation after each layer
     head: list[int] = field(default_factory=list)  # hidden widths of the dense head
-    head_activation: str = "relu"  # activation between dense head layers
+    head_activation: str = field(default="relu", metadata={"choices": ACTIVATIONS})  # activation between dense head layers
     head_dropout: float = field(default=0.0, metadata={"ge": 0.0, "lt": 1.0})  # dropout before each dense head layer
-    final_activation: Optional[str] = None  # on the model output (regression), e.g. sigmoid
+    final_activation: Optional[str] = field(default=None, metadata={"choices": ACTIVATIONS})  # on the model output (regression), e.g. sigmoid
 
     def check(self) -> None:
         if not self.filters or any(f < 1 for f in self.filters):
@@ -77,11 +79,15 @@ class Model(nn.Module):
         for k, filters in enumerate(a.filters):
             last = k == len(a.filters) - 1
             layer = ConvLSTM1D(
-                channels, filters, a.kernel_size, a.strides, a.padding if isinstance(a.padding, str) else list(a.padding),
-                a.data_format, a.dilation_rate, a.activation, a.recurrent_activation, a.output_activation, a.use_bias,
-                a.kernel_initializer, a.recurrent_initializer, a.bias_initializer, a.unit_forget_bias,
-                a.kernel_regularizer, a.recurrent_regularizer, a.bias_regularizer, a.dropout, a.recurrent_dropout,
-                return_sequences=not last, go_backwards=a.go_backwards, stateful=a.stateful, trainable=a.trainable,
+                in_channels=channels, filters=filters, kernel_size=a.kernel_size, strides=a.strides,
+                padding=a.padding if isinstance(a.padding, str) else list(a.padding), data_format=a.data_format,
+                dilation_rate=a.dilation_rate, activation=a.activation, recurrent_activation=a.recurrent_activation,
+                output_activation=a.output_activation, use_bias=a.use_bias, kernel_initializer=a.kernel_initializer,
+                recurrent_initializer=a.recurrent_initializer, bias_initializer=a.bias_initializer,
+                unit_forget_bias=a.unit_forget_bias, kernel_regularizer=a.kernel_regularizer,
+                recurrent_regularizer=a.recurrent_regularizer, bias_regularizer=a.bias_regularizer, dropout=a.dropout,
+                recurrent_dropout=a.recurrent_dropout, return_sequences=not last, go_backwards=a.go_backwards,
+                stateful=a.stateful, trainable=a.trainable,
             )
             layers.append(layer)
             norms.append(nn.BatchNorm1d(filters) if a.batch_norm else nn.Identity())
@@ -94,7 +100,7 @@ class Model(nn.Module):
         head: list[nn.Module] = [nn.Flatten()]
         width = rows * channels
         for hidden in a.head:
-            head += [nn.Linear(width, hidden), _module(get_activation(a.head_activation, "arch.head_activation"))]
+            head += [nn.Linear(width, hidden), activation_module(a.head_activation, "arch.head_activation")]
             if a.head_dropout:
                 head.append(nn.Dropout(a.head_dropout))
             width = hidden
@@ -135,12 +141,3 @@ class Model(nn.Module):
     def set_states(self, states: list[torch.Tensor]) -> None:
         for k, layer in enumerate(self.layers):
             layer.h, layer.c = states[2 * k], states[2 * k + 1]
-
-
-def _module(fn):
-    """Wrap an activation function as a module for nn.Sequential."""
-    class _Act(nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return fn(x)
-
-    return _Act()

@@ -20,8 +20,9 @@ Dropout
     ``depth > 1``) and to the features entering the head.
 
 Output activation
-    ``output_activation`` names any argument-free ``torch.nn`` activation class, case-insensitively
-    (``'Tanh'``, ``'sigmoid'``, ``'Softplus'``; see ``ACTIVATIONS``); ``None`` means none. It is
+    ``output_activation`` names any argument-free ``torch.nn`` activation class or Keras activation,
+    case-insensitively (``'Tanh'``, ``'sigmoid'``, ``'Softplus'``, ``'swish'``; see
+    ``knowit.layers.activations``); ``None`` means none. It is
     applied to the head's output for both tasks; for classification that output is read as logits
     by the cross-entropy loss, so leave it ``None`` there unless you mean it. Softmax, Softmin and
     LogSoftmax act over the last axis.
@@ -51,13 +52,13 @@ Tracking (``Internal.tracking``: stateful training, truncated backpropagation th
     the backward direction's state is carried too, although it was computed reading the previous
     chunk backwards; tracking is meant for unidirectional models.
 
-    Current states are non-persistent buffers: they follow ``.to(device)`` but stay out of the
+    The states live in a ``knowit.layers.InternalState`` (attribute ``_internal``). Current
+    states are non-persistent buffers: they follow ``.to(device)`` but stay out of the
     ``state_dict``, so checkpoints hold learned weights only (``'learned'`` states included).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -66,47 +67,11 @@ from torch import nn
 
 from knowit.config.validate import FieldError, build, to_plain
 from knowit.errors import KnowItConfigError, KnowItDataError
+from knowit.layers.activations import ACTIVATIONS, activation_module
+from knowit.layers.internal_state import InternalState, parse_init_state
 
 TASKS = ("regression", "classification")
 HEADS = ("last", "sequence")
-INIT_CHOICES = ("zeros", "random", "learned")
-RANDOM_STATE_STD = 0.1
-
-# Activations whose reduction axis must be named; the last axis is the feature axis.
-_LAST_AXIS_ACTIVATIONS = ("Softmax", "Softmin", "LogSoftmax")
-
-
-def _activation_classes() -> dict[str, type[nn.Module]]:
-    """Argument-free activation classes of ``torch.nn``, keyed by lower-case name."""
-    found = {}
-    for name in nn.modules.activation.__all__:
-        cls = getattr(nn, name, None)
-        if not isinstance(cls, type) or not issubclass(cls, nn.Module) or cls is nn.MultiheadAttention:
-            continue
-        try:
-            cls()
-        except TypeError:  # needs arguments (Threshold)
-            continue
-        found[name.lower()] = cls
-    return found
-
-
-_ACTIVATIONS = _activation_classes()
-ACTIVATIONS = tuple(sorted(cls.__name__ for cls in _ACTIVATIONS.values()))
-
-
-def get_output_activation(output_activation: str | None) -> nn.Module:
-    """The ``torch.nn`` activation named ``output_activation`` (case-insensitive); ``None`` gives Identity."""
-    if output_activation is None:
-        return nn.Identity()
-    cls = _ACTIVATIONS.get(str(output_activation).lower())
-    if cls is None:
-        raise KnowItConfigError(
-            f"arch.output_activation: {output_activation!r} is not a torch.nn activation; "
-            f"choose one of: null, {', '.join(ACTIVATIONS)}"
-        )
-    return cls(dim=-1) if cls.__name__ in _LAST_AXIS_ACTIVATIONS else cls()
-
 
 @dataclass
 class Internal:
@@ -140,226 +105,9 @@ class ArchArgs:
         rows = (2 if self.bidirectional else 1) * self.depth
         for key in ("init_hidden_state", "init_cell_state"):
             try:
-                _parse_init(getattr(self.internal_state, key), rows, self.width)
+                parse_init_state(getattr(self.internal_state, key), rows, self.width)
             except ValueError as err:
                 raise FieldError(f"internal_state.{key}", str(err)) from None
-
-
-def _parse_init(value: Any, rows: int, width: int) -> str | torch.Tensor:
-    """An init option as ``'zeros'``/``'random'``/``'learned'`` or a float tensor of a valid shape.
-
-    Raises ValueError (without the key name) listing the valid options or the expected shapes.
-    """
-    if value is None:
-        return "zeros"
-    if isinstance(value, str):
-        if value.lower() in INIT_CHOICES:
-            return value.lower()
-        raise ValueError(
-            f"{value!r} is not a valid initial state; choose one of: null, {', '.join(INIT_CHOICES)}, "
-            f"or a tensor of shape (d*depth, width) = ({rows}, {width}) or (d*depth, batch, width) = ({rows}, batch, {width})"
-        )
-    try:
-        tensor = torch.as_tensor(_plain_nested(value), dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(
-            f"{_short(value)} is neither one of null, {', '.join(INIT_CHOICES)} nor a tensor (nested list of numbers)"
-        ) from None
-    valid = (tensor.ndim == 2 and tuple(tensor.shape) == (rows, width)) or (
-        tensor.ndim == 3 and tensor.shape[0] == rows and tensor.shape[2] == width and tensor.shape[1] >= 1
-    )
-    if not valid:
-        raise ValueError(
-            f"tensor of shape {tuple(tensor.shape)} does not fit; expected (d*depth, width) = ({rows}, {width}) "
-            f"or (d*depth, batch, width) = ({rows}, batch, {width}), with d = 2 if bidirectional else 1"
-        )
-    return tensor.detach().clone()
-
-
-def _plain_nested(value: Any) -> Any:
-    """Nested sequences (lists, tuples, OmegaConf ListConfig) as nested lists; tensors pass through."""
-    if isinstance(value, torch.Tensor) or isinstance(value, (str, bytes)):
-        return value
-    if isinstance(value, Sequence):
-        return [_plain_nested(v) for v in value]
-    return value
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class InternalState(nn.Module):
-    """Initial and current hidden/cell states of an LSTM, shaped ``(d*depth, batch, width)``.
-
-    ``h0``/``c0`` are the current states (non-persistent buffers, ``None`` until first set).
-    Given tensors are non-persistent buffers too (they come from the config); ``'learned'`` states
-    are parameters ``learned_h0``/``learned_c0`` of shape ``(d*depth, width)``.
-
-    Args:
-        width: features of the hidden state.
-        depth: number of stacked LSTM layers.
-        init_hidden_state, init_cell_state: an init option (see ``Internal``).
-        track_hidden: continue from the stored states at the next ``current`` call (tracking).
-        bidirect: the LSTM is bidirectional (``d = 2``).
-        seed: seed of the generator behind ``'random'``; default ``torch.initial_seed()``.
-    """
-
-    h0: torch.Tensor | None
-    c0: torch.Tensor | None
-
-    def __init__(
-        self,
-        width: int,
-        depth: int,
-        init_hidden_state: Any = None,
-        init_cell_state: Any = None,
-        *,
-        track_hidden: bool = False,
-        bidirect: bool = False,
-        seed: int | None = None,
-    ):
-        super().__init__()
-        self.width = width
-        self.depth = depth
-        self.d = 2 if bidirect else 1
-        self.tracking = bool(track_hidden)
-        self.rows = self.d * depth
-        self.init_hidden_state = self._register_init("h0", "init_hidden_state", init_hidden_state)
-        self.init_cell_state = self._register_init("c0", "init_cell_state", init_cell_state)
-        self.register_buffer("h0", None, persistent=False)
-        self.register_buffer("c0", None, persistent=False)
-        self._pending_reset: torch.Tensor | None = None
-        self._generator = torch.Generator().manual_seed(torch.initial_seed() if seed is None else seed)
-
-    def _register_init(self, state: str, key: str, value: Any) -> str | torch.Tensor:
-        """Parse an init option and register what it needs; returns the parsed option."""
-        try:
-            option = _parse_init(value, self.rows, self.width)
-        except ValueError as err:
-            raise KnowItConfigError(f"arch.internal_state.{key}: {err}") from None
-        if isinstance(option, torch.Tensor):
-            self.register_buffer(f"given_{state}", option, persistent=False)
-        elif option == "learned":
-            self.register_parameter(f"learned_{state}", nn.Parameter(torch.zeros(self.rows, self.width)))
-        return option
-
-    def extra_repr(self) -> str:
-        def show(option: str | torch.Tensor) -> str:
-            return f"tensor{tuple(option.shape)}" if isinstance(option, torch.Tensor) else option
-
-        return (
-            f"width={self.width}, depth={self.depth}, d={self.d}, init_hidden_state={show(self.init_hidden_state)}, "
-            f"init_cell_state={show(self.init_cell_state)}, tracking={self.tracking}"
-        )
-
-    def _initial(self, state: str, batch_size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """Initial values of ``state`` ('h0' or 'c0') for ``batch_size`` rows: ``(d*depth, batch, width)``."""
-        option = self.init_hidden_state if state == "h0" else self.init_cell_state
-        shape = (self.rows, batch_size, self.width)
-        if isinstance(option, torch.Tensor):
-            given = getattr(self, f"given_{state}")
-            if given.ndim == 2:
-                values = given.unsqueeze(1).expand(shape)
-            elif given.shape[1] >= batch_size:
-                values = given[:, :batch_size]
-            else:
-                raise KnowItDataError(
-                    f"arch.internal_state: the given {state} tensor holds {given.shape[1]} rows "
-                    f"(shape {tuple(given.shape)}) but the batch has {batch_size}; give shape "
-                    f"(d*depth, width) = ({self.rows}, {self.width}) to broadcast, or at least {batch_size} rows"
-                )
-        elif option == "learned":
-            values = getattr(self, f"learned_{state}").unsqueeze(1).expand(shape)
-        elif option == "random":
-            values = torch.randn(shape, generator=self._generator) * RANDOM_STATE_STD
-        else:
-            return torch.zeros(shape, device=device, dtype=dtype)
-        return values.to(device=device, dtype=dtype).contiguous()
-
-    def _default_device_dtype(self) -> tuple[torch.device, torch.dtype]:
-        for tensor in (*self.parameters(), *self.buffers()):
-            if tensor.is_floating_point():
-                return tensor.device, tensor.dtype
-        return torch.device("cpu"), torch.get_default_dtype()
-
-    def initialize(
-        self, batch_size: int, *, device: torch.device | None = None, dtype: torch.dtype | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Set ``h0``, ``c0`` to the initial states for ``batch_size`` rows and return them.
-
-        Device and dtype default to those of the module's own tensors (CPU float32 if none).
-        Returns ``(h0, c0)``, each ``(d*depth, batch_size, width)``; with ``'learned'`` states the
-        returned tensors carry gradients to the parameters, the stored copies are detached.
-        """
-        if device is None or dtype is None:
-            default_device, default_dtype = self._default_device_dtype()
-            device, dtype = device or default_device, dtype or default_dtype
-        h0 = self._initial("h0", batch_size, device, dtype)
-        c0 = self._initial("c0", batch_size, device, dtype)
-        self.h0, self.c0 = h0.detach(), c0.detach()
-        self._pending_reset = None
-        return h0, c0
-
-    def update(self, cn: torch.Tensor, hn: torch.Tensor) -> None:
-        """Store the final cell and hidden states of a forward as the current ones, detached.
-
-        ``cn``, ``hn``: ``(d*depth, batch, width)`` as returned by ``nn.LSTM``.
-        """
-        expected = (self.rows, self.width)
-        for name, tensor in (("cn", cn), ("hn", hn)):
-            if tensor.ndim != 3 or (tensor.shape[0], tensor.shape[2]) != expected:
-                raise KnowItDataError(
-                    f"InternalState.update: {name} has shape {tuple(tensor.shape)}; expected "
-                    f"(d*depth, batch, width) = ({self.rows}, batch, {self.width})"
-                )
-        self.c0, self.h0 = cn.detach(), hn.detach()
-
-    def reset(self, mask: torch.Tensor | None = None) -> None:
-        """Forget all stored states (``mask`` None) or send the rows where ``mask`` is True back to
-        their initial states at the next ``current`` call. ``mask``: ``(batch,)`` booleans."""
-        if mask is None:
-            self.h0 = self.c0 = None
-            self._pending_reset = None
-            return
-        mask = torch.as_tensor(mask).to(dtype=torch.bool).reshape(-1)
-        if self._pending_reset is not None and self._pending_reset.shape == mask.shape:
-            mask = mask | self._pending_reset.to(mask.device)
-        self._pending_reset = mask
-
-    def current(self, batch_size: int, *, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """The states a forward over ``batch_size`` rows starts from: ``(h0, c0)``.
-
-        Without tracking, or with nothing stored, these are fresh initial states. With tracking,
-        the stored states of the first ``batch_size`` rows, where rows pending a reset and rows
-        beyond the stored batch take their initial values.
-        """
-        if not self.tracking or self.h0 is None or self.c0 is None:
-            return self.initialize(batch_size, device=device, dtype=dtype)
-        stored_rows = self.h0.shape[1]
-        fresh = torch.arange(batch_size, device=device) >= stored_rows
-        if self._pending_reset is not None:
-            if self._pending_reset.numel() != batch_size:
-                raise KnowItDataError(
-                    f"reset mask has {self._pending_reset.numel()} rows but the batch has {batch_size}"
-                )
-            fresh |= self._pending_reset.to(device)
-            self._pending_reset = None
-        h, c = (self._fit_rows(s, batch_size).to(device=device, dtype=dtype) for s in (self.h0, self.c0))
-        if bool(fresh.any()):
-            rows = fresh.view(1, -1, 1)
-            h = torch.where(rows, self._initial("h0", batch_size, device, dtype), h)
-            c = torch.where(rows, self._initial("c0", batch_size, device, dtype), c)
-        return h, c
-
-    @staticmethod
-    def _fit_rows(state: torch.Tensor, batch_size: int) -> torch.Tensor:
-        """``state`` cut or zero-padded along the batch axis to ``batch_size`` rows."""
-        if state.shape[1] >= batch_size:
-            return state[:, :batch_size]
-        pad = state.new_zeros(state.shape[0], batch_size - state.shape[1], state.shape[2])
-        return torch.cat([state, pad], dim=1)
 
 
 def _arch_args(args: ArchArgs | dict[str, Any] | None, internal_state: Internal | dict[str, Any] | None) -> ArchArgs:
@@ -424,7 +172,7 @@ class Model(nn.Module):
         )
         features = self.d * a.width * (self.in_len if a.head == "sequence" else 1)
         self.model_output = nn.Sequential(nn.Dropout(a.dropout), nn.Linear(features, self.model_out_dim))
-        self.output_activation = get_output_activation(a.output_activation)
+        self.output_activation = activation_module(a.output_activation, "arch.output_activation")
         state = a.internal_state
         self._internal = InternalState(
             a.width,
@@ -447,16 +195,15 @@ class Model(nn.Module):
     def get_states(self, batch_size: int) -> list[torch.Tensor]:
         """The ``[h, c]`` the next forward over ``batch_size`` rows starts from, batch first
         ``(batch, d*depth, width)`` (pending resets applied). Used to replay a stream's context."""
-        device, dtype = self._internal._default_device_dtype()
+        device, dtype = self._internal.device_dtype()
         h, c = self._internal.current(batch_size, device=device, dtype=dtype)
-        self._internal.h0, self._internal.c0 = h.detach(), c.detach()
+        self._internal.hold(h, c)
         return [h.transpose(0, 1), c.transpose(0, 1)]
 
     def set_states(self, states: list[torch.Tensor]) -> None:
         """Start the next forward from ``[h, c]`` as returned by ``get_states`` (one row per sample)."""
         h, c = states
-        self._internal.h0, self._internal.c0 = h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous()
-        self._internal._pending_reset = None
+        self._internal.hold(h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(batch, in_len, n_in)`` -> ``(batch, *output_dim)`` (classification: logits)."""

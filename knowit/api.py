@@ -49,13 +49,15 @@ class KnowIt:
         overwrite: bool = False,
         resume: bool = False,
         and_viz: bool = False,
-        progress_bar: bool | None = False,
+        progress_bar: bool | None = None,
     ):
         """Train a model into ``<exp_dir>/models/<model_name>``; returns a ``TrainResult``.
 
         ``safe_mode=True`` (default) refuses to replace an existing ``model_name``; pass
         ``safe_mode=False`` or ``overwrite=True`` to replace it. ``resume=True`` continues the
         run ``model_name`` from its ``last.ckpt`` (same kwargs; more ``max_epochs`` extend it).
+        ``progress_bar``: ``True`` the bar, ``False`` one line per epoch, ``None`` (default) the
+        bar on a terminal or in a notebook and lines otherwise.
         """
         from knowit.orchestrator import train_model
 
@@ -73,7 +75,7 @@ class KnowIt:
         overrides: Sequence[str] = (),
         overwrite: bool = False,
         and_viz: bool = False,
-        progress_bar: bool | None = False,
+        progress_bar: bool | None = None,
         resume: bool = False,
     ):
         """Train every combination of ``grid`` (``{'arch.width': [32, 64], 'trainer.learning_rate':
@@ -188,6 +190,18 @@ class KnowIt:
             written = [learning_curves(run.history, folder / "learning_curves.png", title=model_name)]
             written += visualize_set(frame, run.module.hparams.task, set_name, folder, title=model_name, min_probability=min_probability)
         return [p for p in written if p is not None]
+
+    def compare(self, model_names: Sequence[str], set_name: str = "test", *, loss: str = "squared", name: str | None = None):
+        """Compare trained models on the same points of ``set_name``: a leaderboard (scores in
+        original units, parameters, training time, skill over naive baselines) and a paired test
+        per pair (Diebold-Mariano for regression with ``loss`` squared or absolute, McNemar for
+        classification; Holm-adjusted). Saved under ``<exp_dir>/comparisons/<name>``; returns a
+        ``Comparison`` (``.leaderboard``, ``.tests``, ``.format()``). Runs scored on different
+        data or points are refused with what differs."""
+        from knowit.comparison.compare import compare_runs
+
+        with os_errors_as_run_errors():
+            return compare_runs(self.exp_dir, list(model_names), set_name=set_name, loss=loss, name=name)
 
     def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None, *, arch: str | None = None):
         """Attribute a trained model's outputs to its input windows (Captum; ``pip install

@@ -28,6 +28,7 @@ class TrainResult:
     status: str = "completed"
     n_parameters: int | None = None
     final: dict[str, float] = field(default_factory=dict)  # last epoch's logged values (train_* too)
+    baselines: dict[str, Any] = field(default_factory=dict)  # naive forecasts' scores and the model's skill (summary.json)
 
     def metric(self, name: str) -> float | None:
         """A best-checkpoint metric (valid_*, test_*), else the last epoch's value (train_*)."""
@@ -81,11 +82,6 @@ def check_stateful_sampling(cfg: RunConfig) -> None:
             f"data.batch_sampling: {key}=true carries states from one batch to the next, "
             "which needs data.batch_sampling=contiguous (shuffled batches would hand each row another stream's state)"
         )
-    if cfg.data.batch_sampling == "contiguous" and "ddp" in str(cfg.trainer.strategy).lower():
-        raise KnowItConfigError(
-            "trainer.strategy: contiguous batches (stateful streams) are not sharded across DDP processes; "
-            "train stateful models in one process"
-        )
 
 
 def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
@@ -128,12 +124,14 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
     return run_path, ckpt
 
 
-def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None) -> TrainResult:
+def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None,
+                epoch_lines: bool = True) -> TrainResult:
     import pytorch_lightning as pl
     import torch
 
     from knowit.data.datamodule import KnowItDataModule
     from knowit.training.module import KnowItModule, code_hparams
+    from knowit.training.distributed import agree_on_run_dir
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
     plan(cfg)
@@ -163,7 +161,13 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         run = RunDir(Path(ddp_child))
     else:
         # A sweep job never replaces a folder: its sweep cleared only the sweep folder it checked.
-        run.claim(overwrite=cfg.root.overwrite and run_path is None, resume=resume is not None)
+        overwrite = cfg.root.overwrite and run_path is None
+        # Ranks started by torchrun/srun: rank 0 claims, the others learn its run directory.
+        agreed = agree_on_run_dir(lambda: run.claim(overwrite=overwrite, resume=resume is not None) or run.path)
+        if agreed is None:
+            run.claim(overwrite=overwrite, resume=resume is not None)
+        elif not agreed[1]:
+            run, ddp_child = RunDir(agreed[0]), str(agreed[0])
     summary: dict[str, Any] = {
         "status": "running",
         "model_name": model_name,
@@ -187,7 +191,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         if resume:
             summary["resumed_from"] = str(resume[1])
         writer.do(run.write_summary, summary)
-        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar)
+        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar,
+                                epoch_lines=epoch_lines, main_metric=metric_names[0] if metric_names else None)
         started = time.perf_counter()
         if not ddp_child:
             os.environ[DDP_RUN_DIR_ENV] = str(run.path)  # inherited by DDP workers Lightning starts
@@ -357,8 +362,11 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
         from knowit.results.predictions import predict_set
         from knowit.results.report import set_report_from_arrays
 
-        _, outputs, targets = predict_set(module, datamodule, shown, limit=limits[shown])
+        from knowit.comparison.baselines import baseline_report
+
+        points, outputs, targets = predict_set(module, datamodule, shown, limit=limits[shown])
         summary["evaluation"] = set_report_from_arrays(outputs, targets, datamodule.prepared, shown)
+        summary["baselines"] = baseline_report(datamodule.prepared, shown, points, outputs, targets, datamodule.cfg.season)
     writer.do(run.write_summary, summary)
     if and_viz:
         learning_curves(history, run.visualizations / "learning_curves.png", title=summary["model_name"])
@@ -368,7 +376,8 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
 
             frame = set_frame(module, datamodule, shown, limit=limits[shown])
             visualize_set(frame, summary["task"], shown, run.visualizations, title=summary["model_name"])
-    return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"], final=summary["final"])
+    return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"], final=summary["final"],
+                       baselines=summary.get("baselines") or {})
 
 
 def _best_epoch(history: list[dict[str, float]], ckpt_cb: Any) -> int | None:

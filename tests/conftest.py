@@ -42,6 +42,32 @@ def run_cli(args: list[str], *, cwd: Path, exp_dir: Path | None = None, timeout:
     )
 
 
+@pytest.fixture
+def cli_main(monkeypatch: pytest.MonkeyPatch):
+    """``knowit.cli.main(args)`` in this process: ``cli_main(args, cwd=..., exp_dir=...)`` returns a
+    ``CompletedProcess`` (exit code, stdout, stderr) like ``run_cli``, without a new interpreter.
+    An exception that escapes main() fails the test with its traceback."""
+    import contextlib
+    import io
+
+    from knowit.cli import main
+
+    def run(args: list[str], *, cwd: Path, exp_dir: Path | None = None) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+        if exp_dir is not None:
+            monkeypatch.setenv("KNOWIT_EXP_DIR", str(exp_dir))
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse and Hydra leave through sys.exit
+                code = exit_.code if isinstance(exit_.code, int) else 1
+        return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+    return run
+
+
 def tree_digest(path: Path) -> dict[str, bytes]:
     """Every file under ``path`` with its bytes: compare before/after to prove nothing changed."""
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}

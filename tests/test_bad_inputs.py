@@ -64,7 +64,6 @@ CONFIG_CASES = [
     ("metric-unknown", BASE, ["trainer.performance_metrics=[r2,rsquared]"], "trainer.performance_metrics[1]"),
     ("logger-unknown", BASE, ["trainer.logger=wandb"], "trainer.logger[0]"),
     ("resume-missing", BASE, ["trainer.resume=no_such_run"], "trainer.resume"),
-    ("ddp-contiguous", BASE, ["data.batch_sampling=contiguous", "trainer.strategy=ddp"], "trainer.strategy"),
     ("tracking-shuffled", LSTM, ["arch.internal_state.tracking=true"], "data.batch_sampling"),
     ("monitor-unknown", BASE, ["trainer.early_stopping.enabled=true", "trainer.early_stopping.monitor=valid_f1"], "trainer.early_stopping.monitor"),
 ]
@@ -100,13 +99,28 @@ CLI_CONFIG_CASES = [c for c in CONFIG_CASES if _as_overrides(c[1])]  # {"model":
 
 
 @pytest.mark.parametrize("kwargs, overrides, key", [c[1:] for c in CLI_CONFIG_CASES], ids=[c[0] for c in CLI_CONFIG_CASES])
-def test_config_error_through_the_cli_is_one_line_and_writes_nothing(tmp_path: Path, exp_dir: Path, kwargs, overrides, key) -> None:
+def test_config_error_through_the_cli_is_one_line_and_writes_nothing(cli_main, tmp_path: Path, exp_dir: Path, kwargs, overrides, key) -> None:
     before = tree_digest(exp_dir)
-    out = run_cli(["train", *_as_overrides(kwargs), *overrides, "model_name=bad"], cwd=tmp_path, exp_dir=exp_dir)
+    out = cli_main(["train", *_as_overrides(kwargs), *overrides, "model_name=bad"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("knowit: error: ") and key in lines[0] and "Traceback" not in out.stderr, out.stderr
     assert tree_digest(exp_dir) == before
+
+
+@pytest.mark.parametrize("argv, key", [
+    (["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, "trainer.max_epohs=3"], "trainer.max_epohs"),
+    (["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, "-m", "trainer.max_epochs=1,two"], "trainer.max_epochs"),
+    (["import", "nope.csv", "--name", "bad"], "file not found"),
+], ids=["config", "sweep", "import"])
+def test_a_real_process_prints_one_line_and_exits_2(tmp_path: Path, exp_dir: Path, argv, key) -> None:
+    """The matrix above runs main() in-process; these run the real program (interpreter exit code,
+    stderr as a user sees it, no traceback)."""
+    out = run_cli(argv, cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("knowit: error: ") and key in lines[0], out.stderr
+    assert not any(exp_dir.iterdir())
 
 
 def test_model_name_that_escapes_the_models_folder(ki: KnowIt) -> None:
@@ -130,8 +144,8 @@ CLI_CASES = [
 
 
 @pytest.mark.parametrize("overrides, key", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
-def test_cli_error_is_one_line_exit_2(tmp_path: Path, exp_dir: Path, overrides, key) -> None:
-    out = run_cli(["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, *overrides], cwd=tmp_path, exp_dir=exp_dir)
+def test_cli_error_is_one_line_exit_2(cli_main, tmp_path: Path, exp_dir: Path, overrides, key) -> None:
+    out = cli_main(["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, *overrides], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("knowit: error: ") and key in lines[0], out.stderr
@@ -304,7 +318,7 @@ FILE_CASES = [
 
 
 @pytest.mark.parametrize("name, make, match", [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
-def test_bad_file_is_one_clear_line_and_the_store_is_unchanged(tmp_path: Path, exp_dir: Path, name, make, match) -> None:
+def test_bad_file_is_one_clear_line_and_the_store_is_unchanged(cli_main, tmp_path: Path, exp_dir: Path, name, make, match) -> None:
     from knowit.errors import KnowItDataError
 
     ki = KnowIt(exp_dir)
@@ -317,7 +331,7 @@ def test_bad_file_is_one_clear_line_and_the_store_is_unchanged(tmp_path: Path, e
     before = tree_digest(exp_dir)
     with pytest.raises(KnowItDataError, match=match):
         ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "bad"}}})
-    out = run_cli(["import", str(path), "--name", "bad", "--exp-dir", str(exp_dir)], cwd=tmp_path)
+    out = cli_main(["import", str(path), "--name", "bad", "--exp-dir", str(exp_dir)], cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(("knowit: error: data_import.raw_data:", "knowit: error: meta.")), out.stderr

@@ -18,10 +18,14 @@ def test_smoke_run_writes_a_table_of_ratios(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and not line.startswith("| workload")]
     assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "CNN-LSTM classification training (model_CL)", "CNN-LSTM classification training (small)", "ConvLSTM1D", "start-up", "start-up"]
-    for row in rows:
-        knowit, baseline, ratio = (float(c) for c in row.split("|")[3:6])
-        assert knowit >= 0 and baseline >= 0 and ratio >= 0
-    assert re.search(r"training samples/s.*\| [0-9.e+]+ \| [0-9.e+]+ \| [0-9.]+ \|", out.read_text())
+    for row in rows[:-1]:  # every timed row: median (min-max) of each side over the interleaved rounds
+        cells = [c.strip() for c in row.split("|")[3:8]]
+        for cell in cells[:3]:
+            median, low, high = (float(x) for x in re.fullmatch(r"([0-9.e+-]+) \(([0-9.e+-]+)-([0-9.e+-]+)\)", cell).groups())
+            assert 0 <= low <= median <= high
+        assert int(cells[3]) >= 2  # smoke rounds
+        assert re.fullmatch(r"[0-9.]+( \([0-9.]+-[0-9.]+\))?", cells[4])  # the load average seen
+    assert "load average (1 min) at start / end" in out.read_text()
     import torch
 
     if not torch.cuda.is_available():  # the GPU rows appear only where CUDA is; the note says so
@@ -35,3 +39,25 @@ def test_config_error_is_reported_before_torch_is_imported() -> None:
     finally:
         sys.path.remove(str(REPO))
     assert heavy_modules_after_config_error() == []
+
+
+def test_alternate_interleaves_sides_and_compare_takes_the_median_round_ratio() -> None:
+    sys.path.insert(0, str(REPO))
+    try:
+        from benchmarks.common import alternate, compare
+    finally:
+        sys.path.remove(str(REPO))
+    calls: list[str] = []
+    knowit_values, baseline_values = iter([10.0, 30.0, 20.0, 40.0, 50.0]), iter([10.0, 10.0, 10.0, 10.0, 100.0])
+    rounds = alternate(lambda: calls.append("k") or next(knowit_values), lambda: calls.append("b") or next(baseline_values), 5)
+    assert calls == ["k", "b"] * 5
+    row = compare("w", "m", rounds, 2.0)
+    # Per-round ratios 1, 3, 2, 4, 0.5: median 2 (not median(knowit) / median(baseline) = 3).
+    assert row.ratio == 2.0 and row.met and row.rounds == 5
+    assert row.knowit == 30.0 and row.knowit_range == [10.0, 50.0] and row.baseline_range == [10.0, 100.0]
+    assert row.ratio_range == [0.5, 4.0] and len(row.load) == 2
+
+
+def test_full_run_refuses_fewer_than_five_rounds() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--rounds", "3", "--only", "startup"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "at least 5 interleaved rounds" in proc.stderr

@@ -86,7 +86,7 @@ def test_keras_notebook_model_cl_has_the_same_parameters_as_keras():
     ({"kernel_size": 13}, r"arch.conv_channels: the frames shrink to 0x0 at the convolution 0"),
     ({"stride": [1, 2, 3]}, r"arch.stride: 3 strides for 2 convolutions"),
     ({"padding": "full"}, r"arch.padding: 'full' is not valid"),
-    ({"lstm_activation": "tanhh"}, r"arch.lstm_activation: 'tanhh' is not an activation"),
+    ({"lstm_activation": "tanhh"}, r"arch.lstm_activation: 'tanhh' is not a valid choice \(did you mean 'tanh'\?\)"),
 ])
 def test_shape_and_argument_errors_name_the_key(kwargs, message):
     with pytest.raises(KnowItConfigError, match=message):

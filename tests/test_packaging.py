@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 import venv
@@ -26,8 +27,7 @@ def test_wheel_installs_and_trains_outside_the_checkout(tmp_path: Path) -> None:
     assert "knowit/default_archs/lstm.py" in names
 
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)  # torch etc. from the system
-    python = env_dir / "bin" / "python"
+    python = isolated_env_with_running_deps(env_dir)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)], check=True)
 
     work = tmp_path / "empty"
@@ -44,3 +44,37 @@ def test_wheel_installs_and_trains_outside_the_checkout(tmp_path: Path) -> None:
     run = work / "knowit_exp" / "models" / "from_wheel"
     assert (run / "summary.json").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     assert f"run directory: {run}" in out.stdout
+
+
+def running_site_dirs() -> list[str]:
+    """Where the running interpreter (a venv, a conda env or the system one) finds its packages:
+    its ``sys.path`` (site-packages, user site, directories its ``.pth`` files added), less the
+    checkout, which an editable install or pytest itself may have put there."""
+    dirs = [p for p in sys.path if p and Path(p).is_dir()]
+    return [d for d in dirs if not Path(d).resolve().is_relative_to(REPO)]
+
+
+def isolated_env_with_running_deps(env_dir: Path) -> Path:
+    """A fresh venv that sees the running interpreter's installed dependencies, no network needed.
+
+    ``system_site_packages=True`` would mean the *base* interpreter's packages, which inside a venv
+    or conda env lack hydra, torch and the rest. Plain directory lines in a ``.pth`` file are
+    appended to ``sys.path`` after the venv's own site-packages, and the ``.pth`` files inside them
+    (the checkout's editable install among them) are not run, so ``import knowit`` finds the wheel.
+    """
+    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    own = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    (Path(own) / "running_interpreter_deps.pth").write_text("\n".join(running_site_dirs()) + "\n", encoding="utf-8")
+    return python
+
+
+def test_the_isolated_env_sees_the_running_packages_but_not_the_checkout(tmp_path: Path) -> None:
+    python = isolated_env_with_running_deps(tmp_path / "venv")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = "import hydra, torch, sys\ntry:\n    import knowit\nexcept ImportError:\n    print('no knowit')\nelse:\n    print(knowit.__file__)"
+    out = subprocess.run([str(python), "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # The checkout stays invisible (the wheel test then proves the wheel alone is enough).
+    assert out.stdout.strip() == "no knowit" or not Path(out.stdout.strip()).resolve().is_relative_to(REPO), out.stdout

@@ -51,7 +51,7 @@ def test_search_space_jobs_try_every_choice_and_both_interval_ends() -> None:
 
 
 def test_threads_per_parallel_job() -> None:
-    from knowit.hydra_app import threads_per_job
+    from knowit.commands.hydra_app import threads_per_job
 
     assert [threads_per_job(16, n) for n in (1, 4, 3, -1, 32)] == [16, 4, 5, 1, 1]
     assert threads_per_job(2, 2) == 1 and threads_per_job(1, 4) == 1
@@ -133,6 +133,12 @@ def test_cli_grid_sweep_with_a_failing_job_ends_with_a_summary(tmp_path: Path, e
     assert best["value"] == values[0] and (sweep / "best").resolve() == Path(best["run_dir"]).resolve()
     assert KnowIt.load(sweep / "best").summary["metrics"]["valid_loss"] == values[0]
     assert "sorted by valid_loss" in out.stdout and f"best: job {best['job']}" in out.stdout
+    # one line per finished job, naming only the swept values
+    lines = [line for line in out.stdout.splitlines() if line.startswith("sweep job ")]
+    assert [line.split("  ")[:2] for line in lines] == [
+        [f"sweep job {n}/4", f"arch.nan_after_batches={nan} trainer.learning_rate={lr}"]
+        for n, (nan, lr) in enumerate([(100, 0.01), (100, 0.001), (0, 0.01), (0, 0.001)], start=1)], lines
+    assert [line.split("  ")[2].split(":")[0] for line in lines] == ["completed", "completed", "failed", "failed"]
     assert (sweep / "sweep_valid_loss.png").is_file()
     # summarize again from the CLI, by name, ranked by another metric
     again = run_cli(["sweep", "summarize", "sw", "--metric", "valid_mae"], cwd=tmp_path, exp_dir=exp_dir)
@@ -168,6 +174,9 @@ def test_optuna_search_three_trials(tmp_path: Path, exp_dir: Path) -> None:
     sweep = exp_dir / "sweeps" / "opt"
     record = json.loads((sweep / "sweep_summary.json").read_text())
     assert len(record["jobs"]) == 3 and all(j["status"] == "completed" for j in record["jobs"])
+    lines = [line for line in out.stdout.splitlines() if line.startswith("sweep job ")]
+    assert [line.split("  ")[0] for line in lines] == ["sweep job 1/3", "sweep job 2/3", "sweep job 3/3"], out.stdout
+    assert all(" trainer.learning_rate=" in line and "completed  valid_loss " in line for line in lines), lines
     values = [j["value"] for j in record["jobs"]]
     assert values == sorted(values) and record["best"]["value"] == min(values)
     optuna_best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
@@ -214,7 +223,7 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path: Path, exp_dir
     assert [j["status"] for j in record["jobs"]] == ["completed", "completed"]
     import os
 
-    from knowit.hydra_app import threads_per_job
+    from knowit.commands.hydra_app import threads_per_job
 
     for job in record["jobs"]:  # the two jobs share the cores instead of each taking all of them
         summary = json.loads((Path(job["run_dir"]) / "summary.json").read_text())

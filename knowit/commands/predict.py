@@ -3,7 +3,7 @@ HELP = "predict a set of a trained model; saves <run>/predictions/<set>.parquet 
 
 
 def configure(parser) -> None:
-    from knowit.cli import add_arch, add_exp_dir
+    from knowit.commands.common import add_arch, add_exp_dir
 
     parser.add_argument("model_name", help="a trained model under <exp_dir>/models")
     parser.add_argument("--set", dest="set_name", default="valid", help="train, valid or test (default: valid)")

@@ -14,7 +14,7 @@ def configure(parser) -> None:
     summarize.add_argument("--metric", default=None, help="rank by this metric (default: the sweep's optimized_metric)")
     resume = actions.add_parser("resume", help="run only the planned jobs of an interrupted grid sweep that never finished")
     resume.add_argument("sweep_dir", help="a sweep directory (<exp_dir>/sweeps/<name>) or a sweep name under --exp-dir")
-    from knowit.cli import add_exp_dir
+    from knowit.commands.common import add_exp_dir
 
     add_exp_dir(summarize)
     add_exp_dir(resume)

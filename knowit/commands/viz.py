@@ -3,7 +3,7 @@ HELP = "draw a trained model's plots (learning curves, confusion matrix/report o
 
 
 def configure(parser) -> None:
-    from knowit.cli import add_arch, add_exp_dir
+    from knowit.commands.common import add_arch, add_exp_dir
 
     parser.add_argument("model_name", help="a trained model under <exp_dir>/models")
     parser.add_argument("--set", dest="set_name", default="test", help="train, valid or test (default: test)")

@@ -41,6 +41,7 @@ class DataConfig:
     scaling_method: Optional[str] = field(default="z-norm", metadata={"choices": ("z-norm", "zero-one", None)})  # z-norm, zero-one or null; fitted on training rows only
     scaling_tag: Optional[str] = field(default="full", metadata={"choices": ("full", "in_only", None)})  # full: scale inputs and targets; in_only: inputs only
     padding: Optional[str] = field(default=None, metadata={"choices": (None, "zeros")})  # zeros: pad windows at slice starts instead of dropping those points
+    season: Optional[int] = field(default=None, metadata={"ge": 1})  # rows per season for the seasonal naive baseline; null: inferred from the calendar frequency
     nan_handling: str = "split"  # split: rows with NaN cut a slice in two (windows never cross them)
     val_fraction: float = field(default=0.2, metadata={"gt": 0.0, "lt": 1.0})  # array datasets: the validation share of the non-test samples
     stratify: bool = False  # array datasets (classification): keep class proportions in every set
@@ -104,7 +105,7 @@ class TrainerConfig:
     strategy: str = "auto"  # auto, ddp, ddp_spawn, ... (trainer=ddp_cpu: DDP on CPU)
     num_nodes: int = field(default=1, metadata={"ge": 1})  # machines for distributed training
     logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])  # csv (always) + tensorboard, mlflow
-    progress_bar: Optional[bool] = None  # null: on when the terminal is interactive
+    progress_bar: Optional[bool] = None  # true: the progress bar; false: one line per epoch; null: the bar on a terminal or in a notebook, lines otherwise
     limit_train_batches: Union[int, float] = field(default=1.0, metadata={"gt": 0})  # a fraction or a count of training batches per epoch
     limit_val_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of validation batches per epoch
     limit_test_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of test batches

@@ -66,15 +66,17 @@ class KnowItDataModule(pl.LightningDataModule):
     def loader(self, set_name: str, *, shuffle: bool = False) -> DataLoader:
         rows = self.prepared.set_points(set_name)
         dataset = SetBatches(self.prepared, rows)
+        rank, world = self._shard()
         sampler: PointBatchSampler | ContiguousBatchSampler
         if self.cfg.batch_sampling == "contiguous":
             # Array datasets have no slices: every sample is its own stream segment.
             slice_of = self.prepared.slice_of(rows) if hasattr(self.prepared, "slice_of") else np.arange(len(rows))
             stride = self.cfg.stream_stride or (len(self.prepared.spec.in_offsets) if hasattr(self.prepared, "spec") else 1)
-            sampler = ContiguousBatchSampler(rows, slice_of, self.cfg.batch_size, stride=stride, vary_phase=set_name == "train")
+            sampler = ContiguousBatchSampler(
+                rows, slice_of, self.cfg.batch_size, stride=stride, vary_phase=set_name == "train",
+                rank=rank, world=world, even=set_name == "train",
+            )
         else:
-            trainer = self.trainer
-            rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
             sampler = PointBatchSampler(
                 len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world=world, even=set_name == "train"
             )
@@ -89,6 +91,15 @@ class KnowItDataModule(pl.LightningDataModule):
             # whose per-epoch state (dropout) must not depend on when loaders are (re)started.
             generator=torch.Generator().manual_seed(self.seed),
         )
+
+    def _shard(self) -> tuple[int, int]:
+        """``(rank, world)`` of this process: from the attached Trainer, else from an initialised
+        ``torch.distributed`` process group, else the whole set."""
+        if self.trainer is not None:
+            return self.trainer.global_rank, self.trainer.world_size
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train", shuffle=self.cfg.shuffle_train)

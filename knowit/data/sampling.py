@@ -9,6 +9,14 @@ so windows tile the stream and a carried state never re-reads a row), and each b
 ``reset`` mask, True where a row starts its stream or jumps (a gap, a slice or an instance
 boundary). Both yield arrays of positions into the set; the contiguous one yields
 ``(positions, reset)``.
+
+Distributed (DDP): process ``rank`` of ``world`` serves its own shard and no point is served by
+two processes in one epoch. Point batches are dealt round-robin (batch ``k`` goes to rank
+``k % world``); contiguous batches deal whole streams (rank ``r`` walks streams
+``r*n .. (r+1)*n - 1``), so every carried state stays on the process that reads its stream.
+With ``even`` (training) every process gets the same number of equally sized batches, since
+each step synchronises gradients: the few points that do not fill a last round are left out of
+that epoch (and, for contiguous batches, a different few next epoch through the phase).
 """
 from __future__ import annotations
 
@@ -38,7 +46,9 @@ class PointBatchSampler(Sampler[np.ndarray]):
         else:
             order = np.arange(self.n)
         for k in self._batches():
-            yield order[k * self.batch_size:(k + 1) * self.batch_size]
+            batch = order[k * self.batch_size:(k + 1) * self.batch_size]
+            # Padding: fewer batches than processes in training; a process repeats the first points.
+            yield batch if len(batch) else order[: self.batch_size]
 
     def _batches(self) -> range:
         total = (self.n + self.batch_size - 1) // self.batch_size
@@ -63,25 +73,41 @@ class ContiguousBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):
             is used over ``stride`` epochs; evaluation keeps offset 0.
     """
 
-    def __init__(self, rows: np.ndarray, slice_of: np.ndarray, batch_size: int, *, stride: int, vary_phase: bool):
+    def __init__(
+        self, rows: np.ndarray, slice_of: np.ndarray, batch_size: int, *, stride: int, vary_phase: bool,
+        rank: int = 0, world: int = 1, even: bool = False,
+    ):
         self.rows, self.slice_of = np.asarray(rows, dtype=np.int64), np.asarray(slice_of)
         self.batch_size, self.stride, self.vary_phase = batch_size, max(1, int(stride)), vary_phase
+        self.rank, self.world, self.even = rank, world, even
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def _streams(self) -> np.ndarray:
-        """``(n_streams, steps)`` positions into the set, -1 past the end of the last streams."""
+        """``(n_streams, steps)`` positions into the set for this process, -1 past the end of the
+        last streams (only ever a suffix of a column)."""
         phase = self.epoch % self.stride if self.vary_phase else 0
         picked = np.nonzero((self.rows - phase) % self.stride == 0)[0]
         if len(picked) == 0:  # fewer points than the stride: serve what there is
             picked = np.arange(len(self.rows))
-        n_streams = min(self.batch_size, len(picked))
+        if self.world > 1 and self.even:
+            # Every process: the same number of full batches; the remainder waits for another epoch.
+            per_rank = min(self.batch_size, max(1, len(picked) // self.world))
+            steps = max(1, len(picked) // (per_rank * self.world))
+            # np.resize repeats points only when there are fewer points than processes (padding).
+            return np.resize(picked, per_rank * self.world * steps).reshape(self.world, per_rank, steps)[self.rank]
+        n_streams = min(self.batch_size * self.world, len(picked))
         steps = -(-len(picked) // n_streams)
         grid = np.full(n_streams * steps, -1, dtype=np.int64)
         grid[: len(picked)] = picked
-        return grid.reshape(n_streams, steps)
+        grid = grid.reshape(n_streams, steps)
+        if self.world > 1:  # evaluation: this rank's block of streams, ragged ends allowed
+            per_rank = -(-n_streams // self.world)
+            grid = grid[self.rank * per_rank:(self.rank + 1) * per_rank]
+            grid = grid[:, (grid >= 0).any(axis=0)]
+        return grid
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         grid = self._streams()

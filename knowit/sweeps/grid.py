@@ -77,6 +77,18 @@ def parse_override(item: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
+def swept_keys(overrides: Sequence[str]) -> set[str]:
+    """The keys that ``overrides`` sweep (``a=1,2``, ``choice(..)``, ``range(..)``, ``interval(..)``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException:
+        return set()
+    return {item.get_key_element().lstrip("+~") for item in parsed if item.is_sweep_override()}
+
+
 def interval_overrides(overrides: Sequence[str]) -> dict[str, str]:
     """``key=interval(a,b)`` overrides (a search sweeper samples them) as ``{key: 'interval(a,b)'}``."""
     from hydra.core.override_parser.overrides_parser import OverridesParser

@@ -1,7 +1,7 @@
 """Sweep directory rules: no silent reuse of a sweep name; failed jobs leave a readable record."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
 
@@ -50,13 +50,15 @@ def record_failed_job(run_path: Path | None, message: str) -> None:
 
 
 def run_job(path: Path, *, job: int, overrides: list[str], optimized_metric: str | None,
-            train: Callable[[], T], reraise: bool = False) -> tuple[T | None, str | None]:
+            train: Callable[[], T], reraise: bool = False, total: int | None = None,
+            swept: Collection[str] | None = None) -> tuple[T | None, str | None]:
     """One sweep job, for every door: ``train()``'s value, or the failure's one-line message after
     recording it in the job's ``summary.json`` (the sweep goes on). The job's overrides are
-    written beside its run either way, for the sweep summary."""
+    written beside its run either way, for the sweep summary, and one line says how it ended
+    (job ``job`` of ``total``, with the values of the ``swept`` keys)."""
     from knowit.rundir import ClaimRefused
     from knowit.sweeps.plan import record_unclaimed
-    from knowit.sweeps.summary import write_job_record
+    from knowit.sweeps.summary import job_line, write_job_record
 
     owned = True
     try:
@@ -76,6 +78,7 @@ def run_job(path: Path, *, job: int, overrides: list[str], optimized_metric: str
     finally:
         if owned and path.is_dir():
             write_job_record(path, job=job, overrides=overrides, optimized_metric=optimized_metric)
+            print(job_line(path, total, swept), flush=True)
 
 
 def failure_message(err: BaseException) -> str:

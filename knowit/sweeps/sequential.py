@@ -23,7 +23,7 @@ def run_sweep(
     overrides: Sequence[str] = (),
     overwrite: bool = False,
     and_viz: bool = False,
-    progress_bar: bool | None = False,
+    progress_bar: bool | None = None,
     resume: bool = False,
 ) -> SweepSummary:
     from knowit.orchestrator import plan
@@ -46,10 +46,8 @@ def run_sweep(
         job, cfg = jobs[number], configs[number]
         path = folder / str(number)
         log.info("sweep %s: job %d/%d: %s", model_name, number + 1, len(jobs), " ".join(job))
-        _, error = run_job(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric,
+        run_job(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric, total=len(jobs),
                            train=lambda cfg=cfg, path=path: _train(cfg, path, and_viz, progress_bar))
-        if error:
-            log.warning("sweep %s: job %d failed: %s", model_name, number, error)
     return summarize_sweep(folder, metric=configs[0].root.optimized_metric)
 
 
@@ -58,4 +56,4 @@ def _train(cfg: Any, path: Any, and_viz: bool, progress_bar: bool | None) -> Any
     from knowit.orchestrator import train_model
 
     with os_errors_as_run_errors():
-        return train_model(cfg, run_path=path, and_viz=and_viz, progress_bar=progress_bar)
+        return train_model(cfg, run_path=path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,28 @@ class SweepSummary:
 
     def format(self) -> str:
         return format_table(self)
+
+
+def job_line(path: Path, total: int | None = None, swept: Collection[str] | None = None) -> str:
+    """One line for a finished job, read back from what it recorded:
+    ``sweep job 2/4  arch.width=64  completed  valid_loss 0.4123  8.1 s`` (or ``failed: <why>``);
+    of its overrides only those of the ``swept`` keys (all when not known)."""
+    job = _read_job(Path(path))
+    parts = [f"sweep job {job['job'] + 1}" + (f"/{total}" if total else "")]
+    keys = [parse_override(o) for o in job["overrides"] if not o.startswith("~")]
+    swept = [f"{k}={v}" for k, v in keys if k not in NOT_HYPERPARAMETERS and (swept is None or k in swept)]
+    if swept:
+        parts.append(" ".join(swept))
+    if job.get("error"):
+        parts.append(f"{job['status']}: {job['error']}")
+        return "  ".join(parts)
+    parts.append(job["status"])
+    metric = job.get("optimized_metric")
+    if metric and _finite(job["metrics"].get(metric)):
+        parts.append(f"{metric} {job['metrics'][metric]:.4g}")
+    if job.get("train_time_s") is not None:
+        parts.append(f"{job['train_time_s']:.1f} s")
+    return "  ".join(parts)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import pytorch_lightning as pl
@@ -14,6 +13,7 @@ from knowit.config.schema import TrainerConfig
 from knowit.errors import KnowItConfigError
 from knowit.rundir import RunDir
 from knowit.training.callbacks import EpochHistory, LastCheckpoint
+from knowit.training.progress import EpochLines, shows_bar
 
 # Set by rank 0 for the DDP worker processes it starts (they inherit its environment).
 DDP_RUN_DIR_ENV = "KNOWIT_DDP_RUN_DIR"
@@ -77,7 +77,11 @@ def _require(module: str, key: str, extra: str) -> None:
         raise KnowItConfigError(f"{key}: the {module} logger needs the {module} package; install it with: pip install 'knowit[{extra}]'")
 
 
-def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_bar: bool | None = None) -> pl.Trainer:
+def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_bar: bool | None = None,
+                  epoch_lines: bool = True, main_metric: str | None = None) -> pl.Trainer:
+    """``progress_bar`` (else ``trainer.progress_bar``): the bar, or with ``False``/no terminal one
+    line per epoch naming ``valid_<main_metric>`` (unless ``epoch_lines=False``: a sweep job, whose
+    sweep prints a line when it finishes)."""
     checkpoint = ModelCheckpoint(
         dirpath=run.checkpoints,
         filename="best-{epoch:03d}",
@@ -87,7 +91,11 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_ba
         save_last=False,  # LastCheckpoint below: every epoch, not only when a best one is saved
         auto_insert_metric_name=False,
     )
-    callbacks: list[pl.Callback] = [EpochSeed(seed), checkpoint, EpochHistory(run.metrics)]
+    history = EpochHistory(run.metrics)
+    callbacks: list[pl.Callback] = [EpochSeed(seed), checkpoint, history]
+    bar = shows_bar(cfg.progress_bar if progress_bar is None else progress_bar)
+    if not bar and epoch_lines:
+        callbacks.append(EpochLines(history, main_metric))
     if cfg.checkpoint.save_last:
         callbacks.append(LastCheckpoint(run.last_checkpoint))
     loggers = build_loggers(cfg.logger, run)
@@ -96,8 +104,6 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_ba
     es = cfg.early_stopping
     if es.enabled:
         callbacks.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta))
-    if progress_bar is None:
-        progress_bar = cfg.progress_bar if cfg.progress_bar is not None else sys.stderr.isatty()
     # Pass limits only when set: Lightning announces every explicit limit, even 100%.
     limits = {
         f"limit_{k}_batches": v
@@ -122,7 +128,7 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_ba
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # knowit's batch samplers shard themselves (see data.sampling)
-        enable_progress_bar=progress_bar,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )

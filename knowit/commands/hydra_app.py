@@ -1,4 +1,4 @@
-"""The Hydra application behind ``python -m knowit train`` (single runs and multirun sweeps)."""
+"""The Hydra application behind ``python -m knowit train -m`` (sweeps) and train runs with Hydra's own flags."""
 from __future__ import annotations
 
 import math
@@ -14,13 +14,6 @@ from knowit.errors import KnowItError, KnowItInterrupted, os_errors_as_run_error
 _DEBUG = False
 
 
-def format_metrics(metrics: dict[str, float]) -> str:
-    if not metrics:
-        return "  (no metrics)"
-    width = max(len(k) for k in metrics)
-    return "\n".join(f"  {k:<{width}}  {v:.6g}" for k, v in sorted(metrics.items()))
-
-
 def _job(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -33,10 +26,11 @@ def _job(cfg: DictConfig) -> float | None:
 
     _share_cores(hc)
     run_path = Path(hc.runtime.output_dir)
+    swept, total = _sweep_shape(hc)
     try:
         value, error = run_job(run_path, job=hc.job.num, overrides=list(hc.overrides.task),
                                optimized_metric=cfg.get("optimized_metric"), reraise=_DEBUG,
-                               train=lambda: _train(cfg, run_path=run_path))
+                               train=lambda: _train(cfg, run_path=run_path), total=total, swept=swept)
     except KnowItInterrupted as err:
         print(f"knowit: job {hc.job.num}: {err} (the sweep stopped; python -m knowit sweep resume {run_path.parent} "
               "runs the jobs it did not finish)", file=sys.stderr)
@@ -44,6 +38,20 @@ def _job(cfg: DictConfig) -> float | None:
     if error:
         print(f"knowit: error: job {hc.job.num}: {error}", file=sys.stderr)
     return value if value is not None and math.isfinite(value) else _worst(cfg)
+
+
+def _sweep_shape(hc: Any) -> tuple[set[str], int | None]:
+    """The keys this multirun sweeps and its number of jobs (a grid's size, a search's trials),
+    for the line each finished job prints."""
+    from knowit.sweeps.grid import expand_grid, swept_keys
+
+    given = [a for a in sys.argv[1:] if not a.startswith(("-", "hydra"))]
+    sweeper = hc.get("sweeper") or {}
+    keys = swept_keys(given) | {str(k) for k in (sweeper.get("params") or {})}
+    if "BasicSweeper" in str(sweeper.get("_target_", "")):
+        return keys, len(expand_grid(given))
+    trials = sweeper.get("n_trials")
+    return keys, int(trials) if trials else None
 
 
 def threads_per_job(cpus: int, n_jobs: int) -> int:
@@ -84,7 +92,7 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
     try:
         rc = validate(OmegaConf.to_container(cfg, resolve=True))
         with os_errors_as_run_errors():
-            result = train_model(rc, run_path=run_path, and_viz=True)
+            result = train_model(rc, run_path=run_path, and_viz=True, epoch_lines=run_path is None)  # sweep jobs: a line when done
     except KnowItInterrupted as err:
         if run_path is not None:
             raise  # stops the sweep; its plan shows the jobs left
@@ -97,9 +105,12 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
         sys.exit(2)
     if result.status == "worker":  # a DDP worker process: rank 0 reports
         return None
-    print(f"\nrun directory: {result.run_dir}\nstatus: {result.status}\nparameters: {result.n_parameters:,}\n{format_metrics(result.metrics)}")
-    metric = rc.root.optimized_metric
-    return result.metric(metric) if metric else None
+    if run_path is not None:  # a sweep job: run_job prints its one line
+        metric = rc.root.optimized_metric
+        return result.metric(metric) if metric else None
+    from knowit.commands.common import print_result
+
+    return print_result(result, rc.root.optimized_metric)
 
 
 @hydra.main(config_path="pkg://knowit.conf", config_name="config", version_base="1.3")

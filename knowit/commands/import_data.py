@@ -3,7 +3,7 @@ HELP = "import a dataset (.csv/.parquet time series or .npz arrays) into the exp
 
 
 def configure(parser) -> None:
-    from knowit.cli import add_exp_dir
+    from knowit.commands.common import add_exp_dir
 
     parser.add_argument("path", help="a .csv or .parquet table (time series) or an .npz file with arrays x, y [, x_test, y_test]")
     parser.add_argument("--name", required=True, help="name of the stored dataset (data.name in configs)")
@@ -42,7 +42,7 @@ def _meta(ns) -> dict:
 
 def run(ns) -> int:
     from knowit.api import KnowIt
-    from knowit.commands.datasets import print_summary
+    from knowit.commands.common import print_summary
 
     ki = KnowIt(ns.exp_dir)
     summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite)

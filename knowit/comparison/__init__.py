@@ -1,0 +1,1 @@
+"""Honest comparison: naive baselines and skill, paired tests between runs, repeats, backtests."""

@@ -1,0 +1,271 @@
+"""``knowit compare m1 m2 [...]``: a leaderboard and paired tests on the same points.
+
+Each run's set is predicted afresh from its best checkpoint (saved predictions may be stale
+or scaled) and saved as ``<run>/predictions/<set>.parquet``. The runs must share their data
+fingerprint (where recorded), task, targets and exact points; otherwise the comparison is
+refused and the message says what differs. Then:
+
+- the leaderboard: scores in original units, parameters, training time and the skill over
+  each naive baseline, scored on the same points (``knowit.comparison.baselines``);
+- for each pair, Diebold-Mariano on the per-point losses in time order (regression; squared or
+  absolute error, HAC lag = horizon - 1) or McNemar on per-point correctness (classification),
+  with Holm-adjusted p-values over all pairs;
+- ``<exp_dir>/comparisons/<name>/``: ``leaderboard.csv``, ``comparison.json`` and
+  ``error_differences.png`` (each pair's per-point loss difference and its running mean).
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from knowit.errors import KnowItConfigError, KnowItRunError
+
+LOSSES = ("squared", "absolute")
+# config keys that change which points exist or what their targets are
+DATA_KEYS = ("name", "task", "out_components", "out_chunk", "in_chunk", "split_method", "split_portions", "split_column", "padding", "val_fraction", "stratify")
+
+
+@dataclass
+class RunPredictions:
+    name: str
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    frame: pd.DataFrame  # the tidy predictions table, sorted by point (stable within a point)
+
+
+@dataclass
+class Comparison:
+    folder: Path
+    set_name: str
+    task: str
+    leaderboard: pd.DataFrame
+    tests: list[dict[str, Any]]
+    baselines: dict[str, Any] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    def format(self) -> str:
+        return format_comparison(self)
+
+
+def resolve_run(exp_dir: Path, name: str) -> Path:
+    """A model name under ``<exp_dir>/models`` (``m`` or ``m/rep-1``) or a run directory path."""
+    given = Path(name).expanduser()
+    for path in (exp_dir / "models" / name, given):
+        if (path / "config.yaml").is_file():
+            return path.resolve()
+    raise KnowItRunError(f"model_names: no trained model {name!r} in {exp_dir / 'models'} (nor a run directory at that path)")
+
+
+def _repeat_dirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.glob("rep-*") if (p / "config.yaml").is_file())
+
+
+def point_keys(frame: pd.DataFrame) -> list[str]:
+    return ["instance", "slice", "time"] if "instance" in frame.columns else ["sample"]
+
+
+def load_predictions(exp_dir: Path, name: str, set_name: str) -> RunPredictions:
+    from knowit.results.load import load_run
+    from knowit.results.predictions import predictions_frame, save_predictions
+    from knowit.rundir import RunDir
+
+    path = resolve_run(exp_dir, name)
+    reps = _repeat_dirs(path)
+    if reps:
+        listed = ", ".join(f"{name}/{p.name}" for p in reps)
+        raise KnowItRunError(f"model_names: {name!r} holds {len(reps)} repeats; compare single runs ({listed})")
+    run = load_run(path)
+    frame = predictions_frame(run, set_name)
+    save_predictions(frame, run.run.predictions, set_name)
+    frame = frame.sort_values(point_keys(frame), kind="stable").reset_index(drop=True)
+    return RunPredictions(name, path, run.config, RunDir(path).read_summary() or {}, frame)
+
+
+def _fingerprint(summary: dict[str, Any]) -> Any:
+    data = summary.get("data") or {}
+    return summary.get("data_fingerprint") or data.get("fingerprint")
+
+
+def check_comparable(runs: list[RunPredictions], set_name: str) -> None:
+    """Refuse runs that are not scored on the same points of the same data, saying what differs."""
+    first = runs[0]
+    for other in runs[1:]:
+        pair = f"{first.name!r} and {other.name!r}"
+        fa, fb = _fingerprint(first.summary), _fingerprint(other.summary)
+        if fa and fb and fa != fb:
+            raise KnowItRunError(f"model_names: {pair} were trained on different data (fingerprints {fa} and {fb})")
+        for key in ("task", "name", "out_components", "out_chunk"):
+            a, b = first.config["data"].get(key), other.config["data"].get(key)
+            if a != b:
+                raise KnowItRunError(f"model_names: {pair} differ in data.{key} ({a!r} vs {b!r}); they do not predict the same targets")
+        ka, kb = point_keys(first.frame), point_keys(other.frame)
+        same = ka == kb and len(first.frame) == len(other.frame) and all(
+            np.array_equal(first.frame[k].to_numpy(), other.frame[k].to_numpy()) for k in ka
+        )
+        if same and "target" in first.frame:
+            same = np.array_equal(first.frame["target"].to_numpy(), other.frame["target"].to_numpy())
+        if not same:
+            keys = point_keys(first.frame)
+            pa = set(map(tuple, first.frame[keys].drop_duplicates().astype(str).to_numpy()))
+            pb = set(map(tuple, other.frame[keys].drop_duplicates().astype(str).to_numpy()))
+            config_diff = [
+                f"data.{k} {first.config['data'].get(k)!r} vs {other.config['data'].get(k)!r}"
+                for k in DATA_KEYS if first.config["data"].get(k) != other.config["data"].get(k)
+            ]
+            if first.config.get("seed") != other.config.get("seed") and first.config["data"].get("split_method") != "chronological":
+                config_diff.append(f"seed {first.config.get('seed')} vs {other.config.get('seed')} (seeds the split)")
+            why = f" ({'; '.join(config_diff)})" if config_diff else ""
+            raise KnowItRunError(
+                f"model_names: {pair} are not scored on the same {set_name} points: {len(pa - pb)} only in "
+                f"{first.name!r}, {len(pb - pa)} only in {other.name!r}{why}"
+            )
+
+
+def _per_point(run: RunPredictions, task: str, loss: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point: the loss (regression) or whether it is right (classification); then the
+    predictions and targets as scored (``(N, values)`` floats, or class names)."""
+    frame = run.frame
+    pred, target = frame["prediction"].to_numpy(), frame["target"].to_numpy()
+    if task == "classification":
+        return pred == target, pred, target
+    from knowit.comparison.scores import point_losses
+
+    n_points = len(frame[point_keys(frame)].drop_duplicates())
+    pred, target = pred.reshape(n_points, -1), target.reshape(n_points, -1)
+    return point_losses(pred, target, loss), pred, target
+
+
+def _baselines(runs: list[RunPredictions], set_name: str) -> tuple[dict[str, np.ndarray], dict[str, Any], np.ndarray | None]:
+    """Naive forecasts on the compared points, in the frame's point order (values, or class names)."""
+    from knowit.comparison.baselines import naive_predictions
+    from knowit.results.load import load_run
+    from knowit.results.predictions import point_columns, run_data
+
+    first = runs[0]
+    prepared = run_data(load_run(first.path)).prepared
+    rows = np.asarray(prepared.set_points(set_name), dtype=np.int64)
+    keys = point_keys(first.frame)
+    table = pd.DataFrame(point_columns(prepared, rows))
+    table["row"] = rows
+    wanted = first.frame[keys].drop_duplicates().reset_index(drop=True)
+    matched = wanted.merge(table.drop_duplicates(keys), on=keys, how="left")
+    if matched["row"].isna().any():
+        return {}, {"missing": {"all": "the compared points could not be matched to the dataset's rows"}}, None
+    points = matched["row"].to_numpy(dtype=np.int64)
+    naive, notes = naive_predictions(prepared, points, first.config["data"].get("season"))
+    if prepared.task == "classification":
+        names = np.asarray(prepared.class_names, dtype=object)
+        naive = {k: names[v] for k, v in naive.items()}
+    else:
+        naive = {k: v.reshape(len(points), -1) for k, v in naive.items()}
+    return naive, notes, points
+
+
+def compare_runs(exp_dir: str | Path, names: list[str], *, set_name: str = "test", loss: str = "squared", name: str | None = None, plot: bool = True) -> Comparison:
+    from knowit.atomic_io import write_atomic, write_json
+    from knowit.comparison.baselines import horizon
+    from knowit.comparison.scores import scores, skill
+    from knowit.comparison.stats import diebold_mariano, holm, mcnemar
+    from knowit.results.predictions import SETS
+
+    exp_dir = Path(exp_dir)
+    if len(names) < 2:
+        raise KnowItConfigError("model_names: name at least two trained models to compare")
+    if len(set(names)) != len(names):
+        raise KnowItConfigError("model_names: a model is named twice")
+    if set_name not in SETS:
+        raise KnowItConfigError(f"set: {set_name!r} is not a set; choose one of: {', '.join(SETS)}")
+    if loss not in LOSSES:
+        raise KnowItConfigError(f"loss: {loss!r} is not a loss; choose one of: {', '.join(LOSSES)}")
+    runs = [load_predictions(exp_dir, n, set_name) for n in names]
+    check_comparable(runs, set_name)
+    task = runs[0].config["data"]["task"]
+    naive, notes, _ = _baselines(runs, set_name)
+    truth = _per_point(runs[0], task, loss)[2]  # the same for every run (checked)
+    naive_scores = {k: scores(task, v, truth) for k, v in naive.items()}
+
+    rows, per_point = [], {}
+    for run in runs:
+        values, predicted, target = _per_point(run, task, loss)
+        per_point[run.name] = values
+        model = scores(task, predicted, target)
+        row: dict[str, Any] = {"model": run.name, **model,
+                               "n_parameters": run.summary.get("n_parameters"), "train_time_s": run.summary.get("train_time_s")}
+        for base, base_scores in naive_scores.items():
+            for metric, value in skill(model, base_scores).items():
+                row[f"skill_{metric}_vs_{base}"] = value
+        rows.append(row)
+    key = "mae" if task != "classification" else "accuracy"
+    board = pd.DataFrame(rows).sort_values(key, ascending=task != "classification", kind="stable").reset_index(drop=True)
+
+    lag_horizon = 1
+    if task != "classification":
+        from knowit.results.load import load_run
+        from knowit.results.predictions import run_data
+
+        lag_horizon = horizon(run_data(load_run(runs[0].path)).prepared)
+    tests = []
+    for a, b in itertools.combinations([r.name for r in runs], 2):
+        if task == "classification":
+            result = mcnemar(per_point[a], per_point[b])
+        else:
+            result = diebold_mariano(per_point[a], per_point[b], horizon=lag_horizon)
+        tests.append({"a": a, "b": b, **result.as_dict(), **({"loss": loss} if task != "classification" else {})})
+    for test, adjusted in zip(tests, holm([t["p_value"] for t in tests])):
+        test["p_holm"] = adjusted
+
+    folder = exp_dir / "comparisons" / (name or _default_name(names, set_name))
+    comparison = Comparison(folder, set_name, task, board, tests, {"scores": naive_scores, **notes})
+    comparison.files.append(write_atomic(folder / "leaderboard.csv", lambda p: board.to_csv(p, index=False)))
+    comparison.files.append(write_json(folder / "comparison.json", {
+        "set": set_name, "task": task, "models": names, "run_dirs": [str(r.path) for r in runs],
+        "n_points": int(len(next(iter(per_point.values())))), "loss": loss if task != "classification" else None,
+        "leaderboard": board.to_dict(orient="records"), "baselines": comparison.baselines, "tests": tests,
+    }))
+    if plot:
+        from knowit.plots.comparison import error_differences
+
+        diffs = {f"{t['a']} - {t['b']}": per_point[t["a"]].astype(np.float64) - per_point[t["b"]].astype(np.float64) for t in tests}
+        label = f"{loss} error difference" if task != "classification" else "correct(a) - correct(b)"
+        comparison.files.append(error_differences(diffs, folder / "error_differences.png", ylabel=label, title=f"{set_name} set"))
+    return comparison
+
+
+def _default_name(names: list[str], set_name: str) -> str:
+    joined = "_vs_".join(re.sub(r"[^\w.-]+", "~", n) for n in names)
+    return f"{joined[:150]}_{set_name}"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def format_comparison(c: Comparison) -> str:
+    board = c.leaderboard
+    columns = [col for col in board.columns if not col.startswith("skill_")]
+    skill_cols = [col for col in board.columns if col.startswith("skill_") and ("_mae_" in col or "_error_rate_" in col)]
+    header = columns + [col.replace("skill_mae_vs_", "skill vs ").replace("skill_error_rate_vs_", "skill vs ") for col in skill_cols]
+    table = [[_cell(v) for v in row] for row in board[columns + skill_cols].itertuples(index=False)]
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+    lines = [f"leaderboard on the {c.set_name} set (original units; skill = 1 - model/naive on the same points)"]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in [header, *table]]
+    if c.baselines.get("scores"):
+        key = "error_rate" if c.task == "classification" else "mae"
+        naive = ", ".join(f"{k} {v[key]:.4g}" for k, v in c.baselines["scores"].items())
+        lines.append(f"naive baselines ({key}): {naive}")
+    name = "McNemar" if c.task == "classification" else "Diebold-Mariano"
+    lines.append(f"paired tests ({name}; p-values Holm-adjusted over {len(c.tests)} pair{'s' if len(c.tests) > 1 else ''}):")
+    for t in c.tests:
+        verdict = "differ" if t["p_holm"] < 0.05 else "no significant difference"
+        lines.append(f"  {t['a']} vs {t['b']}: statistic {t['statistic']:+.3f}, p {t['p_value']:.3g}, Holm p {t['p_holm']:.3g} -> {verdict} at 5%")
+    lines.append(f"saved: {c.folder}")
+    return "\n".join(lines)
