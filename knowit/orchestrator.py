@@ -49,6 +49,11 @@ def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
         checks.append(("trainer.lr_scheduler_kwargs.monitor", plateau, logged))
     if cfg.root.optimized_metric:
         checks.append(("optimized_metric", cfg.root.optimized_metric, logged | test_logged))
+    if cfg.data.split_portions[1] == 0:  # no validation set: nothing valid_* could be logged
+        watched = next(((k, n) for k, n, _ in checks if str(n).startswith("valid_")), None)
+        if watched:
+            raise KnowItConfigError(f"data.split_portions: {list(cfg.data.split_portions)} leaves no validation set, but {watched[0]} "
+                                    f"watches {watched[1]!r}; give the valid set a share or watch a train_* metric")
     for key, name, allowed in checks:
         if name not in allowed:
             raise KnowItConfigError(f"{key}: {name!r} is not logged by this run; choose one of: {', '.join(sorted(allowed))}")
@@ -134,7 +139,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     from knowit.training.distributed import agree_on_run_dir
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
-    plan(cfg)
+    _, metric_names = plan(cfg)
     resume = resume_target(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
@@ -320,6 +325,7 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
 
     from knowit.plots.curves import learning_curves
     from knowit.results.load import load_weights, read_checkpoint
+    from knowit.results.predictions import empty_set_note
     from knowit.training.module import KnowItModule
     from knowit.training.callbacks import read_history
     from knowit.training.trainer import eval_trainer, model_checkpoint
@@ -341,7 +347,9 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
     evaluated = []
     for set_name in ("valid", "test"):
         loader = datamodule.loader(set_name)
-        if len(loader) == 0:
+        if len(loader) == 0:  # said in the summary, never an error later
+            summary.setdefault("not_evaluated", {})[set_name] = empty_set_note(set_name, datamodule)
+            log.info("note: %s", summary["not_evaluated"][set_name])
             continue
         method = evaluator.validate if set_name == "valid" else evaluator.test
         out = method(module, dataloaders=loader, verbose=False)
