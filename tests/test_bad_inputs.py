@@ -389,7 +389,7 @@ def test_model_name_with_a_nul_byte_or_300_characters_blames_model_name(ki: Know
 
 
 def test_a_model_too_large_for_memory_is_one_line_naming_arch(cli_main, tmp_path: Path, exp_dir: Path) -> None:
-    line = _one_line(cli_main(["train", "arch=lstm", "arch.width=1e5", *TINY_OVERRIDES, "model_name=big"], cwd=tmp_path, exp_dir=exp_dir))
+    line = _one_line(cli_main(["train", "arch=lstm", "arch.width=100000", *TINY_OVERRIDES, "model_name=big"], cwd=tmp_path, exp_dir=exp_dir))
     assert line.startswith("knowit: error: arch: lstm with arch.width=100000") and "does not fit in memory" in line
     assert not (exp_dir / "models").exists()
 

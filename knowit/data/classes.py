@@ -41,6 +41,6 @@ def check_stored_codes(codes: np.ndarray, class_names: list[str], dataset: str, 
     bad = finite[(finite < 0) | (finite >= len(class_names)) | (finite != np.round(finite))]
     if bad.size:
         raise KnowItDataError(
-            f"data.name: stored dataset {dataset!r} holds class code {bad[0]!r} in {column!r}, but its metadata lists "
+            f"data.name: stored dataset {dataset!r} holds class code {bad[0].item()!r} in {column!r}, but its metadata lists "
             f"{len(class_names)} classes ({', '.join(map(str, class_names[:10]))}); the store is damaged: import the dataset again"
         )
