@@ -17,6 +17,13 @@ The plugin contract (a user's own module, named by dotted path, follows the same
     ``(batch, *output_dim)`` for regression and logits ``(batch, n_classes)`` for classification.
     Dimensions always come from the data; users never type them.
 
+The first line of the module's docstring is what ``knowit archs`` shows.
+
+Optional: ``Model.arch_info()``, a dict of
+JSON values recorded under ``arch_info`` in the run's ``summary.json`` (the CNN's and TCN's
+depth and receptive field); ``Model.explain()``, weights the model can show about its last
+forward (the TFT's variable-selection and attention weights), saved by ``interpret``.
+
 Optional, for stateful models: a ``stateful`` attribute (bool) and
 ``reset_states(mask: BoolTensor | None = None)``; the training module calls ``reset_states()``
 at the start of every epoch/evaluation and ``reset_states(batch["reset"])`` before each forward

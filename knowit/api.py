@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from knowit.config.compose import config_from_kwargs
+from knowit.config.imported_data import exp_dir_of, write_data_config
 from knowit.config.run_config import RunConfig, validate
 from knowit.errors import KnowItRunError, os_errors_as_run_errors
-
-DEFAULT_EXP_DIR = "knowit_exp"
 
 
 class KnowIt:
@@ -24,13 +23,12 @@ class KnowIt:
     """
 
     def __init__(self, exp_dir: str | os.PathLike | None = None):
-        chosen = exp_dir or os.environ.get("KNOWIT_EXP_DIR") or DEFAULT_EXP_DIR
-        self.exp_dir = Path(chosen).expanduser().resolve()
+        self.exp_dir = exp_dir_of((), exp_dir or None)
 
     # -- configuration ------------------------------------------------------------------------
     def config(self, model_name: str | None = None, kwargs: Mapping[str, Any] | None = None, *, overrides: Sequence[str] = (), overwrite: bool = False) -> RunConfig:
         """Compose and validate a run config without training (raises KnowItConfigError)."""
-        raw = config_from_kwargs(kwargs, overrides)
+        raw = config_from_kwargs(kwargs, overrides, self.exp_dir)
         raw["exp_dir"] = str(self.exp_dir)
         if model_name is not None:
             raw["model_name"] = model_name
@@ -50,6 +48,7 @@ class KnowIt:
         resume: bool = False,
         and_viz: bool = False,
         progress_bar: bool | None = None,
+        repeats: int | None = None,
     ):
         """Train a model into ``<exp_dir>/models/<model_name>``; returns a ``TrainResult``.
 
@@ -58,10 +57,12 @@ class KnowIt:
         run ``model_name`` from its ``last.ckpt`` (same kwargs; more ``max_epochs`` extend it).
         ``progress_bar``: ``True`` the bar, ``False`` one line per epoch, ``None`` (default) the
         bar on a terminal or in a notebook and lines otherwise.
+        ``repeats=N`` trains N seeds derived from ``seed`` into ``<model>/rep-<k>``; the result's
+        ``metrics`` are then the means and ``intervals`` their std and 95 % t-interval.
         """
         from knowit.orchestrator import train_model
 
-        overrides = [*(overrides or ()), *([f"trainer.resume={model_name}"] if resume else [])]
+        overrides = [*(overrides or ()), *([f"trainer.resume={model_name}"] if resume else []), *([f"repeats={repeats}"] if repeats is not None else [])]
         cfg = self.config(model_name, kwargs, overrides=overrides, overwrite=(overwrite or not safe_mode) and not resume)
         with os_errors_as_run_errors():
             return train_model(cfg, and_viz=and_viz, progress_bar=progress_bar)
@@ -77,16 +78,21 @@ class KnowIt:
         and_viz: bool = False,
         progress_bar: bool | None = None,
         resume: bool = False,
+        repeats: int | None = None,
     ):
         """Train every combination of ``grid`` (``{'arch.width': [32, 64], 'trainer.learning_rate':
         [1e-3, 1e-2]}``) on top of ``kwargs``, one job after another, into
         ``<exp_dir>/sweeps/<model_name>/<n>``; returns the ``SweepSummary`` (best job first; also
         written as ``sweep_summary.csv``/``.json``, a plot and a ``best`` link). All configs are
         checked before the first job; a failing job is recorded and the sweep goes on.
-        ``resume=True`` runs only the jobs of an interrupted sweep that never finished."""
+        ``repeats=N`` trains every job with N seeds: jobs are ranked by their mean and those whose
+        95 % interval overlaps the best's are marked tied. ``resume=True`` runs only the jobs of an
+        interrupted sweep that never finished."""
         from knowit.sweeps.sequential import run_sweep
 
-        return run_sweep(self, model_name, kwargs, grid or {}, overrides=overrides, overwrite=overwrite, and_viz=and_viz, progress_bar=progress_bar, resume=resume)
+        overrides = [*overrides, *([f"repeats={repeats}"] if repeats is not None else [])]
+        return run_sweep(self, model_name, kwargs, grid or {}, overrides=overrides, overwrite=overwrite, and_viz=and_viz,
+                         progress_bar=progress_bar, resume=resume)
 
     # -- what exists --------------------------------------------------------------------------
     @staticmethod
@@ -108,6 +114,8 @@ class KnowIt:
         ``raw_data``: a DataFrame, a ``.csv``/``.parquet`` path (time series), a ``{'x', 'y'}``
         dict of arrays or an ``.npz`` path (array dataset). Returns the stored dataset's summary.
         An existing dataset is replaced only with ``safe_mode=False`` or ``overwrite=True``.
+        Also writes ``<exp_dir>/conf/data/<name>.yaml``, so that ``data=<name>`` (CLI overrides)
+        or ``kwargs={'data': {'name': <name>}}`` trains on it with its task and targets.
         """
         from knowit.data.importing import import_dataset
         from knowit.data.store import DatasetStore
@@ -121,6 +129,8 @@ class KnowIt:
             raise KnowItDataError(f"data_import.{sorted(unknown)[0]}: unknown key; allowed keys: raw_data, meta")
         store = DatasetStore(self.exp_dir)
         data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode)
+        with os_errors_as_run_errors("exp_dir"):
+            write_data_config(self.exp_dir, data.name, store.meta(data.name))
         return store.summarize(data.name)
 
     def summarize_dataset(self, name: str) -> dict[str, Any]:
@@ -202,6 +212,18 @@ class KnowIt:
 
         with os_errors_as_run_errors():
             return compare_runs(self.exp_dir, list(model_names), set_name=set_name, loss=loss, name=name)
+
+    def backtest(self, model_name: str, folds: int = 5, *, mode: str = "expanding", refit: bool = False, progress_bar: bool | None = False):
+        """Rolling-origin backtest of a trained model over ``folds`` origins across its test region
+        (``mode`` expanding or sliding training window; ``refit=True`` trains each fold afresh on
+        the data before its origin, with a purge gap of the window span). Per-fold scores in
+        original units with naive baselines, and each score's mean and 95 % interval over the
+        folds, saved under ``<run>/backtests/``; returns a ``Backtest`` (``.folds``, ``.aggregate``,
+        ``.format()``)."""
+        from knowit.comparison.backtest import run_backtest
+
+        with os_errors_as_run_errors():
+            return run_backtest(self.exp_dir, model_name, folds=folds, mode=mode, refit=refit, progress_bar=progress_bar)
 
     def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None, *, arch: str | None = None):
         """Attribute a trained model's outputs to its input windows (Captum; ``pip install

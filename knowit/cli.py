@@ -18,7 +18,7 @@ from knowit.commands.common import debug_wanted, guard
 
 # command name -> module under knowit/commands (modules import nothing heavy at the top, so
 # `--help` stays fast; `import` is a keyword, hence import_data.py).
-COMMANDS = {"train": "train", "predict": "predict", "evaluate": "evaluate", "viz": "viz", "interpret": "interpret", "compare": "compare",
+COMMANDS = {"train": "train", "predict": "predict", "evaluate": "evaluate", "viz": "viz", "interpret": "interpret", "compare": "compare", "backtest": "backtest",
             "sweep": "sweep", "import": "import_data", "datasets": "datasets", "archs": "archs"}
 
 

@@ -29,6 +29,7 @@ class TrainResult:
     n_parameters: int | None = None
     final: dict[str, float] = field(default_factory=dict)  # last epoch's logged values (train_* too)
     baselines: dict[str, Any] = field(default_factory=dict)  # naive forecasts' scores and the model's skill (summary.json)
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # repeats > 1: mean, std, 95 % interval per metric
 
     def metric(self, name: str) -> float | None:
         """A best-checkpoint metric (valid_*, test_*), else the last epoch's value (train_*)."""
@@ -59,16 +60,16 @@ def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
             raise KnowItConfigError(f"{key}: {name!r} is not logged by this run; choose one of: {', '.join(sorted(allowed))}")
 
 
-def plan(cfg: RunConfig) -> tuple[str, list[str]]:
+def plan(cfg: RunConfig) -> tuple[str, list[Any]]:
     """Cross-group checks that need no data: loss, metrics, optimiser, monitors."""
     from knowit.training.losses import check_loss_name
-    from knowit.training.metrics import check_metric_names
+    from knowit.training.metrics import check_metric_names, metric_key
     from knowit.training.optimizers import check_optimization
 
-    loss = check_loss_name(cfg.trainer.loss_fn, cfg.data.task)
+    loss = check_loss_name(cfg.trainer.loss_fn, cfg.data.task, cfg.trainer.loss_kwargs)
     metrics = check_metric_names(cfg.trainer.performance_metrics, cfg.data.task)
     check_optimization(cfg.trainer)
-    check_monitors(cfg, metrics)
+    check_monitors(cfg, [metric_key(m) for m in metrics])
     check_stateful_sampling(cfg)
     from knowit.training.trainer import check_loggers
 
@@ -130,19 +131,26 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
 
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None,
-                epoch_lines: bool = True) -> TrainResult:
+                epoch_lines: bool = True, datamodule: Any = None) -> TrainResult:
+    """``datamodule``: data prepared elsewhere (a backtest fold's sets) instead of ``cfg.data``'s split."""
+    if cfg.root.repeats > 1:  # N seeds into <run>/rep-<k>, each trained by this function
+        from knowit.comparison.repeats import train_repeats
+
+        plan(cfg)
+        return train_repeats(cfg, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=epoch_lines)
     import pytorch_lightning as pl
     import torch
 
     from knowit.data.datamodule import KnowItDataModule
     from knowit.training.module import KnowItModule, code_hparams
     from knowit.training.distributed import agree_on_run_dir
+    from knowit.training.metrics import metric_key
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
     _, metric_names = plan(cfg)
     resume = resume_target(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    datamodule = datamodule or KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
     module = KnowItModule(
         **code_hparams(cfg),
         input_dim=datamodule.input_dim,
@@ -151,6 +159,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         class_names=datamodule.class_names,
         class_weights=datamodule.class_weights,
     )
+    module.check_custom_metrics(datamodule.prepared)
     n_parameters = sum(p.numel() for p in module.model.parameters())
     log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{n_parameters:,}",
              f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")
@@ -183,6 +192,9 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         "torch_threads": torch.get_num_threads(),  # timings are comparable only at equal threads
         "data": datamodule.describe(),
     }
+    arch_info = getattr(module.model, "arch_info", None)
+    if callable(arch_info):  # what the arch reports about itself, e.g. a TCN's receptive field
+        summary["arch_info"] = arch_info()
     writer = _Writer(run, enabled=not ddp_child)
     attempt = ResumeAttempt(run) if resume and not ddp_child else None
     trainer = None
@@ -197,7 +209,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
             summary["resumed_from"] = str(resume[1])
         writer.do(run.write_summary, summary)
         trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar,
-                                epoch_lines=epoch_lines, main_metric=metric_names[0] if metric_names else None)
+                                epoch_lines=epoch_lines, main_metric=metric_key(metric_names[0]) if metric_names else None)
         started = time.perf_counter()
         if not ddp_child:
             os.environ[DDP_RUN_DIR_ENV] = str(run.path)  # inherited by DDP workers Lightning starts

@@ -34,11 +34,16 @@ def test_train_writes_the_run_directory(ki: KnowIt) -> None:
 
 
 def test_classification_logs_accuracy(ki: KnowIt) -> None:
-    kwargs = {"data": {"name": "synth_classification"}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER}
+    # the whole test set, so the logged accuracy can be recomputed from the saved predictions
+    kwargs = {"data": {"name": "synth_classification"}, "arch": {"name": TINY_ARCH}, "trainer": {**TINY_TRAINER, "limit_test_batches": 1.0}}
     result = ki.train_model("c", kwargs)
     header = (result.run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "train_accuracy" in header and "valid_accuracy" in header
-    assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    frame = ki.generate_predictions("c", {"predictor": {"prediction_set": "test"}})
+    assert len(frame) > 0
+    recomputed = float((frame["target"].to_numpy() == frame["prediction"].to_numpy()).mean())
+    assert result.metrics["test_accuracy"] == pytest.approx(recomputed, abs=1e-6)
+    assert ki.evaluate("c", "test")["test_accuracy"] == pytest.approx(recomputed, abs=1e-6)
 
 
 def test_same_seed_same_metrics(ki: KnowIt) -> None:
@@ -74,8 +79,14 @@ def test_checkpoint_is_plain_and_reload_reproduces_predictions(ki: KnowIt) -> No
 
 
 def test_available_lists(ki: KnowIt) -> None:
+    from knowit import registry
+
     assert {"synth_regression", "synth_classification"} <= set(ki.available_datasets())
-    assert isinstance(KnowIt.available_archs(), list)
+    archs = KnowIt.available_archs()
+    assert {"lstm", "cnn_lstm", "convlstm1d"} <= set(archs) and archs == sorted(archs)
+    for name in archs:  # every listed name resolves to a plugin with the contract's parts
+        module = registry.resolve(name)
+        assert hasattr(module, "ArchArgs") and hasattr(module, "Model") and registry.supported_tasks(module), name
 
 
 def test_load_rejects_a_directory_that_is_not_a_run(tmp_path) -> None:

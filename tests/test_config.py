@@ -69,7 +69,10 @@ def test_unknown_arch_lists_available() -> None:
 
 
 def test_config_error_is_a_value_error() -> None:
-    assert issubclass(KnowItConfigError, ValueError)
+    # callers that only know the standard library can catch a bad config as a ValueError
+    with pytest.raises(ValueError, match=r"^trainer.max_epohs: ") as info:
+        validate(compose(["trainer.max_epohs=3"]))
+    assert isinstance(info.value, KnowItConfigError)
 
 
 def test_choices_are_case_insensitive_and_canonical() -> None:

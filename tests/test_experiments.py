@@ -21,7 +21,9 @@ def _run(script: str, tmp_path: Path) -> dict:
 def test_lstm_tracking_smoke(tmp_path):
     results = _run("lstm_tracking", tmp_path)
     assert set(results) == {"tracking", "no_tracking"}
-    assert all(v["test_loss"] > 0 for v in results.values())
+    # the target depends on history beyond the window: carrying states must help even in the
+    # smoke sizes (measured: 0.70 with tracking, 0.83 without); a no-op flag gives equal losses
+    assert 0 < results["tracking"]["test_loss"] < results["no_tracking"]["test_loss"]
 
 
 def test_convlstm_field_smoke(tmp_path):
@@ -35,8 +37,11 @@ def test_cnn_lstm_digits_smoke(tmp_path):
     results = _run("cnn_lstm_digits", tmp_path)
     digits, squares = results["digits_classification"], results["squares_velocity_regression"]
     assert digits["n_parameters"] == 250_382  # the notebook's model_CL, as Keras counts it
-    assert 0.0 <= digits["metrics"]["test_accuracy"] <= 1.0
-    assert sum(map(sum, digits["evaluation"]["confusion_matrix"]["matrix"])) > 0
+    matrix = digits["evaluation"]["confusion_matrix"]["matrix"]
+    assert sum(map(sum, matrix)) > 0
+    # the confusion matrix in summary.json and the logged accuracy describe the same predictions
+    diagonal = sum(row[k] for k, row in enumerate(matrix))
+    assert digits["metrics"]["test_accuracy"] == pytest.approx(diagonal / sum(map(sum, matrix)), abs=1e-6)
     assert set(squares["evaluation"]["r2"]) == {"0", "1"}  # one r2 per velocity component
     assert (Path(digits["run_dir"]) / "visualizations" / "confusion_matrix_test.png").is_file()
 

@@ -118,7 +118,7 @@ def test_a_killed_sweep_shows_k_of_n_lists_the_missing_jobs_and_resumes_only_the
     partial = summarize_sweep(sweep, plot=False)
     text = partial.format()
     assert "(1 of 3 jobs finished" in text.splitlines()[0]
-    assert "missing: jobs 1, 2 never finished" in text and f"sweep resume {sweep}" in text
+    assert "missing: jobs 1, 2 never finished; run them with: KnowIt.sweep(<same arguments>, resume=True)" in text
     assert partial.params == ["arch.hidden"]
     assert {j["job"]: j["params"]["arch.hidden"] for j in partial.jobs} == {0: 2, 1: 4, 2: 8}
     assert not (sweep / "1" / ".lock").exists()  # the killed job's stale lock is cleared
@@ -131,3 +131,15 @@ def test_a_killed_sweep_shows_k_of_n_lists_the_missing_jobs_and_resumes_only_the
     assert tree_digest(sweep / "0") == job0  # the finished job was not run again
     with pytest.raises(KnowItError, match="grid: differs from the plan"):
         ki.sweep("g", KWARGS, {"arch.hidden": [2, 4]}, resume=True)
+
+
+def test_cli_sweep_resume_runs_the_planned_jobs_that_never_finished(ki: KnowIt, cli_main, tmp_path: Path) -> None:
+    from knowit.sweeps.plan import start_sweep
+
+    sweep = ki.exp_dir / "sweeps" / "cli"
+    base = [f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, f"exp_dir={ki.exp_dir}", "model_name=cli"]
+    start_sweep(sweep, jobs=[[*base, "arch.hidden=2"], [*base, "arch.hidden=4"]], overwrite=False)  # killed before job 0
+    out = cli_main(["sweep", "resume", str(sweep), "--arch", TINY_ARCH], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "(2 of 2 jobs finished" in out.stdout
+    assert [json.loads((sweep / j / "summary.json").read_text())["status"] for j in ("0", "1")] == ["completed", "completed"]

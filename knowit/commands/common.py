@@ -74,4 +74,8 @@ def print_result(result, optimized_metric: str | None) -> float | None:
         from knowit.comparison.baselines import format_baselines
 
         print(format_baselines(result.baselines))
+    if result.intervals:
+        from knowit.comparison.repeats import format_intervals
+
+        print(format_intervals(result.intervals))
     return result.metric(optimized_metric) if optimized_metric else None

@@ -44,8 +44,12 @@ def run(ns) -> int:
     from knowit.api import KnowIt
     from knowit.commands.common import print_summary
 
+    from knowit.config.imported_data import data_config_path, next_command
+
     ki = KnowIt(ns.exp_dir)
     summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite)
     print(f"imported {ns.name!r} into {ki.exp_dir / 'datasets' / ns.name}")
     print_summary(summary)
+    print(f"data config: {data_config_path(ki.exp_dir, ns.name)} (select it with data={ns.name})")
+    print(f"next: {next_command(ns.name, summary, ns.exp_dir)}")
     return 0

@@ -14,7 +14,9 @@ def configure(parser) -> None:
     summarize.add_argument("--metric", default=None, help="rank by this metric (default: the sweep's optimized_metric)")
     resume = actions.add_parser("resume", help="run only the planned jobs of an interrupted grid sweep that never finished")
     resume.add_argument("sweep_dir", help="a sweep directory (<exp_dir>/sweeps/<name>) or a sweep name under --exp-dir")
-    from knowit.commands.common import add_exp_dir
+    from knowit.commands.common import add_arch, add_exp_dir
+
+    add_arch(resume)
 
     add_exp_dir(summarize)
     add_exp_dir(resume)
@@ -30,12 +32,12 @@ def run(ns) -> int:
     if not path.is_dir() and not path.is_absolute():
         path = KnowIt(ns.exp_dir).exp_dir / "sweeps" / ns.sweep_dir
     if ns.action == "resume":
-        resume_grid(path)
+        resume_grid(path, ns.arch)
     print(summarize_sweep(path, metric=getattr(ns, "metric", None)).format())
     return 0
 
 
-def resume_grid(path) -> None:
+def resume_grid(path, arch: str | None = None) -> None:
     """Run the planned jobs that never finished, each from the overrides the sweep recorded."""
     import sys
 
@@ -43,11 +45,17 @@ def resume_grid(path) -> None:
     from knowit.config.run_config import validate
     from knowit.errors import os_errors_as_run_errors
     from knowit.orchestrator import plan, train_model
+    from knowit.results.load import trusted_arch
     from knowit.sweeps.guard import run_job
     from knowit.sweeps.plan import jobs_to_resume
 
     todo = jobs_to_resume(path)
-    configs = [validate(compose(overrides)) for _, overrides in todo]  # every job checked before the first runs
+    configs = []
+    for number, overrides in todo:  # every job checked before the first runs
+        raw = compose(overrides)
+        # The plan is a file in the sweep folder: like a run folder, it never chooses code by itself.
+        raw["arch"]["name"] = trusted_arch(str(raw["arch"]["name"]), arch, f"job {number} of {path.name} names")
+        configs.append(validate(raw))
     for cfg in configs:
         plan(cfg)
     for (number, overrides), cfg in zip(todo, configs):

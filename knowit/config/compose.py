@@ -2,31 +2,36 @@
 
 The CLI composes through ``@hydra.main``; both doors pass their overrides through
 ``normalize_overrides`` so that a misspelled key reaches the validator (which names it and lists
-the allowed keys) instead of failing inside Hydra with a struct error.
+the allowed keys) instead of failing inside Hydra with a struct error, and so that the
+experiment directory's imported data configs (``<exp_dir>/conf/data``) are choices of ``data``.
 """
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
+from knowit.config.imported_data import exp_dir_of, imported_choices, searchpath_override
 from knowit.errors import KnowItConfigError
 
 CONFIG_MODULE = "knowit.conf"
 SELECTABLE_GROUPS = ("data", "arch", "trainer", "experiment", "hparams_search")
 
 
-def group_choices(group: str) -> list[str]:
-    """The YAML choices shipped for a config group."""
+def group_choices(group: str, exp_dir: str | os.PathLike | None = None) -> list[str]:
+    """The YAML choices shipped for a config group (for ``data``, with the datasets imported into
+    ``exp_dir``)."""
     folder = resources.files(CONFIG_MODULE) / group
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    shipped = [p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")] if folder.is_dir() else []
+    imported = imported_choices(exp_dir) if group == "data" else []
+    return sorted(set(shipped) | set(imported))
 
 
-def normalize_overrides(overrides: Iterable[str]) -> list[str]:
-    """Turn ``key=value`` into ``++key=value`` for config keys (not group choices or hydra keys).
+def normalize_overrides(overrides: Iterable[str], exp_dir: str | os.PathLike | None = None) -> list[str]:
+    """Turn ``key=value`` into ``++key=value`` for config keys (not group choices or hydra keys),
+    and add the experiment directory's ``conf/`` (imported data configs) to Hydra's search path.
 
     ``arch.name=<plugin>`` naming an architecture with no shipped YAML (a user's dotted path)
     drops the default arch config, so the plugin starts from its own ``ArchArgs`` defaults
@@ -47,15 +52,18 @@ def normalize_overrides(overrides: Iterable[str]) -> list[str]:
         if plain and key not in SELECTABLE_GROUPS and "/" not in key and "@" not in key:
             item = "++" + item
         out.append(item)
+    searchpath = searchpath_override(exp_dir_of(overrides, exp_dir))
+    if searchpath and not any(k.lstrip("+") == "hydra.searchpath" for k in keys):
+        out.append(searchpath)
     return out
 
 
-def explain_hydra_error(err: Exception) -> KnowItConfigError:
+def explain_hydra_error(err: Exception, exp_dir: str | os.PathLike | None = None) -> KnowItConfigError:
     """One line for a Hydra composition error (unknown group choice, bad override syntax)."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     for group in SELECTABLE_GROUPS:
         if f"'{group}/" in text or f"'{group}'" in text:
-            choices = group_choices(group)
+            choices = group_choices(group, exp_dir)
             return KnowItConfigError(f"{group}: {text}; available choices: {', '.join(choices)}")
     import re
 
@@ -65,20 +73,22 @@ def explain_hydra_error(err: Exception) -> KnowItConfigError:
     return KnowItConfigError(f"overrides: {text}")
 
 
-def compose(overrides: Iterable[str] = ()) -> dict[str, Any]:
-    """The resolved config for ``overrides`` as plain containers (no HydraConfig is set)."""
+def compose(overrides: Iterable[str] = (), exp_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The resolved config for ``overrides`` as plain containers (no HydraConfig is set);
+    ``exp_dir`` (else the one the overrides or the environment name) supplies imported data configs."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    overrides = list(overrides)
     try:
         with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-            cfg = hydra_compose("config", overrides=normalize_overrides(overrides))
+            cfg = hydra_compose("config", overrides=normalize_overrides(overrides, exp_dir))
         return OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as err:
-        raise explain_hydra_error(err) from None
+        raise explain_hydra_error(err, exp_dir_of(overrides, exp_dir)) from None
 
 
 def _flatten_knowit_arch(arch: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,13 +106,17 @@ def _flatten_knowit_arch(arch: Mapping[str, Any]) -> dict[str, Any]:
     return arch
 
 
-def config_from_kwargs(kwargs: Mapping[str, Any] | None, overrides: Iterable[str] = ()) -> dict[str, Any]:
+def config_from_kwargs(kwargs: Mapping[str, Any] | None, overrides: Iterable[str] = (),
+                       exp_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """The API door: KnowIt-style kwargs ``{'data':…, 'arch':…, 'trainer':…}`` on top of overrides.
 
     A group whose ``name`` matches a shipped YAML choice starts from that file; otherwise it starts
     from the schema defaults. ``task`` may be repeated in ``arch`` and ``trainer`` (KnowIt's form)
-    but must agree with ``data.task``.
+    but must agree with ``data.task``. A dataset imported into ``exp_dir`` starts from its
+    generated data config, like a shipped one.
     """
+    overrides = list(overrides)
+    data_choices = group_choices("data", exp_dir_of(overrides, exp_dir))
     kwargs = copy.deepcopy(dict(kwargs or {}))
     unknown = set(kwargs) - {"data", "arch", "trainer"}
     if unknown:
@@ -123,15 +137,15 @@ def config_from_kwargs(kwargs: Mapping[str, Any] | None, overrides: Iterable[str
 
     choices: list[str] = []
     name = data.get("name")
-    if isinstance(name, str) and name in group_choices("data"):
+    if isinstance(name, str) and name in data_choices:
         choices.append(f"data={name}")
     arch_name = arch.get("name")
     arch_choice = arch_name.lower() if isinstance(arch_name, str) else None
     if arch_choice in group_choices("arch"):
         choices.append(f"arch={arch_choice}")
-    composed = compose([*choices, *overrides])
+    composed = compose([*choices, *overrides], exp_dir)
     cfg = copy.deepcopy(composed)
-    if data and not (isinstance(name, str) and name in group_choices("data")) and "name" in data:
+    if data and not (isinstance(name, str) and name in data_choices) and "name" in data:
         cfg["data"] = data  # a user's dataset: schema defaults, not another dataset's settings
     else:
         cfg["data"].update(data)

@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 from knowit.config.validate import FieldError
 
 TASKS = ("regression", "classification")
-LOGGERS = ("csv", "tensorboard", "mlflow")
+LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 SPLIT_METHODS = (
     "chronological", "random", "instance-random", "instance-chronological",
     "slice-random", "slice-chronological", "custom",
@@ -92,9 +92,9 @@ class TrainerConfig:
     weight_decay: float = field(default=0.0, metadata={"ge": 0.0})  # L2 weight decay passed to the optimiser
     lr_scheduler: Optional[str] = None  # any torch.optim.lr_scheduler by name (StepLR, ReduceLROnPlateau, ...); null: none
     lr_scheduler_kwargs: dict[str, Any] = field(default_factory=dict)  # scheduler arguments; plus monitor (ReduceLROnPlateau) and interval (epoch/step)
-    loss_fn: Optional[str] = None  # null: mse_loss for regression, cross_entropy for classification
+    loss_fn: Optional[str] = None  # null: mse_loss (regression) / cross_entropy (classification); any torch.nn.functional loss, pinball_loss, or a dotted path
     loss_kwargs: dict[str, Any] = field(default_factory=dict)  # extra loss arguments (e.g. label_smoothing)
-    performance_metrics: Optional[list[str]] = None  # null: accuracy (classification) / mae (regression)
+    performance_metrics: Optional[list[Union[str, dict[str, Any]]]] = None  # null: accuracy (classification) / mae (regression); also any torchmetrics class, a dotted path, or {name: ..., <kwargs>}
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     gradient_clip_val: Optional[float] = field(default=None, metadata={"gt": 0.0})  # clip the gradient norm to this value; null: no clipping
@@ -104,7 +104,7 @@ class TrainerConfig:
     devices: Union[int, str, list[int]] = "auto"  # auto, a count, or a list of device indices
     strategy: str = "auto"  # auto, ddp, ddp_spawn, ... (trainer=ddp_cpu: DDP on CPU)
     num_nodes: int = field(default=1, metadata={"ge": 1})  # machines for distributed training
-    logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])  # csv (always) + tensorboard, mlflow
+    logger: Union[list[str], str] = field(default_factory=lambda: ["csv"])  # one or a list: csv (metrics.csv, always written), tensorboard, mlflow (SQLite store in the run), wandb (offline)
     progress_bar: Optional[bool] = None  # true: the progress bar; false: one line per epoch; null: the bar on a terminal or in a notebook, lines otherwise
     limit_train_batches: Union[int, float] = field(default=1.0, metadata={"gt": 0})  # a fraction or a count of training batches per epoch
     limit_val_batches: Union[int, float] = field(default=1.0, metadata={"ge": 0})  # a fraction or a count of validation batches per epoch
@@ -131,6 +131,7 @@ class RootConfig:
     model_name: Optional[str] = None  # null: a unique name is made from arch, data and time
     seed: int = field(default=123, metadata={"ge": 0})  # seeds splits, initialisation, shuffling and every epoch's RNG
     overwrite: bool = False  # replace an existing run or sweep of the same name
+    repeats: int = field(default=1, metadata={"ge": 1})  # train the config with this many seeds (derived from seed) into <model>/rep-<k>; summaries report mean, std and 95 % interval
     optimized_metric: Optional[str] = "valid_loss"  # what a sweep job returns and the sweep summary ranks by (valid_*, test_*, train_*)
 
     def check(self) -> None:

@@ -41,11 +41,11 @@ class SetBatches(Dataset):
 
 
 class KnowItDataModule(pl.LightningDataModule):
-    def __init__(self, cfg: DataConfig, exp_dir: str | Path, seed: int):
+    def __init__(self, cfg: DataConfig, exp_dir: str | Path, seed: int, split: Any = None):
         super().__init__()
         self.cfg = cfg
         self.seed = seed
-        self.prepared = prepare_dataset(cfg, DatasetStore(exp_dir), seed)
+        self.prepared = prepare_dataset(cfg, DatasetStore(exp_dir), seed, split)
 
     @property
     def input_dim(self) -> list[int]:

@@ -12,6 +12,7 @@ A component that is both input and output is scaled once, by its input statistic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,7 +114,9 @@ def _components(cfg: DataConfig, data: SeriesData) -> tuple[list[str], list[str]
     return in_c, out_c
 
 
-def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedSeries:
+def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any = None) -> PreparedSeries:
+    """``split``: a function ``(data, first, counts, spec) -> sets`` replacing ``data.split_method``
+    (the backtest's folds); the scalers are fitted on its training points as usual."""
     ensure_builtin(store, cfg.name)
     data = store.load_series(cfg.name)
     in_c, out_c = _components(cfg, data)
@@ -137,7 +140,7 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedS
     spec = WindowSpec(tuple(cfg.in_chunk), tuple(cfg.out_chunk), padded=cfg.padding == "zeros")
     first, counts = point_ranges(data.slices, spec)
     codes = split_codes(data, cfg.split_column) if cfg.split_method == "custom" else None
-    sets = split_points(data, first, counts, spec, cfg.split_method, list(cfg.split_portions), seed, codes)
+    sets = split(data, first, counts, spec) if split else split_points(data, first, counts, spec, cfg.split_method, list(cfg.split_portions), seed, codes)
 
     x_scaler = y_scaler = None
     if cfg.scaling_method and cfg.scaling_tag:
@@ -193,9 +196,9 @@ def _scale_in_place(
     return applied, unscale
 
 
-def prepare_dataset(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedSeries | PreparedArrays:
+def prepare_dataset(cfg: DataConfig, store: DatasetStore, seed: int, split: Any = None) -> PreparedSeries | PreparedArrays:
     """Prepare a stored (or built-in) dataset of either kind for batching."""
     ensure_builtin(store, cfg.name)
     if store.meta(cfg.name).get("kind") == "arrays":
         return prepare_arrays(cfg, store, seed)
-    return prepare_series(cfg, store, seed)
+    return prepare_series(cfg, store, seed, split)

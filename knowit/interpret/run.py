@@ -26,6 +26,9 @@ class Interpretation:
     explained_outputs: np.ndarray  # (points, explained outputs): the flat output index explained
     file: Path
     plots: list[Path] = field(default_factory=list)
+    # The model's own weights for the chosen points (``Model.explain()``), e.g. the TFT's
+    # explain_variable_weights (points, in_len, n_in) and explain_attention (points, in_len, in_len).
+    explanations: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def require_captum() -> None:
@@ -71,6 +74,8 @@ def interpret(loaded: Any, cfg: InterpreterConfig) -> Interpretation:
         if states is not None:
             model.set_states([s.to(device) for s in states])
         raw = model(x).reshape(len(chosen), -1)
+        # Weights the model shows about this very forward (TFT: variable selection, attention).
+        own = model.explain() if callable(getattr(model, "explain", None)) else {}
     explained = _explained_outputs(raw, prepared.task, cfg)
     baseline, distribution = _baselines(prepared, cfg, rng, device)
 
@@ -88,12 +93,14 @@ def interpret(loaded: Any, cfg: InterpreterConfig) -> Interpretation:
             result[rows, k] = values.detach().float().cpu().numpy()
         log.info("interpret: %d/%d points", min(start + cfg.batch_size, len(chosen)), len(chosen))
     arrays = _record(loaded, prepared, cfg, chosen, x, y, raw, explained, result, baseline)
+    explanations = {f"explain_{key}": value.detach().float().cpu().numpy() for key, value in own.items()}
+    arrays.update(explanations)
     name = f"{cfg.interpretation_method}_{cfg.interpretation_set}_{cfg.selection}"
     file = _save(loaded.run.path / "interpretations" / f"{name}.npz", arrays)
     from knowit.plots.attributions import attribution_plots
 
     plots = attribution_plots(arrays, _layout(loaded.config, x.ndim - 1), loaded.run.visualizations / "interpretation", name, cfg.plot_points)
-    return Interpretation(result, chosen, explained, file, plots)
+    return Interpretation(result, chosen, explained, file, plots, explanations)
 
 
 def _successes(outputs: np.ndarray, targets: np.ndarray, task: str) -> np.ndarray:

@@ -4,7 +4,11 @@
 - ``internal_state``: ``InternalState``, initial and carried states of an ``nn.LSTM`` stack;
 - ``keras_lstm``: ``KerasLSTM``, one LSTM layer built as Keras builds it;
 - ``convlstm1d`` (+ ``recurrence``, its hand-written backward): Keras's ``ConvLSTM1D``;
-- ``keras_weights``: Keras's initialisers and L1/L2 regularisers.
+- ``keras_weights``: Keras's initialisers and L1/L2 regularisers;
+- ``heads``: the window-shape checks and ``OutputHead`` every window architecture ends with;
+- ``temporal_conv``: causal or centred dilated ``TemporalConvBlock`` and receptive-field arithmetic (CNN, TCN);
+- ``positional``: sinusoidal and learned position encodings (transformer);
+- ``gated``, ``attention``: GRNs, variable selection, interpretable multi-head attention (TFT).
 Layers import nothing from the framework above them (training, data, orchestrator, CLI).
 """
 from knowit.layers.activations import Activation, activation_module, get_activation

@@ -66,16 +66,24 @@ def arch_to_import(run: RunDir, recorded: Any, arch: str | None) -> str:
     (``arch=`` / ``--arch``) or this process has already imported it (loading then runs no new
     code). Anything else would import a module a shared run folder chose.
     """
+    if not isinstance(recorded, str) or not recorded:
+        if arch is not None:
+            return arch
+        raise KnowItRunError(f"run_dir: {run.config} has no arch.name")
+    return trusted_arch(recorded, arch, f"{run.path.name} was trained with")
+
+
+def trusted_arch(recorded: str, arch: str | None, who: str) -> str:
+    """``recorded`` (an arch name read from a run's or a sweep's files) if it is safe to import,
+    else ``arch`` (named by the caller); otherwise one line saying how to name it."""
     from knowit import registry
 
     if arch is not None:
         return arch
-    if not isinstance(recorded, str) or not recorded:
-        raise KnowItRunError(f"run_dir: {run.config} has no arch.name")
     if registry.is_shipped(recorded) or registry.is_imported(recorded):
         return recorded
     raise KnowItRunError(
-        f"arch.name: {run.path.name} was trained with the user architecture {recorded!r}; loading it imports and runs "
+        f"arch.name: {who} the user architecture {recorded!r}; loading it imports and runs "
         f"that code, so name it yourself if you trust it: --arch {recorded} (CLI) or arch={recorded!r} (API)"
     )
 
@@ -167,6 +175,8 @@ def load_run(path: Path, *, checkpoint: str = "best", arch: str | None = None, e
     else:
         ckpt = Path(checkpoint)  # named by the caller, not by the run's files
     if ckpt is None or not ckpt.is_file():
+        if (summary or {}).get("repeats"):
+            raise KnowItRunError(f"run_dir: {run.path} holds {summary['repeats']} repeats; load one of them: {run.path / 'rep-0'}")
         status = (summary or {}).get("status", "unknown")
         raise KnowItRunError(f"run_dir: {run.path} has no checkpoint to load (run status: {status})")
     scalers = read_run_json(run.scalers) if run.scalers.is_file() else {}

@@ -32,9 +32,10 @@ def is_sweep_folder(folder: Path) -> bool:
     return all(p.is_dir() and p.name.isdigit() and (p / "sweep_job.json").is_file() for p in entries)
 
 
-def start_sweep(folder: Path, *, jobs: list[list[str]] | None, overwrite: bool, key: str = "model_name") -> None:
+def start_sweep(folder: Path, *, jobs: list[list[str]] | None, overwrite: bool, door: str = "cli", key: str = "model_name") -> None:
     """Claim ``folder`` for a new sweep and record its planned jobs (``None``: a search whose
-    trials are chosen as it goes). An existing sweep is refused unless ``overwrite``; a folder
+    trials are chosen as it goes; ``door``: ``cli`` when ``jobs`` are whole override lists,
+    ``api`` when they are ``KI.sweep``'s grid on top of its kwargs). An existing sweep is refused unless ``overwrite``; a folder
     that is not a knowit sweep (a models folder, say) is never replaced."""
     folder = Path(folder)
     if folder.is_dir() and any(folder.iterdir()):
@@ -46,7 +47,7 @@ def start_sweep(folder: Path, *, jobs: list[list[str]] | None, overwrite: bool, 
             shutil.rmtree(folder)
         except OSError as err:
             raise KnowItRunError(f"{key}: cannot replace sweep {folder}: {err.strerror or err}") from None
-    plan = {"jobs": jobs, "n_jobs": len(jobs) if jobs is not None else None, "pid": os.getpid(),
+    plan = {"jobs": jobs, "n_jobs": len(jobs) if jobs is not None else None, "door": door, "pid": os.getpid(),
             "host": socket.gethostname(), "started": _dt.datetime.now().isoformat(timespec="seconds")}
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -94,6 +95,12 @@ def unclaimed_jobs(folder: Path) -> dict[int, dict[str, Any]]:
     return found
 
 
+def resume_hint(plan: dict[str, Any] | None, folder: Path) -> str:
+    if (plan or {}).get("door") == "api":
+        return "KnowIt.sweep(<same arguments>, resume=True)"
+    return f"python -m knowit sweep resume {folder}"
+
+
 def jobs_to_resume(folder: Path, jobs: list[list[str]] | None = None) -> list[tuple[int, list[str]]]:
     """``(number, overrides)`` of the planned jobs that never finished, their leftover folders
     (a killed job's config and 'running' summary) cleared. ``jobs``: the grid the caller asks
@@ -108,6 +115,8 @@ def jobs_to_resume(folder: Path, jobs: list[list[str]] | None = None) -> list[tu
     planned = plan.get("jobs")
     if not isinstance(planned, list):
         raise KnowItRunError(f"sweep_dir: {folder} is a search (its trials are chosen as it runs); it cannot be resumed job by job")
+    if jobs is None and plan.get("door") == "api":
+        raise KnowItRunError(f"sweep_dir: {folder} was started by KnowIt.sweep; resume it there: {resume_hint(plan, folder)}")
     if jobs is not None and [list(j) for j in jobs] != planned:
         raise KnowItConfigError(f"grid: differs from the plan of sweep {folder}; resume with the sweep's own grid")
     unclaimed = unclaimed_jobs(folder)

@@ -40,7 +40,7 @@ def run_sweep(
     if resume:  # only the planned jobs that never finished
         todo = [number for number, _ in jobs_to_resume(folder, jobs)]
     else:
-        start_sweep(folder, jobs=jobs, overwrite=overwrite)
+        start_sweep(folder, jobs=jobs, overwrite=overwrite, door="api")
         todo = list(range(len(jobs)))
     for number in todo:
         job, cfg = jobs[number], configs[number]

@@ -48,6 +48,7 @@ class SweepSummary:
     files: list[Path] = field(default_factory=list)
     planned: int | None = None  # jobs the sweep set out to run (sweep_plan.json); None: not known
     missing: list[int] = field(default_factory=list)  # planned jobs that never finished
+    resume_hint: str = ""  # how to run the missing jobs (the door the sweep was started from)
 
     @property
     def finished(self) -> int:
@@ -61,7 +62,7 @@ class SweepSummary:
         """The summary as a pandas DataFrame (the CSV's content)."""
         import pandas as pd
 
-        return pd.DataFrame([_row(job, self.params) for job in self.jobs])
+        return pd.DataFrame([_row(job, self.params, self.metric) for job in self.jobs])
 
     def format(self) -> str:
         return format_table(self)
@@ -133,6 +134,10 @@ def _summary(job: dict[str, Any], summary: dict[str, Any]) -> None:
     for key in ("epochs", "train_time_s", "n_parameters"):
         if summary.get(key) is not None:
             job[key] = summary[key]
+    if summary.get("repeats"):  # repeats=N: metrics are means; keep the spread for ranking ties
+        job["repeats"] = summary["repeats"]
+        job["std"] = summary.get("metrics_std") or {}
+        job["interval"] = summary.get("metrics_interval") or {}
 
 
 def _config_value(config: dict[str, Any], key: str) -> Any:
@@ -185,7 +190,7 @@ def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, 
     kept); a job that could not claim its folder is reported from the sweep's own record, never
     from the other run that folder holds; killed jobs' stale locks are removed."""
     from knowit.rundir import clear_stale_lock
-    from knowit.sweeps.plan import read_plan, unclaimed_jobs
+    from knowit.sweeps.plan import read_plan, resume_hint, unclaimed_jobs
 
     sweep_dir = Path(sweep_dir).resolve()
     plan = read_plan(sweep_dir) if sweep_dir.is_dir() else None
@@ -228,10 +233,11 @@ def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, 
 
     ranked = [j for j in jobs if j["status"] == "completed"]
     ranked.sort(key=lambda j: j["value"], reverse=direction == "maximize")
+    _mark_ties(ranked, metric)
     others = [j for j in jobs if j["status"] != "completed"]
     missing = sorted(j["job"] for j in jobs if j["status"] in ("missing", "incomplete"))
     summary = SweepSummary(sweep_dir, metric, direction, params, ranked + others, best=ranked[0] if ranked else None,
-                           planned=planned if planned is not None else None, missing=missing)
+                           planned=planned if planned is not None else None, missing=missing, resume_hint=resume_hint(plan, sweep_dir))
     _write(summary, plot=plot)
     return summary
 
@@ -241,10 +247,24 @@ def _planned(plan: dict[str, Any] | None, number: int) -> list[str]:
     return list(jobs[number]) if 0 <= number < len(jobs) and isinstance(jobs[number], list) else []
 
 
-def _row(job: dict[str, Any], params: list[str]) -> dict[str, Any]:
+def _mark_ties(ranked: list[dict[str, Any]], metric: str) -> None:
+    """With repeats, a job whose 95 % interval of the metric overlaps the best job's is tied with it."""
+    best = ranked[0].get("interval", {}).get(metric) if ranked else None
+    if not best:
+        return
+    for job in ranked:
+        mine = job.get("interval", {}).get(metric)
+        job["tied_with_best"] = bool(mine) and mine[0] <= best[1] and best[0] <= mine[1]
+
+
+def _row(job: dict[str, Any], params: list[str], metric: str | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {"job": job["job"], "status": job["status"]}
     row.update({key: job["params"].get(key) for key in params})
     row.update(sorted(job["metrics"].items()))
+    if "repeats" in job and metric:
+        interval = job["interval"].get(metric) or [None, None]
+        row.update({"repeats": job["repeats"], f"{metric}_std": job["std"].get(metric),
+                    f"{metric}_ci_low": interval[0], f"{metric}_ci_high": interval[1], "tied_with_best": job.get("tied_with_best")})
     for key in ("epochs", "train_time_s", "n_parameters"):
         row[key] = job.get(key)
     row["error"] = job.get("error", "")
@@ -254,7 +274,7 @@ def _row(job: dict[str, Any], params: list[str]) -> dict[str, Any]:
 
 def _write(summary: SweepSummary, *, plot: bool) -> None:
     table = summary.table()
-    first = ["job", "status", *summary.params, summary.metric]
+    first = ["job", "status", *summary.params, summary.metric, f"{summary.metric}_std", f"{summary.metric}_ci_low", f"{summary.metric}_ci_high", "tied_with_best"]
     table = table[[c for c in first if c in table] + [c for c in table.columns if c not in first]]
     folder = summary.sweep_dir
     summary.files.append(write_atomic(folder / "sweep_summary.csv", lambda p: table.to_csv(p, index=False)))
@@ -304,12 +324,16 @@ def format_table(summary: SweepSummary) -> str:
     """The printed table: best first (marked ``*``), failed jobs last with their error line."""
     metric_cols = [summary.metric] + sorted({k for j in summary.jobs for k in j["metrics"]} - {summary.metric})
     metric_cols = [c for c in metric_cols if c.startswith(("valid_", "test_")) or c == summary.metric]
-    header = ["", "job", "status", *summary.params, *metric_cols]
+    repeated = any("interval" in j for j in summary.jobs)
+    header = ["", "job", "status", *summary.params, *metric_cols, *(["95% interval"] if repeated else [])]
     rows = []
     for job in summary.jobs:
-        mark = "*" if job is summary.best else ""
+        mark = "*" if job is summary.best else "=" if job.get("tied_with_best") else ""
         row = [mark, str(job["job"]), job["status"], *(_cell(job["params"].get(p)) for p in summary.params)]
         row += [_cell(job["metrics"].get(c)) for c in metric_cols]
+        if repeated:
+            interval = job.get("interval", {}).get(summary.metric)
+            row.append(f"[{interval[0]:.4g}, {interval[1]:.4g}]" if interval else "")
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     total = summary.planned if summary.planned is not None else len(summary.jobs)
@@ -320,7 +344,9 @@ def format_table(summary: SweepSummary) -> str:
             lines.append(f"job {job['job']} {job['status']}: {job.get('error', 'no error recorded')}")
     if summary.missing:
         lines.append(f"missing: job{'s' if len(summary.missing) > 1 else ''} {', '.join(map(str, summary.missing))} never finished; "
-                     f"run them with: python -m knowit sweep resume {summary.sweep_dir}")
+                     f"run them with: {summary.resume_hint}")
+    if repeated:
+        lines.append(f"{summary.metric} is the mean over repeats; = marks jobs tied with the best (their 95 % intervals overlap)")
     if summary.best:
         lines.append(f"best: job {summary.best['job']} ({summary.metric} = {summary.best['value']:.6g}) -> {summary.sweep_dir / 'best'}")
     else:

@@ -15,7 +15,9 @@ from knowit import registry
 from knowit.errors import KnowItConfigError, KnowItRunError
 from knowit.config.validate import build
 from knowit.training.losses import make_loss
-from knowit.training.metrics import EpochMetrics
+from knowit.training.metrics import CLASSIFICATION, REGRESSION, EpochMetrics, check_on_one_batch
+
+BUILTIN_METRICS = CLASSIFICATION + REGRESSION
 from knowit.training.optimizers import make_optimizer, make_scheduler, scheduler_name
 
 STAGES = ("train", "valid", "test")
@@ -84,7 +86,7 @@ class KnowItModule(pl.LightningModule):
         output_dim: list[int],
         task: str,
         loss_fn: str,
-        performance_metrics: list[str],
+        performance_metrics: list[Any],
         optim: str = "Adam",
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
@@ -110,6 +112,21 @@ class KnowItModule(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    @torch.no_grad()
+    def check_custom_metrics(self, prepared: Any, rows: int = 16) -> None:
+        """Run the metrics that are not built in on the first training points (before training):
+        a user's metric that fails on this data fails here, naming its entry."""
+        names = self.hparams.performance_metrics
+        if all(isinstance(n, str) and n in BUILTIN_METRICS for n in names):
+            return
+        batch = prepared.batch(torch.as_tensor(prepared.set_points("train")[:rows]))
+        was_training = self.training
+        output = self.eval().model(batch["x"])
+        self.train(was_training)
+        self._reset_states()
+        n_classes = self.hparams.output_dim[0] if self.task == "classification" else None
+        check_on_one_batch(names, self.task, n_classes, output, batch["y"])
 
     # -- state hooks for stateful architectures ---------------------------------------------
     def _reset_states(self, mask: torch.Tensor | None = None) -> None:

@@ -44,23 +44,48 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def build_loggers(names: list[str], run: RunDir) -> list[Any]:
-    """Extra experiment loggers; ``metrics.csv`` (EpochHistory) is always written."""
+    """Extra experiment loggers, every one writing inside the run directory; ``metrics.csv``
+    (EpochHistory) is always written, so ``csv`` adds nothing."""
     loggers: list[Any] = []
     for i, name in enumerate(names):
         key = f"trainer.logger[{i}]"
         if name == "csv":
             continue
+        _require(name, key, name)
         if name == "tensorboard":
-            _require("tensorboard", key, "tensorboard")
             from pytorch_lightning.loggers import TensorBoardLogger
 
             loggers.append(TensorBoardLogger(save_dir=str(run.path), name="tensorboard", version=""))
         elif name == "mlflow":
-            _require("mlflow", key, "mlflow")
             from pytorch_lightning.loggers import MLFlowLogger
 
-            loggers.append(MLFlowLogger(experiment_name="knowit", run_name=run.path.name, tracking_uri=(run.path / "mlruns").resolve().as_uri()))
+            # A SQLite store in the run folder: MLflow 3 keeps its file store (./mlruns) in
+            # maintenance mode and refuses it; artifacts stay in the run folder too.
+            loggers.append(MLFlowLogger(
+                experiment_name="knowit", run_name=run.path.name,
+                tracking_uri=f"sqlite:///{(run.path / 'mlflow.db').resolve()}",
+                artifact_location=(run.path / "mlartifacts").resolve().as_uri(),
+            ))
+        elif name == "wandb":
+            import wandb
+            from pytorch_lightning.loggers import WandbLogger
+
+            # Offline: no account, no network; `wandb sync <run>/wandb/offline-run-*` uploads later.
+            loggers.append(WandbLogger(
+                name=run.path.name, project="knowit", save_dir=str(run.path), offline=True,
+                settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
+            ))
     return loggers
+
+
+class FinishLoggers(pl.Callback):
+    """Close each logger's run when fitting ends (W&B keeps its run open otherwise, and the next
+    run in the same process would write into it)."""
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for logger in trainer.loggers:
+            if type(logger).__name__ == "WandbLogger" and logger._experiment is not None:
+                logger._experiment.finish()
 
 
 def check_loggers(names: list[str]) -> None:
@@ -100,7 +125,7 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_ba
         callbacks.append(LastCheckpoint(run.last_checkpoint))
     loggers = build_loggers(cfg.logger, run)
     if loggers:
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+        callbacks += [LearningRateMonitor(logging_interval="epoch"), FinishLoggers()]
     es = cfg.early_stopping
     if es.enabled:
         callbacks.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta))

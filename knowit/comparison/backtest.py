@@ -1,0 +1,233 @@
+"""Rolling-origin backtest of a trained configuration on a time series.
+
+The origins ``c_0 < c_1 < ... < c_{k-1}`` split the run's test region (the last
+``split_portions[2]`` of the prediction points in time, or the last 20 % without a test set)
+into ``k`` equal shares of points. Fold ``f``:
+
+- **test**: the points whose whole window (every row it reads, inputs and targets) starts at
+  or after ``c_f`` and whose window starts before ``c_{f+1}``;
+- **training data**: the points whose whole window ends before ``c_f`` (the purge gap: a point
+  whose window straddles the origin belongs to neither), in ``sliding`` mode only those whose
+  window also starts within the first fold's training span before ``c_f``; the latest
+  ``split_portions[1] / (split_portions[0] + split_portions[1])`` of them, purged the same way,
+  validate.
+
+Times are compared across every instance and slice, so no fold trains on a row any of its
+test windows reads, nor on anything later than its origin. With ``refit`` each fold trains the
+run's config afresh on its training data (scalers fitted on its training rows) into
+``<folder>/fold-<f>``; without it the trained model is scored as it is. That is honest only
+when the model never saw the test region, so it needs a chronological split (whose training
+and validation rows all lie before ``c_0``). Every fold is scored in original units, with the
+naive baselines on the same points (``knowit.comparison.baselines``). Written to
+``<run>/backtests/<mode>-<k>folds[-refit]/``: ``folds.csv``, ``backtest.json`` (per-fold scores
+and each score's mean, std and 95 % t-interval over folds) and ``<metric>_per_fold.png``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from knowit.errors import KnowItConfigError, KnowItRunError
+
+MODES = ("expanding", "sliding")
+DEFAULT_TEST_SHARE = 0.2
+
+
+@dataclass
+class Fold:
+    origin: float  # c_f, in the dataset's time unit (ns since the epoch for dates)
+    end: float  # c_{f+1} (inf for the last fold)
+    sets: dict[str, np.ndarray]  # train / valid / test prediction points (rows)
+
+
+@dataclass
+class Backtest:
+    folder: Path
+    mode: str
+    refit: bool
+    folds: pd.DataFrame  # one row per fold
+    aggregate: dict[str, dict[str, float]]  # score -> n, mean, std, ci_low, ci_high
+    files: list[Path] = field(default_factory=list)
+
+    def format(self) -> str:
+        return format_backtest(self)
+
+
+def _window_times(data: Any, spec: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Time of the first and the last row each point's window reads (inside its slice)."""
+    from knowit.data.windows import touched_rows
+
+    first, last = touched_rows(rows, data.slices, spec.lo, spec.hi)
+    return data.times[first], data.times[last]
+
+
+def fold_layout(data: Any, first: np.ndarray, counts: np.ndarray, spec: Any, portions: list[float], folds: int, mode: str) -> list[Fold]:
+    """The folds' prediction points (see the module docstring); pure index arithmetic."""
+    from knowit.data.windows import expand_ranges
+
+    rows = expand_ranges(first, counts)
+    point_times = np.sort(data.times[rows])
+    n = len(point_times)
+    test_share = portions[2] if portions[2] > 0 else DEFAULT_TEST_SHARE
+    start = 1.0 - test_share
+    cuts = [point_times[min(n - 1, int(round((start + test_share * f / folds) * n)))] for f in range(folds)] + [np.inf]
+    begins, ends = _window_times(data, spec, rows)
+    span = cuts[0] - point_times[0]  # the first fold's training span (sliding mode keeps it)
+    valid_share = portions[1] / (portions[0] + portions[1])
+    out = []
+    for f in range(folds):
+        origin, end = cuts[f], cuts[f + 1]
+        if not origin < end:
+            raise KnowItConfigError(f"folds: {folds} folds leave fold {f} without test points; use fewer folds")
+        test = rows[(begins >= origin) & (begins < end)]
+        known = ends < origin
+        if mode == "sliding":
+            known &= begins >= origin - span
+        pool = rows[known]
+        if valid_share > 0 and len(pool):
+            cut = np.sort(data.times[pool])[min(len(pool) - 1, int(round((1.0 - valid_share) * len(pool))))]
+            train, valid = pool[ends[known] < cut], pool[begins[known] >= cut]
+        else:
+            train, valid = pool, pool[:0]
+        if len(train) == 0 or len(test) == 0:
+            raise KnowItConfigError(f"folds: fold {f} has {len(train)} training and {len(test)} test points; use fewer folds")
+        out.append(Fold(float(origin), float(end), {"train": train, "valid": valid, "test": test}))
+    return out
+
+
+def _check_args(folds: int, mode: str) -> None:
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 1:
+        raise KnowItConfigError(f"folds: {folds!r} must be a whole number of at least 1")
+    if mode not in MODES:
+        raise KnowItConfigError(f"mode: {mode!r} is not a backtest mode; choose one of: {', '.join(MODES)}")
+
+
+def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: str = "expanding", refit: bool = False,
+                 progress_bar: bool | None = False, plot: bool = True) -> Backtest:
+    from knowit.atomic_io import write_atomic, write_json
+    from knowit.comparison.baselines import baseline_report
+    from knowit.comparison.compare import resolve_run
+    from knowit.data.datamodule import KnowItDataModule
+    from knowit.data.windows import point_ranges
+    from knowit.results.load import load_run, run_config
+    from knowit.results.predictions import predict_set
+    from knowit.rundir import RunDir
+
+    _check_args(folds, mode)
+    path = resolve_run(Path(exp_dir), model_name)
+    summary = RunDir(path).read_summary() or {}
+    if summary.get("repeats"):
+        raise KnowItRunError(f"model_name: {model_name!r} holds {summary['repeats']} repeats; backtest one of them ({model_name}/rep-0)")
+    cfg = run_config(RunDir(path), exp_dir=Path(exp_dir))  # the run folder never chooses code (see results/load.py)
+    if not refit and cfg.data.split_method != "chronological":
+        raise KnowItConfigError(f"refit: the model was trained on a {cfg.data.split_method} split, so its training rows lie "
+                                "among the backtest's test rows; pass refit=true (--refit) to train each fold afresh")
+    layout: dict[str, list[Fold]] = {}
+
+    def split(data: Any, first: np.ndarray, counts: np.ndarray, spec: Any) -> dict[str, np.ndarray]:
+        layout["folds"] = fold_layout(data, first, counts, spec, list(cfg.data.split_portions), folds, mode)
+        return layout["folds"][0].sets
+
+    base = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed, split=split) if refit else None
+    if not refit:
+        from knowit.results.predictions import run_data
+
+        base = run_data(load_run(path))
+        if not hasattr(base.prepared, "spec"):
+            raise KnowItConfigError("data.name: a backtest needs a time series; array datasets have no time order")
+        p = base.prepared
+        layout["folds"] = fold_layout(p.data, *point_ranges(p.data.slices, p.spec), p.spec, list(cfg.data.split_portions), folds, mode)
+    elif not hasattr(base.prepared, "spec"):
+        raise KnowItConfigError("data.name: a backtest needs a time series; array datasets have no time order")
+    fold_list = layout["folds"]
+    folder = path / "backtests" / f"{mode}-{folds}folds{'-refit' if refit else ''}"
+    model = load_run(path).module if not refit else None
+    rows, reports = [], []
+    for f, fold in enumerate(fold_list):
+        if refit:
+            datamodule = base if f == 0 else KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed, split=lambda *a, s=fold.sets: s)
+            module = _train_fold(cfg, datamodule, folder / f"fold-{f}", model_name, f, progress_bar)
+        else:
+            datamodule = base
+            datamodule.prepared.sets = {**datamodule.prepared.sets, "test": fold.sets["test"]}
+            module = model
+        points, outputs, targets = predict_set(module, datamodule, "test")
+        report = baseline_report(datamodule.prepared, "test", points, outputs, targets, cfg.data.season)
+        reports.append(report)
+        row: dict[str, Any] = {"fold": f, "origin": _time_label(datamodule.prepared.data, fold.origin)}
+        if refit:  # without refit the model keeps its own training data
+            row.update(n_train=int(len(fold.sets["train"])), n_valid=int(len(fold.sets["valid"])))
+        row["n_test"] = int(len(points))
+        row.update({k: v for k, v in report["model"].items()})
+        for base_name, scores in report["naive"].items():
+            row.update({f"{k}_{base_name}": v for k, v in scores.items() if k in ("mae", "rmse", "error_rate", "accuracy")})
+            row.update({f"skill_{k}_vs_{base_name}": v for k, v in report["skill"][base_name].items() if k in ("mae", "rmse", "error_rate")})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    aggregate = _aggregate(table)
+    result = Backtest(folder, mode, refit, table, aggregate)
+    result.files.append(write_atomic(folder / "folds.csv", lambda p: table.to_csv(p, index=False)))
+    result.files.append(write_json(folder / "backtest.json", {
+        "model": model_name, "run_dir": str(path), "mode": mode, "refit": refit, "folds": folds,
+        "per_fold": table.to_dict(orient="records"), "aggregate": aggregate,
+        "season": reports[0].get("season"),
+    }))
+    if plot:
+        from knowit.plots.comparison import metric_per_fold
+
+        key = "mae" if "mae" in table else "error_rate"
+        lines = {"model": table[key].tolist(), **{c[len(key) + 1:]: table[c].tolist() for c in table.columns if c.startswith(f"{key}_")}}
+        shade = {"model": (aggregate[key]["mean"], aggregate[key]["ci_low"], aggregate[key]["ci_high"])}
+        result.files.append(metric_per_fold(lines, folder / f"{key}_per_fold.png", mean_interval=shade, title=f"test {key} per fold"))
+    return result
+
+
+def _train_fold(cfg: Any, datamodule: Any, path: Path, model_name: str, f: int, progress_bar: bool | None) -> Any:
+    from knowit.orchestrator import train_model
+    from knowit.results.load import module_from_checkpoint
+
+    root = dataclasses.replace(cfg.root, model_name=f"{model_name}/backtest/fold-{f}", overwrite=True, repeats=1)
+    trainer = dataclasses.replace(cfg.trainer, resume=None)
+    result = train_model(dataclasses.replace(cfg, root=root, trainer=trainer), run_path=path, and_viz=False,
+                         progress_bar=progress_bar, epoch_lines=False, datamodule=datamodule)
+    if result.status != "completed":
+        raise KnowItRunError(f"fold {f}: training ended {result.status}; see {path / 'summary.json'}")
+    if result.best_checkpoint:
+        return module_from_checkpoint(result.best_checkpoint)
+    return module_from_checkpoint(path / "checkpoints" / "last.ckpt")
+
+
+def _aggregate(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    from knowit.comparison.stats import t_interval
+
+    skip = {"fold", "origin", "n_train", "n_valid", "n_test"}
+    return {c: t_interval(table[c].to_numpy(dtype=np.float64)).as_dict() for c in table.columns
+            if c not in skip and np.isfinite(table[c].to_numpy(dtype=np.float64)).all()}
+
+
+def _time_label(data: Any, t: float) -> str:
+    if data.time_kind == "datetime":
+        return str(np.datetime64(int(t), "ns"))
+    return f"{t:g}"
+
+
+def format_backtest(b: Backtest) -> str:
+    key = "mae" if "mae" in b.folds else "error_rate"
+    cols = [c for c in ("fold", "origin", "n_train", "n_test") if c in b.folds] + [key] + [c for c in b.folds.columns if c.startswith(f"{key}_") or c.startswith(f"skill_{key}_vs_")]
+    shown = b.folds[cols]
+    header = [c.replace(f"skill_{key}_vs_", "skill vs ") for c in cols]
+    cells = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r] for r in shown.itertuples(index=False)]
+    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+    lines = [f"backtest: {len(b.folds)} folds, {b.mode} window, {'refit per fold' if b.refit else 'the trained model'} (original units)"]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in [header, *cells]]
+    for name in [key] + [c for c in b.aggregate if c.startswith(f"skill_{key}_vs_")]:
+        a = b.aggregate.get(name)
+        if a:
+            lines.append(f"{name}: mean {a['mean']:.4g} ± {a['std']:.3g}, 95 % interval [{a['ci_low']:.4g}, {a['ci_high']:.4g}] over {a['n']} folds")
+    lines.append(f"saved: {b.folder}")
+    return "\n".join(lines)
