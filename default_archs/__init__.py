@@ -17,7 +17,13 @@ The plugin contract (a user's own module, named by dotted path, follows the same
     ``(batch, *output_dim)`` for regression and logits ``(batch, n_classes)`` for classification.
     Dimensions always come from the data; users never type them.
 
-The first line of the module's docstring is what ``knowit archs`` shows.
+``INPUT_LAYOUT`` (optional)
+    ``"series"`` (default: windows ``[in_len, n_in]``), ``"frames"`` (``[T, C, H, W]``) or
+    ``"field"`` (``[T, rows, channels]``): the sample ``knowit archs --check`` feeds it.
+
+The first line of the module's docstring is what ``knowit archs`` shows. A plugin is a module
+named by a dotted path or a ``.py`` file named by its path (``arch.name=archs/my_arch.py``);
+``python -m knowit archs --check archs/my_arch.py`` runs these checks and prints what is missing.
 
 Optional: ``Model.arch_info()``, a dict of
 JSON values recorded under ``arch_info`` in the run's ``summary.json`` (the CNN's and TCN's

@@ -28,6 +28,7 @@ from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.keras_lstm import KerasLSTM
 
 TASKS = ("regression", "classification")
+INPUT_LAYOUT = "frames"  # (T, C, H, W) samples
 
 
 @dataclass

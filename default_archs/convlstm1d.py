@@ -27,6 +27,7 @@ from knowit.layers.convlstm1d import ConvLSTM1D
 from knowit.layers.keras_weights import INITIALIZERS
 
 TASKS = ("regression", "classification")
+INPUT_LAYOUT = "field"  # (T, rows, channels) samples
 
 
 @dataclass

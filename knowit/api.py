@@ -221,9 +221,10 @@ class KnowIt:
         folds, saved under ``<run>/backtests/``; returns a ``Backtest`` (``.folds``, ``.aggregate``,
         ``.format()``)."""
         from knowit.comparison.backtest import run_backtest
+        from knowit.orchestrator import train_model
 
         with os_errors_as_run_errors():
-            return run_backtest(self.exp_dir, model_name, folds=folds, mode=mode, refit=refit, progress_bar=progress_bar)
+            return run_backtest(self.exp_dir, model_name, folds=folds, mode=mode, refit=refit, train=train_model, progress_bar=progress_bar)
 
     def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None, *, arch: str | None = None):
         """Attribute a trained model's outputs to its input windows (Captum; ``pip install

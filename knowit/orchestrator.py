@@ -137,7 +137,11 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         from knowit.comparison.repeats import train_repeats
 
         plan(cfg)
-        return train_repeats(cfg, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=epoch_lines)
+        path, summary, intervals = train_repeats(cfg, train_model, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar,
+                                                 epoch_lines=epoch_lines)
+        return TrainResult(run_dir=path, best_checkpoint=None, metrics=summary["metrics"], status=summary["status"],
+                           n_parameters=summary["n_parameters"], final=summary["final"], baselines=summary.get("baselines") or {},
+                           intervals=intervals)
     import pytorch_lightning as pl
     import torch
 

@@ -1,13 +1,19 @@
 """Resolve an architecture name to its plugin module (see ``knowit.default_archs``).
 
 A bare name (case-insensitive, ``LSTM`` == ``lstm``) names a module shipped in
-``knowit.default_archs``; a dotted path (``mypkg.my_arch``) imports the user's own module, which
-runs that module's code: only name modules you trust.
+``knowit.default_archs``; a dotted path (``mypkg.my_arch``) imports the user's own module; a path
+to a ``.py`` file (``archs/my_arch.py``, relative to the working directory) loads that file.
+The last two run the user's code: only name code you trust. Code is only ever loaded from a
+name the user's own config or argument gives (never from a run folder's files).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import pkgutil
+import sys
+from pathlib import Path
 from types import ModuleType
 
 from knowit.errors import KnowItConfigError
@@ -22,8 +28,20 @@ def available_archs() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
+def is_file(name: str) -> bool:
+    """True when an arch name is a path to a Python file (``my_arch.py``, ``archs/my_arch.py``)."""
+    return name.endswith(".py")
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def module_path(name: str) -> str:
-    """The import path behind an arch name; raises KnowItConfigError naming ``arch.name``."""
+    """The import path behind an arch name (the absolute path of a file arch); raises
+    KnowItConfigError naming ``arch.name``."""
+    if is_file(name):
+        return str(Path(name).expanduser().resolve())
     if "." in name:
         return name
     shipped = {a.lower(): a for a in available_archs()}
@@ -49,19 +67,56 @@ def is_imported(name: str) -> bool:
     return "." in name and "/" not in name and not name.endswith(".py") and name in sys.modules
 
 
-def resolve(name: str) -> ModuleType:
-    """Import the arch module and check it honours the plugin contract."""
+def load(name: str) -> ModuleType:
+    """Import the module an arch name names (nothing checked; see ``resolve``)."""
     path = module_path(name)
+    if is_file(name):
+        return load_file(Path(path))
     try:
-        module = importlib.import_module(path)
+        return importlib.import_module(path)
     except ImportError as err:
         raise KnowItConfigError(f"arch.name: cannot import architecture module {path!r}: {err}") from None
+
+
+def resolve(name: str) -> ModuleType:
+    """Import the arch module and check it has the plugin contract's parts
+    (``knowit archs --check`` runs the full checks)."""
+    path = module_path(name)
+    module = load(name)
     missing = [attr for attr in _REQUIRED if not hasattr(module, attr)]
     if missing:
         raise KnowItConfigError(
             f"arch.name: module {path!r} is not a knowit architecture: it lacks {', '.join(missing)}"
         )
     return module
+
+
+def load_file(path: Path) -> ModuleType:
+    """Execute an architecture file once per content: the module is cached under a name made of
+    its hash, so the same file is not run twice and an edited file is loaded afresh."""
+    if not path.is_file():
+        raise KnowItConfigError(f"arch.name: no architecture file at {path}")
+    name = f"knowit_user_arch_{file_sha256(path)[:16]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise KnowItConfigError(f"arch.name: {path} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # noqa: BLE001 - whatever the user's file raises, report it as one line
+        del sys.modules[name]
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise KnowItConfigError(f"arch.name: {path} fails to load: {type(err).__name__}: {first}") from None
+    return module
+
+
+def description(module: ModuleType) -> str:
+    """The first line of the module's docstring (what ``knowit archs`` prints)."""
+    doc = (module.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else "(no description)"
 
 
 def supported_tasks(module: ModuleType) -> tuple[str, ...]:

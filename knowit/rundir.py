@@ -24,7 +24,8 @@ LOCK = ".lock"
 
 def auto_model_name(arch: str, dataset: str) -> str:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return f"{arch.split('.')[-1].lower()}_{dataset}_{stamp}"
+    short = Path(arch).stem if arch.endswith(".py") else arch.split(".")[-1]  # a file arch: its file name
+    return f"{short.lower()}_{dataset}_{stamp}"
 
 
 @dataclass

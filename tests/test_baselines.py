@@ -73,3 +73,19 @@ def test_classification_baseline_is_the_training_majority_class(ki) -> None:
     assert report["naive"]["majority_class"]["accuracy"] == pytest.approx(expected)
     model_error = report["model"]["error_rate"]
     assert report["skill"]["majority_class"]["error_rate"] == pytest.approx(1 - model_error / (1 - expected))
+
+
+def test_season_comes_from_the_config_then_the_calendar_then_the_time_step() -> None:
+    from types import SimpleNamespace
+
+    from knowit.comparison.baselines import infer_season
+
+    hourly_ns = SimpleNamespace(freq=None, time_kind="datetime", time_delta=3600e9)
+    assert infer_season(hourly_ns, 12) == (12, "data.season")
+    assert infer_season(SimpleNamespace(freq="MS", time_kind="datetime", time_delta=0.0), None) == (12, "calendar frequency MS")
+    assert infer_season(SimpleNamespace(freq="B", time_kind="datetime", time_delta=0.0), None)[0] == 5
+    assert infer_season(SimpleNamespace(freq="W-SUN", time_kind="datetime", time_delta=0.0), None)[0] == 52
+    assert infer_season(hourly_ns, None) == (24, "hourly time step")
+    season, why = infer_season(SimpleNamespace(freq="15min", time_kind="datetime", time_delta=900e9), None)
+    assert season is None and "set data.season" in why
+    assert infer_season(SimpleNamespace(time_kind="numeric", time_delta=1.0), None)[0] is None

@@ -71,6 +71,17 @@ def test_runs_on_different_points_or_targets_are_refused_with_what_differs(pair)
         ki.compare(["a", "short"])
     with pytest.raises(KnowItRunError, match=r"differ in data.out_components \(\['y1'\] vs \['x1'\]\)"):
         ki.compare(["a", "other_target"])
+    # as if b had been trained on another version of the dataset (runs record its content hash)
+    paths = [ki.exp_dir / "models" / m / "summary.json" for m in ("a", "b")]
+    saved = [p.read_text() for p in paths]
+    try:
+        for path, text, digest in zip(paths, saved, ("a" * 64, "b" * 64)):
+            path.write_text(json.dumps({**json.loads(text), "data_hash": digest}))
+        with pytest.raises(KnowItRunError, match=r"'a' and 'b' were trained on different data \(fingerprints a+ and b+\)"):
+            ki.compare(["a", "b"])
+    finally:
+        for path, text in zip(paths, saved):
+            path.write_text(text)
     after = sorted(p.name for p in (ki.exp_dir / "comparisons").iterdir()) if (ki.exp_dir / "comparisons").exists() else []
     assert after == before  # nothing written for a refused comparison
 

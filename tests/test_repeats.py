@@ -69,3 +69,27 @@ def test_cli_repeats_print_intervals_and_resume_of_a_repeated_run_is_refused(ki,
     assert "over 2 repeats: mean ± std  [95 % t-interval]" in out and (exp_dir / "models" / "c" / "rep-1" / "summary.json").is_file()
     assert main([*args, "trainer.resume=c"]) == 2
     assert "trainer.resume: a run with repeats=2 is resumed one repeat at a time" in capsys.readouterr().err
+
+
+def test_compare_takes_a_repeated_model_as_the_mean_over_its_repeats(ki) -> None:
+    import pandas as pd
+
+    from knowit.comparison.stats import diebold_mariano
+
+    ki.train_model("rep", KWARGS, overrides=SEED, repeats=2)
+    ki.train_model("one", KWARGS, overrides=["seed=8"])
+    result = ki.compare(["rep", "one"], "valid")
+
+    def losses(path):
+        frame = pd.read_parquet(path / "predictions" / "valid.parquet").sort_values(["instance", "slice", "time"], kind="stable")
+        err = (frame["prediction"] - frame["target"]) ** 2
+        return err.groupby([frame["instance"], frame["slice"], frame["time"]], sort=True).mean().to_numpy(), (frame["prediction"] - frame["target"]).abs().mean()
+
+    reps = [losses(ki.exp_dir / "models" / "rep" / f"rep-{k}") for k in (0, 1)]
+    single, single_mae = losses(ki.exp_dir / "models" / "one")
+    board = result.leaderboard.set_index("model")
+    assert board.loc["rep", "repeats"] == 2 and board.loc["one", "repeats"] == 1
+    assert board.loc["rep", "mae"] == pytest.approx(np.mean([r[1] for r in reps]), rel=1e-9)
+    assert board.loc["one", "mae"] == pytest.approx(single_mae, rel=1e-9)
+    expected = diebold_mariano((reps[0][0] + reps[1][0]) / 2, single, horizon=2)
+    assert result.tests[0]["statistic"] == pytest.approx(expected.statistic, rel=1e-9)

@@ -25,6 +25,7 @@ and each score's mean, std and 95 % t-interval over folds) and ``<metric>_per_fo
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,9 @@ def _check_args(folds: int, mode: str) -> None:
 
 
 def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: str = "expanding", refit: bool = False,
-                 progress_bar: bool | None = False, plot: bool = True) -> Backtest:
+                 train: Callable[..., Any] | None = None, progress_bar: bool | None = False, plot: bool = True) -> Backtest:
+    """``train``: the orchestrator's ``train_model`` for ``refit`` (handed in by the caller: this
+    layer never imports the runs)."""
     from knowit.atomic_io import write_atomic, write_json
     from knowit.comparison.baselines import baseline_report
     from knowit.comparison.compare import resolve_run
@@ -119,6 +122,8 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     from knowit.rundir import RunDir
 
     _check_args(folds, mode)
+    if refit and train is None:
+        raise KnowItConfigError("refit: a refit backtest needs the training function (KnowIt.backtest hands it in)")
     path = resolve_run(Path(exp_dir), model_name)
     summary = RunDir(path).read_summary() or {}
     if summary.get("repeats"):
@@ -151,7 +156,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     for f, fold in enumerate(fold_list):
         if refit:
             datamodule = base if f == 0 else KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed, split=lambda *a, s=fold.sets: s)
-            module = _train_fold(cfg, datamodule, folder / f"fold-{f}", model_name, f, progress_bar)
+            module = _train_fold(train, cfg, datamodule, folder / f"fold-{f}", model_name, f, progress_bar)
         else:
             datamodule = base
             datamodule.prepared.sets = {**datamodule.prepared.sets, "test": fold.sets["test"]}
@@ -187,11 +192,10 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     return result
 
 
-def _train_fold(cfg: Any, datamodule: Any, path: Path, model_name: str, f: int, progress_bar: bool | None) -> Any:
-    from knowit.orchestrator import train_model
+def _train_fold(train_model: Any, cfg: Any, datamodule: Any, path: Path, model_name: str, f: int, progress_bar: bool | None) -> Any:
     from knowit.results.load import module_from_checkpoint
 
-    root = dataclasses.replace(cfg.root, model_name=f"{model_name}/backtest/fold-{f}", overwrite=True, repeats=1)
+    root = dataclasses.replace(cfg.root, model_name=f"{model_name}-backtest-fold-{f}", overwrite=True, repeats=1)
     trainer = dataclasses.replace(cfg.trainer, resume=None)
     result = train_model(dataclasses.replace(cfg, root=root, trainer=trainer), run_path=path, and_viz=False,
                          progress_bar=progress_bar, epoch_lines=False, datamodule=datamodule)
@@ -212,7 +216,7 @@ def _aggregate(table: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 def _time_label(data: Any, t: float) -> str:
     if data.time_kind == "datetime":
-        return str(np.datetime64(int(t), "ns"))
+        return str(np.datetime64(int(t), "ns").astype("datetime64[s]"))
     return f"{t:g}"
 
 

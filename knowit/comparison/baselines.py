@@ -50,8 +50,8 @@ def infer_season(data: Any, configured: int | None) -> tuple[int | None, str]:
         return int(configured), "data.season"
     freq = getattr(data, "freq", None)
     if freq:
-        base = str(freq).lstrip("0123456789")
-        if base in SEASON_OF_FREQ and base == str(freq):
+        base = str(freq).split("-")[0]  # W-SUN, QS-JAN: the anchor does not change the season
+        if base in SEASON_OF_FREQ:  # a multiple (2h, 15min) has no obvious season
             return SEASON_OF_FREQ[base], f"calendar frequency {freq}"
     if getattr(data, "time_kind", None) == "datetime":
         delta = float(getattr(data, "time_delta", 0.0))
@@ -156,8 +156,8 @@ def format_baselines(report: dict[str, Any] | None) -> str:
         return ""
     key = "mae" if "mae" in report["model"] else "error_rate"
     lines = [f"baselines on {report['n_points']} {report['set']} points ({key}, original units; skill = 1 - model/naive):",
-             f"  {'model':<22}  {report['model'][key]:.6g}"]
+             f"  {'model':<28}  {report['model'][key]:.6g}"]
     for name, values in report["naive"].items():
         label = f"{name} (m={report['season']})" if name == "seasonal_persistence" else name
-        lines.append(f"  {label:<22}  {values[key]:.6g}   skill {report['skill'][name].get(key, float('nan')):+.3f}")
+        lines.append(f"  {label:<28}  {values[key]:.6g}   skill {report['skill'][name].get(key, float('nan')):+.3f}")
     return "\n".join(lines)

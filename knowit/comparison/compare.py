@@ -10,6 +10,9 @@ refused and the message says what differs. Then:
 - for each pair, Diebold-Mariano on the per-point losses in time order (regression; squared or
   absolute error, HAC lag = horizon - 1) or McNemar on per-point correctness (classification),
   with Holm-adjusted p-values over all pairs;
+- a model trained with ``repeats=N`` enters with every repeat: its scores are the means over
+  repeats (with std and 95 % t-interval), and the paired test uses each point's loss averaged
+  over its repeats (for classifiers the 0-1 loss, so DM replaces McNemar);
 - ``<exp_dir>/comparisons/<name>/``: ``leaderboard.csv``, ``comparison.json`` and
   ``error_differences.png`` (each pair's per-point loss difference and its running mean).
 """
@@ -38,6 +41,13 @@ class RunPredictions:
     config: dict[str, Any]
     summary: dict[str, Any]
     frame: pd.DataFrame  # the tidy predictions table, sorted by point (stable within a point)
+    frames: list[pd.DataFrame] = field(default_factory=list)  # one per repeat (repeats=N), else [frame]
+
+    @property
+    def first_run(self) -> Path:
+        """A run directory holding a checkpoint and the data config (rep-0 of a repeated model)."""
+        reps = _repeat_dirs(self.path)
+        return reps[0] if reps else self.path
 
 
 @dataclass
@@ -72,25 +82,30 @@ def point_keys(frame: pd.DataFrame) -> list[str]:
 
 
 def load_predictions(exp_dir: Path, name: str, set_name: str) -> RunPredictions:
+    """A run's predictions of ``set_name``; for a model trained with repeats, every repeat's."""
     from knowit.results.load import load_run
     from knowit.results.predictions import predictions_frame, save_predictions
     from knowit.rundir import RunDir
 
     path = resolve_run(exp_dir, name)
-    reps = _repeat_dirs(path)
-    if reps:
-        listed = ", ".join(f"{name}/{p.name}" for p in reps)
-        raise KnowItRunError(f"model_names: {name!r} holds {len(reps)} repeats; compare single runs ({listed})")
-    run = load_run(path)
-    frame = predictions_frame(run, set_name)
-    save_predictions(frame, run.run.predictions, set_name)
-    frame = frame.sort_values(point_keys(frame), kind="stable").reset_index(drop=True)
-    return RunPredictions(name, path, run.config, RunDir(path).read_summary() or {}, frame)
+    frames = []
+    for rep in _repeat_dirs(path) or [path]:
+        run = load_run(rep)
+        frame = predictions_frame(run, set_name)
+        save_predictions(frame, run.run.predictions, set_name)
+        frames.append(frame.sort_values(point_keys(frame), kind="stable").reset_index(drop=True))
+    keys = point_keys(frames[0])
+    for k, frame in enumerate(frames[1:], 1):
+        if len(frame) != len(frames[0]) or not all(np.array_equal(frame[c].to_numpy(), frames[0][c].to_numpy()) for c in keys):
+            raise KnowItRunError(f"model_names: the repeats of {name!r} are scored on different {set_name} points (rep-0 and rep-{k}: "
+                                 "a seeded random split); compare single repeats instead")
+    return RunPredictions(name, path, RunDir(path).read_config(), RunDir(path).read_summary() or {}, frames[0], frames)
 
 
 def _fingerprint(summary: dict[str, Any]) -> Any:
+    """The stored dataset's content hash the run was trained on (where the run recorded one)."""
     data = summary.get("data") or {}
-    return summary.get("data_fingerprint") or data.get("fingerprint")
+    return summary.get("data_hash") or data.get("content_hash")
 
 
 def check_comparable(runs: list[RunPredictions], set_name: str) -> None:
@@ -128,10 +143,9 @@ def check_comparable(runs: list[RunPredictions], set_name: str) -> None:
             )
 
 
-def _per_point(run: RunPredictions, task: str, loss: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _per_point(frame: pd.DataFrame, task: str, loss: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per point: the loss (regression) or whether it is right (classification); then the
     predictions and targets as scored (``(N, values)`` floats, or class names)."""
-    frame = run.frame
     pred, target = frame["prediction"].to_numpy(), frame["target"].to_numpy()
     if task == "classification":
         return pred == target, pred, target
@@ -149,7 +163,7 @@ def _baselines(runs: list[RunPredictions], set_name: str) -> tuple[dict[str, np.
     from knowit.results.predictions import point_columns, run_data
 
     first = runs[0]
-    prepared = run_data(load_run(first.path)).prepared
+    prepared = run_data(load_run(first.first_run)).prepared
     rows = np.asarray(prepared.set_points(set_name), dtype=np.int64)
     keys = point_keys(first.frame)
     table = pd.DataFrame(point_columns(prepared, rows))
@@ -188,19 +202,33 @@ def compare_runs(exp_dir: str | Path, names: list[str], *, set_name: str = "test
     check_comparable(runs, set_name)
     task = runs[0].config["data"]["task"]
     naive, notes, _ = _baselines(runs, set_name)
-    truth = _per_point(runs[0], task, loss)[2]  # the same for every run (checked)
+    truth = _per_point(runs[0].frame, task, loss)[2]  # the same for every run (checked)
     naive_scores = {k: scores(task, v, truth) for k, v in naive.items()}
 
     rows, per_point = [], {}
+    repeated = any(len(r.frames) > 1 for r in runs)
     for run in runs:
-        values, predicted, target = _per_point(run, task, loss)
-        per_point[run.name] = values
-        model = scores(task, predicted, target)
-        row: dict[str, Any] = {"model": run.name, **model,
-                               "n_parameters": run.summary.get("n_parameters"), "train_time_s": run.summary.get("train_time_s")}
+        rep_values, rep_scores = [], []
+        for frame in run.frames:
+            values, predicted, target = _per_point(frame, task, loss)
+            rep_values.append(values.astype(np.float64) if repeated and task == "classification" else values)
+            rep_scores.append(scores(task, predicted, target))
+        # a repeated model: each point's loss (or 0-1 correctness) averaged over its repeats
+        per_point[run.name] = np.mean(rep_values, axis=0) if len(rep_values) > 1 else rep_values[0]
+        model = {k: float(np.mean([s[k] for s in rep_scores])) for k in rep_scores[0]}
+        n_reps = len(run.frames)
+        time = run.summary.get("train_time_s")
+        row: dict[str, Any] = {"model": run.name, **model, "n_parameters": run.summary.get("n_parameters"),
+                               "train_time_s": time / n_reps if time is not None else None}
+        if repeated:
+            from knowit.comparison.stats import t_interval
+
+            key = "mae" if task != "classification" else "accuracy"
+            interval = t_interval([s[key] for s in rep_scores])
+            row.update({"repeats": n_reps, f"{key}_std": interval.std, f"{key}_ci_low": interval.low, f"{key}_ci_high": interval.high})
         for base, base_scores in naive_scores.items():
-            for metric, value in skill(model, base_scores).items():
-                row[f"skill_{metric}_vs_{base}"] = value
+            for metric in skill(model, base_scores):
+                row[f"skill_{metric}_vs_{base}"] = float(np.mean([skill(s, base_scores)[metric] for s in rep_scores]))
         rows.append(row)
     key = "mae" if task != "classification" else "accuracy"
     board = pd.DataFrame(rows).sort_values(key, ascending=task != "classification", kind="stable").reset_index(drop=True)
@@ -210,11 +238,13 @@ def compare_runs(exp_dir: str | Path, names: list[str], *, set_name: str = "test
         from knowit.results.load import load_run
         from knowit.results.predictions import run_data
 
-        lag_horizon = horizon(run_data(load_run(runs[0].path)).prepared)
+        lag_horizon = horizon(run_data(load_run(runs[0].first_run)).prepared)
     tests = []
     for a, b in itertools.combinations([r.name for r in runs], 2):
-        if task == "classification":
+        if task == "classification" and not repeated:
             result = mcnemar(per_point[a], per_point[b])
+        elif task == "classification":  # correctness averaged over repeats is no longer 0/1: DM on the 0-1 loss
+            result = diebold_mariano(1.0 - per_point[a], 1.0 - per_point[b], horizon=1)
         else:
             result = diebold_mariano(per_point[a], per_point[b], horizon=lag_horizon)
         tests.append({"a": a, "b": b, **result.as_dict(), **({"loss": loss} if task != "classification" else {})})

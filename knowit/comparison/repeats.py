@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,11 @@ def _mean_nested(reports: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return out
 
 
-def train_repeats(cfg: Any, *, run_path: Path | None, and_viz: bool, progress_bar: bool | None, epoch_lines: bool = True) -> Any:
-    """Train ``cfg.root.repeats`` runs into ``<run>/rep-<k>`` and summarise them (a ``TrainResult``)."""
-    from knowit.orchestrator import TrainResult, train_model
-
+def train_repeats(cfg: Any, train: Callable[..., Any], *, run_path: Path | None, and_viz: bool, progress_bar: bool | None,
+                  epoch_lines: bool = True) -> tuple[Path, dict[str, Any], dict[str, dict[str, float]]]:
+    """Train ``cfg.root.repeats`` runs into ``<run>/rep-<k>`` with ``train`` (the orchestrator's
+    ``train_model``, handed in: this layer never imports the runs); returns the directory, its
+    summary and the per-metric intervals."""
     n = cfg.root.repeats
     if cfg.trainer.resume:
         raise KnowItConfigError(f"trainer.resume: a run with repeats={n} is resumed one repeat at a time: "
@@ -73,8 +75,8 @@ def train_repeats(cfg: Any, *, run_path: Path | None, and_viz: bool, progress_ba
         top.write_summary(summary)
         for k, seed in enumerate(seeds):
             log.info("repeat %d/%d (seed %d)", k + 1, n, seed)
-            root = dataclasses.replace(cfg.root, seed=seed, repeats=1, model_name=f"{name}/rep-{k}", overwrite=False)
-            result = train_model(dataclasses.replace(cfg, root=root), run_path=top.path / f"rep-{k}", and_viz=and_viz,
+            root = dataclasses.replace(cfg.root, seed=seed, repeats=1, model_name=f"{name}-rep-{k}", overwrite=False)
+            result = train(dataclasses.replace(cfg, root=root), run_path=top.path / f"rep-{k}", and_viz=and_viz,
                                  progress_bar=progress_bar, epoch_lines=epoch_lines)
             results.append(result)
             summary["runs"].append({"rep": k, "seed": seed, "run_dir": f"rep-{k}", "status": result.status, "metrics": result.metrics})
@@ -101,14 +103,15 @@ def train_repeats(cfg: Any, *, run_path: Path | None, and_viz: bool, progress_ba
     )
     rep_summaries = [RunDir(top.path / f"rep-{k}").read_summary() or {} for k in range(len(results))]
     summary["train_time_s"] = float(sum(s.get("train_time_s") or 0.0 for s in rep_summaries))
+    for key in ("data_hash", "units"):  # the same data for every repeat: compare checks it
+        if rep_summaries and rep_summaries[0].get(key) is not None:
+            summary[key] = rep_summaries[0][key]
     reports = [s["baselines"] for s in rep_summaries if s.get("baselines")]
     if reports and len(reports) == len(rep_summaries):
         summary["baselines"] = {**reports[0], "model": _mean_nested(reports, "model"), "skill": _mean_nested(reports, "skill"),
                                 "averaged_over_repeats": len(reports)}
     top.write_summary(summary)
-    return TrainResult(run_dir=top.path, best_checkpoint=None, metrics=summary["metrics"], status=summary["status"],
-                       n_parameters=summary["n_parameters"], final=summary["final"], baselines=summary.get("baselines") or {},
-                       intervals=stats)
+    return top.path, summary, stats
 
 
 def format_intervals(stats: dict[str, dict[str, float]]) -> str:

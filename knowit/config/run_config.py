@@ -3,19 +3,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from knowit.config.schema import GROUPS, DataConfig, RootConfig, TrainerConfig
 from knowit.config.validate import build, to_plain, unknown_key_message
 from knowit.errors import KnowItConfigError
 
 
+# config.yaml records a file arch's content hash under arch.<FILE_HASH_KEY>, beside its absolute path.
+FILE_HASH_KEY = "file_sha256"
+
+
 @dataclass
 class ArchSpec:
-    name: str  # as the user wrote it
-    module: str  # import path of the plugin
+    name: str  # as the user wrote it (a file arch: its absolute path)
+    module: str  # import path of the plugin (a file arch: its absolute path)
     args: Any  # the plugin's ArchArgs instance
+    file_sha256: Optional[str] = None  # a file arch: the sha256 of the file's content
 
 
 @dataclass
@@ -39,6 +45,8 @@ class RunConfig:
         out["exp_dir"] = str(self.exp_dir)
         out["data"] = to_plain(self.data)
         out["arch"] = {"name": self.arch.name, **to_plain(self.arch.args)}
+        if self.arch.file_sha256:
+            out["arch"][FILE_HASH_KEY] = self.arch.file_sha256
         out["trainer"] = to_plain(self.trainer)
         return out
 
@@ -53,11 +61,19 @@ def validate_arch(node: Any, task: str) -> ArchSpec:
         raise KnowItConfigError(f"arch.name: expected a string, got {name!r}")
     path = registry.module_path(name)
     module = registry.resolve(name)
+    digest = None
+    if registry.is_file(name):
+        name, digest = path, registry.file_sha256(path)
+        recorded = node.get(FILE_HASH_KEY)
+        if recorded and recorded != digest:
+            warnings.warn(
+                f"arch.name: {path} has changed since this run was trained (sha256 {str(recorded)[:12]}... is now "
+                f"{digest[:12]}...); the model is built from the file as it is now", stacklevel=2)
     tasks = registry.supported_tasks(module)
     if task not in tasks:
         raise KnowItConfigError(f"data.task: architecture {name!r} supports {', '.join(tasks)}, not {task!r}")
-    args = build(module.ArchArgs, {k: v for k, v in node.items() if k != "name"}, "arch")
-    return ArchSpec(name=name, module=path, args=args)
+    args = build(module.ArchArgs, {k: v for k, v in node.items() if k not in ("name", FILE_HASH_KEY)}, "arch")
+    return ArchSpec(name=name, module=path, args=args, file_sha256=digest)
 
 
 def validate(raw: Mapping[str, Any]) -> RunConfig:
