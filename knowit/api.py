@@ -201,19 +201,23 @@ class KnowIt:
             written += visualize_set(frame, run.module.hparams.task, set_name, folder, title=model_name, min_probability=min_probability)
         return [p for p in written if p is not None]
 
-    def compare(self, model_names: Sequence[str], set_name: str = "test", *, loss: str = "squared", name: str | None = None):
+    def compare(self, model_names: Sequence[str], set_name: str = "test", *, loss: str = "squared", name: str | None = None,
+                arch: str | None = None):
         """Compare trained models on the same points of ``set_name``: a leaderboard (scores in
         original units, parameters, training time, skill over naive baselines) and a paired test
         per pair (Diebold-Mariano for regression with ``loss`` squared or absolute, McNemar for
         classification; Holm-adjusted). Saved under ``<exp_dir>/comparisons/<name>``; returns a
         ``Comparison`` (``.leaderboard``, ``.tests``, ``.format()``). Runs scored on different
-        data or points are refused with what differs."""
+        data or points are refused with what differs. ``arch``: the module of runs trained with your
+        own architecture (see ``KnowIt.load``)."""
         from knowit.comparison.compare import compare_runs
 
+        _import_named_arch(arch)
         with os_errors_as_run_errors():
             return compare_runs(self.exp_dir, list(model_names), set_name=set_name, loss=loss, name=name)
 
-    def backtest(self, model_name: str, folds: int = 5, *, mode: str = "expanding", refit: bool = False, progress_bar: bool | None = False):
+    def backtest(self, model_name: str, folds: int = 5, *, mode: str = "expanding", refit: bool = False, progress_bar: bool | None = False,
+                 arch: str | None = None):
         """Rolling-origin backtest of a trained model over ``folds`` origins across its test region
         (``mode`` expanding or sliding training window; ``refit=True`` trains each fold afresh on
         the data before its origin, with a purge gap of the window span). Per-fold scores in
@@ -223,6 +227,7 @@ class KnowIt:
         from knowit.comparison.backtest import run_backtest
         from knowit.orchestrator import train_model
 
+        _import_named_arch(arch)
         with os_errors_as_run_errors():
             return run_backtest(self.exp_dir, model_name, folds=folds, mode=mode, refit=refit, train=train_model, progress_bar=progress_bar)
 
@@ -253,3 +258,12 @@ class KnowIt:
         from knowit.results.load import load_run
 
         return load_run(Path(run_dir), checkpoint=checkpoint, arch=arch)
+
+
+def _import_named_arch(arch: str | None) -> None:
+    """``arch=`` of the doors that load several runs: the caller names the user architecture, so
+    it is imported now and loading the runs then runs no new code (see ``knowit.results.load``)."""
+    if arch is not None:
+        from knowit.registry import resolve
+
+        resolve(arch)
