@@ -178,8 +178,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     if ddp_child:  # a DDP worker started by rank 0: same run directory, writes nothing of its own
         run = RunDir(Path(ddp_child))
     else:
-        # A sweep job never replaces a folder: its sweep cleared only the sweep folder it checked.
-        overwrite = cfg.root.overwrite and run_path is None
+        overwrite = cfg.root.overwrite
         # Ranks started by torchrun/srun: rank 0 claims, the others learn its run directory.
         agreed = agree_on_run_dir(lambda: run.claim(overwrite=overwrite, resume=resume is not None) or run.path)
         if agreed is None:

@@ -22,7 +22,7 @@ KWARGS = {"data": {"name": "synth_regression"}, "arch": {"name": TINY_ARCH}, "tr
 # -- a sweep job never writes into a folder it could not claim ----------------------------------
 def test_a_job_that_cannot_claim_its_folder_records_its_failure_in_the_sweep_only(ki: KnowIt) -> None:
     from knowit.orchestrator import train_model
-    from knowit.sweeps.guard import run_job
+    from knowit.sweeps.guard import job_config, run_job
     from knowit.sweeps.plan import start_sweep
     from knowit.sweeps.summary import summarize_sweep
 
@@ -33,7 +33,7 @@ def test_a_job_that_cannot_claim_its_folder_records_its_failure_in_the_sweep_onl
     before = tree_digest(sweep / "0")
     cfg = ki.config("s", KWARGS, overrides=["arch.hidden=4"], overwrite=True)  # overwrite must not reach it
     value, error = run_job(sweep / "0", job=0, overrides=["arch.hidden=4"], optimized_metric="valid_loss",
-                           train=lambda: train_model(cfg, run_path=sweep / "0"))
+                           train=lambda: train_model(job_config(cfg), run_path=sweep / "0"))  # as every sweep door does
     assert value is None and error.startswith("model_name: a run already exists at ")
     assert tree_digest(sweep / "0") == before  # summary.json still says completed
     summary = summarize_sweep(sweep, plot=False)

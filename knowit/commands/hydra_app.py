@@ -91,6 +91,10 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
 
     try:
         rc = validate(OmegaConf.to_container(cfg, resolve=True))
+        if run_path is not None:  # a sweep job
+            from knowit.sweeps.guard import job_config
+
+            rc = job_config(rc)
         with os_errors_as_run_errors():
             result = train_model(rc, run_path=run_path, and_viz=True, epoch_lines=run_path is None)  # sweep jobs: a line when done
     except KnowItInterrupted as err:

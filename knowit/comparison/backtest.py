@@ -197,13 +197,11 @@ def _train_fold(train_model: Any, cfg: Any, datamodule: Any, path: Path, model_n
 
     root = dataclasses.replace(cfg.root, model_name=f"{model_name}-backtest-fold-{f}", overwrite=True, repeats=1)
     trainer = dataclasses.replace(cfg.trainer, resume=None)
-    result = train_model(dataclasses.replace(cfg, root=root, trainer=trainer), run_path=path, and_viz=False,
-                         progress_bar=progress_bar, epoch_lines=False, datamodule=datamodule)
+    fold_cfg = dataclasses.replace(cfg, root=root, trainer=trainer)
+    result = train_model(fold_cfg, run_path=path, and_viz=False, progress_bar=progress_bar, epoch_lines=False, datamodule=datamodule)
     if result.status != "completed":
         raise KnowItRunError(f"fold {f}: training ended {result.status}; see {path / 'summary.json'}")
-    if result.best_checkpoint:
-        return module_from_checkpoint(result.best_checkpoint)
-    return module_from_checkpoint(path / "checkpoints" / "last.ckpt")
+    return module_from_checkpoint(result.best_checkpoint or path / "checkpoints" / "last.ckpt", fold_cfg)
 
 
 def _aggregate(table: pd.DataFrame) -> dict[str, dict[str, float]]:

@@ -16,6 +16,14 @@ def sweep_dir(cfg: RunConfig) -> Path:
     return cfg.exp_dir / "sweeps" / str(cfg.root.model_name)
 
 
+def job_config(cfg: RunConfig) -> RunConfig:
+    """A sweep job's config: it never replaces a folder (the sweep's ``overwrite`` cleared only
+    the sweep folder it checked; a job folder holding another run stays that run's)."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, root=dataclasses.replace(cfg.root, overwrite=False))
+
+
 def hydra_sweep_dir(cfg: RunConfig, hydra_overrides: list[str]) -> Path:
     """The folder a CLI multirun writes to: ``hydra.sweep.dir`` when given, else the default."""
     for item in hydra_overrides:
