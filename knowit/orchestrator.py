@@ -71,10 +71,23 @@ def plan(cfg: RunConfig) -> tuple[str, list[Any]]:
     check_optimization(cfg.trainer)
     check_monitors(cfg, [metric_key(m) for m in metrics])
     check_stateful_sampling(cfg)
+    if cfg.trainer.compile:
+        compile_backend(cfg.trainer.compile)
     from knowit.training.trainer import check_loggers
 
     check_loggers(cfg.trainer.logger)
     return loss, metrics
+
+
+def compile_backend(option: bool | str) -> str:
+    """The ``torch.compile`` backend that ``trainer.compile`` names (true: inductor, its default)."""
+    backend = "inductor" if option is True else str(option)
+    from torch._dynamo import list_backends
+
+    known = list_backends(exclude_tags=())
+    if backend not in known:
+        raise KnowItConfigError(f"trainer.compile: {backend!r} is not a torch.compile backend; choose true (inductor) or one of: {', '.join(known)}")
+    return backend
 
 
 def check_stateful_sampling(cfg: RunConfig) -> None:
@@ -151,10 +164,16 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     from knowit.training.metrics import metric_key
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
+    from knowit.provenance import data_change, versions
+
     _, metric_names = plan(cfg)
     resume = resume_target(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = datamodule or KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    if resume:
+        changed = data_change(RunDir(resume[0]).read_summary(), datamodule.data_hash)
+        if changed and not cfg.trainer.resume_changed_data:
+            raise KnowItConfigError(f"trainer.resume: {changed}; set trainer.resume_changed_data=true to resume on the new data anyway")
     module = KnowItModule(
         **code_hparams(cfg),
         input_dim=datamodule.input_dim,
@@ -162,8 +181,12 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         task=cfg.data.task,
         class_names=datamodule.class_names,
         class_weights=datamodule.class_weights,
+        target_scaling=datamodule.target_scaling,
     )
     module.check_custom_metrics(datamodule.prepared)
+    if cfg.trainer.compile:
+        # In place: parameter names (and checkpoints) stay those of the plain model.
+        module.model.compile(backend=compile_backend(cfg.trainer.compile))
     n_parameters = sum(p.numel() for p in module.model.parameters())
     log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{n_parameters:,}",
              f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")
@@ -194,7 +217,17 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         "n_parameters": n_parameters,
         "torch_threads": torch.get_num_threads(),  # timings are comparable only at equal threads
         "data": datamodule.describe(),
+        "data_hash": datamodule.data_hash,
+        "versions": versions(),
+        "warnings": list(datamodule.warnings),
+        # Regression metrics are in the targets' units; the loss in the space it is optimised in.
+        "units": {
+            "loss": f"scaled targets ({cfg.data.scaling_method}, fitted on training)" if datamodule.target_scaling else "original units",
+            "metrics": "original units",
+        },
     }
+    for warning in datamodule.warnings:
+        log.warning("%s", warning)
     arch_info = getattr(module.model, "arch_info", None)
     if callable(arch_info):  # what the arch reports about itself, e.g. a TCN's receptive field
         summary["arch_info"] = arch_info()

@@ -187,6 +187,9 @@ class RunDir:
         if not isinstance(config, dict) or not config:
             what = "empty" if config in (None, {}) else f"a {type(config).__name__}"
             raise KnowItRunError(f"run_dir: {self.config} is {what}; expected a mapping with data, arch and trainer")
+        data = config.get("data")
+        if isinstance(data, dict) and data.get("nan_handling") == "split":
+            del data["nan_handling"]  # a removed key that never acted: runs saved with it still load
         return config
 
     def write_summary(self, summary: dict[str, Any]) -> None:

@@ -4,10 +4,10 @@
 dimensions (they flow from the data, never typed twice) and maps points back to
 instance/slice/time for predictions.
 
-Scaling is applied once, in place, to the run's private copy of the rows (``data.values`` holds
-scaled values after preparation; ``raw_values`` gives them back in original units): a batch is
-then a bare gather, as fast as indexing materialised windows, with no second copy of the series.
-A component that is both input and output is scaled once, by its input statistics.
+The stored rows stay as they are (read-only and memory-mapped, see ``store``): each batch is
+scaled as it is gathered, with one fused multiply-add over the freshly gathered block, so no
+scaled copy of the series ever exists. A component that is both input and output is scaled by
+its input statistics on both sides.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from knowit.data.builtin import ensure_builtin
 from knowit.data.classes import class_weights, count_classes
 from knowit.data.prepared_arrays import PreparedArrays, prepare_arrays
 from knowit.data.scaling import FittedScalers, Scaler, covered_rows, fit_on_rows
-from knowit.data.splitting import SETS, split_codes, split_points
+from knowit.data.frequency import display_times
+from knowit.data.splitting import SETS, resolve_split_method, split_codes, split_points
 from knowit.data.store import DatasetStore, SeriesData
 from knowit.data.windows import WindowGather, WindowSpec, point_ranges, slice_of_rows
 from knowit.errors import KnowItDataError
@@ -43,10 +44,6 @@ class PreparedSeries(FittedScalers):
     class_names: list[str] | None = None
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     class_weights: list[float] | None = None
-    # (target column, shift, scale) of targets whose column was scaled as an input but must
-    # reach the model in original units (scaling_tag=in_only): undone on the small target batch.
-    unscale_targets: list[tuple[int, float, float]] = field(default_factory=list)
-    column_scaling: dict[int, tuple[float, float]] = field(default_factory=dict)  # applied to data.values
 
     @property
     def input_dim(self) -> list[int]:
@@ -66,33 +63,28 @@ class PreparedSeries(FittedScalers):
 
     def batch(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
         points = points.long()  # sets are stored as int32 where rows allow it
-        x = self.gather.inputs(points)  # already scaled: data.values is
+        x = self.gather.inputs(points)  # a fresh block: scaled in place
+        if self.x_scaler is not None:
+            x = self.x_scaler.transform_(x)
         y = self.gather.targets(points)
+        if self.y_scaler is not None:
+            y = self.y_scaler.transform_(y)
         mask = self.gather.input_mask(points)
         if mask is not None:
             x = x * mask  # pads read as zero in scaled units: the training mean
-        for j, shift, scale in self.unscale_targets:
-            y[..., j] = y[..., j] * scale + shift
         return {"x": x, "y": y, "point": points}
 
     def raw_values(self, rows: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
-        """Stored rows in original units (float64), undoing the in-place scaling."""
+        """Stored rows in original units (float64)."""
         columns = np.arange(self.data.values.shape[1]) if columns is None else np.asarray(columns)
-        out = self.data.values[np.asarray(rows)][:, columns].astype(np.float64)
-        for k, c in enumerate(columns):
-            if int(c) in self.column_scaling:
-                shift, scale = self.column_scaling[int(c)]
-                out[:, k] = out[:, k] * scale + shift
-        return out
+        return self.data.values[np.asarray(rows)][:, columns].astype(np.float64)
 
     def point_table(self, name: str) -> dict[str, np.ndarray]:
         """Instance, slice and time of each point of a set, in the order batches serve them."""
         rows = self.sets[name]
         slice_idx = self.slice_of(rows)
         inst = self.data.slices[slice_idx, 0]
-        times = self.data.times[rows]
-        if self.data.time_kind == "datetime":
-            times = times.astype("int64").astype("datetime64[ns]")
+        times = display_times(self.data.times[rows], self.data.time_kind, self.data.tz)
         return {
             "instance": np.asarray(self.data.instances, dtype=object)[inst],
             "slice": slice_idx,
@@ -139,8 +131,11 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any =
             class_names = [str(int(c)) for c in range(int(labels.max()) + 1)]
     spec = WindowSpec(tuple(cfg.in_chunk), tuple(cfg.out_chunk), padded=cfg.padding == "zeros")
     first, counts = point_ranges(data.slices, spec)
-    codes = split_codes(data, cfg.split_column) if cfg.split_method == "custom" else None
-    sets = split(data, first, counts, spec) if split else split_points(data, first, counts, spec, cfg.split_method, list(cfg.split_portions), seed, codes)
+    method = resolve_split_method(cfg.split_method, arrays=False)
+    if cfg.stratify:
+        raise KnowItDataError("data.stratify: stratification applies to array datasets; a time series keeps its time order")
+    codes = split_codes(data, cfg.split_column) if method == "custom" else None
+    sets = split(data, first, counts, spec) if split else split_points(data, first, counts, spec, method, list(cfg.split_portions), seed, codes)
 
     x_scaler = y_scaler = None
     if cfg.scaling_method and cfg.scaling_tag:
@@ -151,14 +146,16 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any =
             rows = covered_rows(data.n_rows, sets["train"], data.slices, *spec.out_chunk)
             y_scaler = fit_on_rows(cfg.scaling_method, data.values, rows, out_idx, out_c)
         del rows
-    column_scaling, unscale_targets = _scale_in_place(data.values, x_scaler, in_idx, y_scaler, out_idx, classification)
+        if y_scaler is not None:
+            _share_input_statistics(x_scaler, in_idx, y_scaler, out_idx)
+    if classification and x_scaler is not None and int(out_idx[0]) in set(in_idx.tolist()):
+        raise KnowItDataError("data.in_components: the label component cannot also be an input")
 
     prepared = PreparedSeries(
         data=data, spec=spec, task=cfg.task, in_components=in_c, out_components=out_c,
         n_points=int(counts.sum()), sets=sets,
         gather=WindowGather(data.values, spec, in_idx, out_idx, classification=classification, slices=data.slices),
         x_scaler=x_scaler, y_scaler=y_scaler, class_names=class_names,
-        unscale_targets=unscale_targets, column_scaling=column_scaling,
     )
     if classification:
         for name in SETS:
@@ -168,32 +165,15 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any =
     return prepared
 
 
-def _scale_in_place(
-    values: np.ndarray, x_scaler: Scaler | None, in_idx: np.ndarray, y_scaler: Scaler | None, out_idx: np.ndarray, classification: bool
-) -> tuple[dict[int, tuple[float, float]], list[tuple[int, float, float]]]:
-    """Scale each column of ``values`` once, in place; return what was applied per column and
-    the targets to unscale per batch."""
-    applied: dict[int, tuple[float, float]] = {}
-    if x_scaler is not None:
-        for j, c in enumerate(in_idx):
-            applied[int(c)] = (float(x_scaler.shift[j]), float(x_scaler.scale[j]))
-    unscale: list[tuple[int, float, float]] = []
+def _share_input_statistics(x_scaler: Scaler | None, in_idx: np.ndarray, y_scaler: Scaler, out_idx: np.ndarray) -> None:
+    """An output component that is also an input is scaled by its input statistics, so the model
+    sees one scale for one quantity."""
+    if x_scaler is None:
+        return
+    position = {int(c): j for j, c in enumerate(in_idx)}
     for j, c in enumerate(out_idx):
-        c = int(c)
-        if classification and c in applied:
-            raise KnowItDataError("data.in_components: the label component cannot also be an input")
-        if y_scaler is not None:
-            if c in applied:  # also an input: one scaling per column, the input's
-                y_scaler.shift[j], y_scaler.scale[j] = applied[c]
-            else:
-                applied[c] = (float(y_scaler.shift[j]), float(y_scaler.scale[j]))
-        elif c in applied:
-            unscale.append((j, *applied[c]))
-    for c, (shift, scale) in applied.items():
-        column = values[:, c]
-        np.subtract(column, np.float32(shift), out=column)
-        np.divide(column, np.float32(scale), out=column)
-    return applied, unscale
+        if int(c) in position:
+            y_scaler.shift[j], y_scaler.scale[j] = x_scaler.shift[position[int(c)]], x_scaler.scale[position[int(c)]]
 
 
 def prepare_dataset(cfg: DataConfig, store: DatasetStore, seed: int, split: Any = None) -> PreparedSeries | PreparedArrays:

@@ -122,16 +122,29 @@ CHUNK_ROWS = 1 << 18  # rows per step when working over a long series (bounds te
 
 
 def covered_rows(n_rows: int, rows: np.ndarray, slices: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Boolean mask of the rows any window ``[t+lo, t+hi]`` of the points ``rows`` touches
-    (clipped to each point's slice), built in chunks so a long series needs no per-point copies."""
+    """Boolean mask of the rows any window ``[t+lo, t+hi]`` of the points ``rows`` (in row order)
+    touches, clipped to each point's slice; built in chunks, one byte per row.
+
+    Windows of points in row order start and end in row order, so their union is a sequence of
+    disjoint runs: +1 at each run's first row and -1 after its last, summed, marks the rows.
+    """
     from knowit.data.windows import touched_rows
 
-    marks = np.zeros(n_rows + 1, dtype=np.int32)
+    marks = np.zeros(n_rows + 1, dtype=np.int8)
+    reach = -2  # last row covered by the windows seen so far (-2: none, so row 0 opens a run)
     for start in range(0, len(rows), CHUNK_ROWS):
         first, last = touched_rows(rows[start:start + CHUNK_ROWS], slices, lo, hi)
-        np.add.at(marks, first, 1)
-        np.add.at(marks, last + 1, -1)
-    return np.cumsum(marks[:-1], out=marks[:-1]) > 0
+        nonempty = first <= last  # a padded window can lie wholly outside its slice
+        first, last = first[nonempty], last[nonempty]
+        before = np.maximum.accumulate(np.concatenate([[reach], last]))  # before[i]: reach before window i
+        opens = first > before[:-1] + 1  # window i starts a new run
+        closed = before[:-1][opens]  # the run before it ended there
+        marks[closed[closed >= 0] + 1] -= 1
+        marks[first[opens]] += 1
+        reach = int(before[-1])
+    if reach >= 0:
+        marks[reach + 1] -= 1
+    return np.cumsum(marks[:-1], out=marks[:-1]).view(bool)
 
 
 def fit_on_rows(method: str, values: np.ndarray, mask: np.ndarray, columns: np.ndarray, components: list[str]) -> Scaler:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from knowit.data.store import as_tensor
 from knowit.errors import KnowItDataError
 
 
@@ -102,7 +103,7 @@ class WindowGather:
     """Gather input/target windows for a batch of points from a row array (shared, not copied)."""
 
     def __init__(self, values: np.ndarray, spec: WindowSpec, in_idx: np.ndarray, out_idx: np.ndarray, *, classification: bool, slices: np.ndarray | None = None):
-        self.values = torch.from_numpy(values)  # shares memory with the stored array
+        self.values = as_tensor(values)  # shares memory with the stored (memory-mapped) array
         self.padded = spec.padded
         if spec.padded:  # slice bounds, to find each point's slice with one searchsorted
             assert slices is not None

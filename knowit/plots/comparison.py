@@ -5,16 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowit.atomic_io import write_atomic
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from knowit.plots.results import _plt, _save
 
 
 def error_differences(diffs: dict[str, np.ndarray], path: Path, *, ylabel: str, title: str = "") -> Path:
@@ -34,10 +25,7 @@ def error_differences(diffs: dict[str, np.ndarray], path: Path, *, ylabel: str, 
     axes[-1, 0].set_xlabel("point (instance, slice, time order)")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def metric_per_fold(values: dict[str, list[float]], path: Path, *, mean_interval: dict[str, tuple[float, float, float]], title: str = "") -> Path:
@@ -55,7 +43,4 @@ def metric_per_fold(values: dict[str, list[float]], path: Path, *, mean_interval
     ax.set_ylabel(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=100))
-    plt.close(fig)
-    return path
+    return _save(fig, path)

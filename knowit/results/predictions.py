@@ -27,11 +27,15 @@ def _check_set(name: str, key: str) -> None:
 
 
 def run_data(run: LoadedRun):
-    """The run's DataModule, rebuilt from its validated config (``load_run`` checked it)."""
+    """The run's DataModule, rebuilt from its validated config (``load_run`` checked it); a
+    warning when the dataset changed since."""
     from knowit.data.datamodule import KnowItDataModule
+    from knowit.provenance import warn_if_data_changed
 
     cfg = run.run_config
-    return KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    warn_if_data_changed(run.summary, datamodule.data_hash)
+    return datamodule
 
 
 def empty_set_note(set_name: str, datamodule: Any) -> str:
@@ -107,9 +111,9 @@ def point_columns(prepared: Any, points: np.ndarray) -> dict[str, np.ndarray]:
     if not hasattr(prepared, "slice_of"):
         return {"sample": points}
     slices = prepared.slice_of(points)
-    times = prepared.data.times[points]
-    if prepared.data.time_kind == "datetime":
-        times = times.astype("int64").astype("datetime64[ns]")
+    from knowit.data.frequency import display_times
+
+    times = display_times(prepared.data.times[points], prepared.data.time_kind, prepared.data.tz)
     return {
         "instance": np.asarray(prepared.data.instances, dtype=object)[prepared.data.slices[slices, 0]],
         "slice": slices,

@@ -96,6 +96,7 @@ class KnowItModule(pl.LightningModule):
         loss_kwargs: dict[str, Any] | None = None,
         class_weights: list[float] | None = None,
         class_names: list[str] | None = None,
+        target_scaling: dict[str, list[float]] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -104,7 +105,7 @@ class KnowItModule(pl.LightningModule):
         self.loss = make_loss(loss_fn, loss_kwargs or {}, class_weights)
         n_classes = output_dim[0] if task == "classification" else None
         self.metrics = torch.nn.ModuleDict(
-            {_key(stage): EpochMetrics(performance_metrics, task, n_classes, stage) for stage in STAGES}
+            {_key(stage): EpochMetrics(performance_metrics, task, n_classes, stage, target_scaling) for stage in STAGES}
         )
         # Layers with weight penalties (e.g. ConvLSTM1D's Keras regularisers) add them to the training loss.
         self._regularized = [m for m in self.model.modules() if callable(getattr(m, "regularization_loss", None))]
