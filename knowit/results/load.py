@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from knowit.config.run_config import RunConfig, validate_saved
 from knowit.errors import KnowItRunError
 from knowit.rundir import RunDir
 
@@ -14,12 +15,16 @@ from knowit.rundir import RunDir
 @dataclass
 class LoadedRun:
     run: RunDir
-    config: dict[str, Any]
+    cfg: RunConfig  # config.yaml, validated again as when the run started
     module: Any  # KnowItModule in eval mode
     checkpoint: Path
     scalers: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
-    run_config: Any = None  # the validated RunConfig the run was rebuilt from
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config as plain containers (for users; knowit's own code reads ``cfg``)."""
+        return self.cfg.to_dict()
 
     @property
     def model(self) -> torch.nn.Module:
@@ -104,10 +109,7 @@ def _exp_dir_of(run: RunDir, given: Path | None) -> Path | None:
 
 def run_config(run: RunDir, *, arch: str | None = None, exp_dir: Path | None = None):
     """The run's config.yaml, validated, with the architecture chosen by ``arch_to_import``."""
-    from knowit.config.run_config import validate
-    from knowit.errors import KnowItConfigError
-
-    raw = {k: v for k, v in run.read_config().items() if k != "hydra"}
+    raw = dict(run.read_config())
     node = raw.get("arch")
     if not isinstance(node, dict):
         raise KnowItRunError(f"run_dir: {run.config}: arch is not a mapping")
@@ -115,10 +117,7 @@ def run_config(run: RunDir, *, arch: str | None = None, exp_dir: Path | None = N
     where = _exp_dir_of(run, exp_dir)
     if where is not None:
         raw["exp_dir"] = str(where)
-    try:
-        return validate(raw)
-    except KnowItConfigError as err:
-        raise KnowItRunError(f"run_dir: {run.config}: {err}") from None
+    return validate_saved(raw, run.config)
 
 
 def module_from_checkpoint(path: Path, cfg: Any, recorded_arch: str | None = None):
@@ -181,4 +180,4 @@ def load_run(path: Path, *, checkpoint: str = "best", arch: str | None = None, e
         raise KnowItRunError(f"run_dir: {run.path} has no checkpoint to load (run status: {status})")
     scalers = read_run_json(run.scalers) if run.scalers.is_file() else {}
     module = module_from_checkpoint(ckpt, cfg, recorded.get("name") if isinstance(recorded, dict) else None)
-    return LoadedRun(run=run, config=cfg.to_dict(), module=module, checkpoint=ckpt, scalers=scalers, summary=summary, run_config=cfg)
+    return LoadedRun(run=run, cfg=cfg, module=module, checkpoint=ckpt, scalers=scalers, summary=summary)

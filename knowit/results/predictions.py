@@ -27,13 +27,11 @@ def _check_set(name: str, key: str) -> None:
 
 
 def run_data(run: LoadedRun):
-    """The run's DataModule, rebuilt from its validated config (``load_run`` checked it); a
-    warning when the dataset changed since."""
+    """The run's DataModule, rebuilt from its saved config (a warning when the dataset changed since)."""
     from knowit.data.datamodule import KnowItDataModule
     from knowit.provenance import warn_if_data_changed
 
-    cfg = run.run_config
-    datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    datamodule = KnowItDataModule(run.cfg.data, run.cfg.exp_dir, run.cfg.seed)
     warn_if_data_changed(run.summary, datamodule.data_hash)
     return datamodule
 
@@ -84,8 +82,12 @@ def predictions_frame(run: LoadedRun, set_name: str = "valid", *, rescale_output
 
 def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: bool = True, limit: int | float = 1.0) -> pd.DataFrame:
     """The tidy predictions table of one set, from a module and the data it was trained on."""
-    prepared = datamodule.prepared
     points, outputs, targets = predict_set(module, datamodule, set_name, limit=limit)
+    return frame_of_arrays(datamodule.prepared, points, outputs, targets, rescale_outputs=rescale_outputs)
+
+
+def frame_of_arrays(prepared: Any, points: np.ndarray, outputs: np.ndarray, targets: np.ndarray, *, rescale_outputs: bool = True) -> pd.DataFrame:
+    """The tidy predictions table of ``predict_set``'s arrays (model outputs in scaled units)."""
     where = point_columns(prepared, points)
     if prepared.task == "classification":
         names = np.asarray(prepared.class_names, dtype=object)

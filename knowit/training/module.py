@@ -34,11 +34,12 @@ def _key(stage: str) -> str:
     return f"{stage}_set"  # plain "train" would clash with nn.Module.train
 
 
-def build_model(arch_module: str, arch_args: dict[str, Any], input_dim: list[int], output_dim: list[int], task: str) -> torch.nn.Module:
+def build_model(arch_module: str, arch_args: dict[str, Any], input_dim: list[int], output_dim: list[int], task: str) -> tuple[torch.nn.Module, bool]:
+    """The arch's model and whether it carries states between batches (its ``STATEFUL_ARG``)."""
     module = registry.resolve(arch_module)
     args = build(module.ArchArgs, arch_args, "arch")
     try:
-        return module.Model(list(input_dim), list(output_dim), task, args)
+        model = module.Model(list(input_dim), list(output_dim), task, args)
     except (MemoryError, RuntimeError) as err:
         if not isinstance(err, MemoryError) and "memory" not in str(err).lower():
             raise
@@ -46,6 +47,7 @@ def build_model(arch_module: str, arch_args: dict[str, Any], input_dim: list[int
         size = f" (one tensor alone needs {int(need.group(1)) / 2**30:.1f} GiB)" if need else ""
         raise KnowItConfigError(f"arch: {arch_module.split('.')[-1]} with {_sizes(arch_args)} does not fit in memory{size}; "
                                 "choose a smaller model") from None
+    return model, registry.stateful_key(module, args) is not None
 
 
 def _sizes(arch_args: dict[str, Any]) -> str:
@@ -100,7 +102,7 @@ class KnowItModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_model(arch_module, arch_args, input_dim, output_dim, task)
+        self.model, self.stateful = build_model(arch_module, arch_args, input_dim, output_dim, task)
         self.task = task
         self.loss = make_loss(loss_fn, loss_kwargs or {}, class_weights)
         n_classes = output_dim[0] if task == "classification" else None
@@ -131,7 +133,7 @@ class KnowItModule(pl.LightningModule):
 
     # -- state hooks for stateful architectures ---------------------------------------------
     def _reset_states(self, mask: torch.Tensor | None = None) -> None:
-        if getattr(self.model, "stateful", False):
+        if self.stateful:
             self.model.reset_states(mask)
 
     def on_train_epoch_start(self) -> None:
