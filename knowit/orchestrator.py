@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from knowit.config.run_config import RunConfig
+from knowit.config.validate import to_plain
 from knowit.errors import KnowItConfigError
 from knowit.rundir import RunDir, auto_model_name
 
