@@ -38,7 +38,9 @@ def make_series(steps: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, accelerator: str = "cpu", precision: str = "32") -> tuple[float, int]:
+def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, accelerator: str = "cpu", precision: str = "32",
+                          arch: dict | None = None) -> tuple[float, int]:
+    """knowit's training throughput; ``arch`` (default: the LSTM of ``size``) is the arch config."""
     from knowit import KnowIt
     from knowit.data.importing import import_frame
     from knowit.data.store import DatasetStore
@@ -54,7 +56,7 @@ def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, acc
                 "in_chunk": [-(WINDOW - 1), 0], "out_chunk": [1, 1], "split_portions": PORTIONS,
                 "batch_size": BATCH, "scaling_tag": "full",
             },
-            "arch": {"name": "lstm", "width": size["width"], "depth": size["depth"], "dropout": 0.0},
+            "arch": arch or {"name": "lstm", "width": size["width"], "depth": size["depth"], "dropout": 0.0},
             "trainer": {"max_epochs": size["epochs"], "learning_rate": 1e-3, "accelerator": accelerator, "precision": precision,
                         "early_stopping": {"enabled": False}},
         },
@@ -86,9 +88,9 @@ class PlainLSTM(torch.nn.Module):
         return self.head(out[:, -1]).unsqueeze(1)  # (B, 1, 1): one step of x1
 
 
-def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu") -> float:
+def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu", make_model=None) -> float:
     """The loop a user writes by hand: materialised windows, randperm batches, Adam (tensors and
-    model on ``device``)."""
+    model on ``device``). ``make_model()`` builds the model (default: ``PlainLSTM`` of ``size``)."""
     values = frame[COMPONENTS].to_numpy(np.float32)
     n_train_rows = int(len(values) * PORTIONS[0])
     mean, std = values[:n_train_rows].mean(0), values[:n_train_rows].std(0)
@@ -102,7 +104,7 @@ def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu") 
 
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
     torch.manual_seed(0)
-    model = PlainLSTM(len(COMPONENTS), size["width"], size["depth"]).to(device)
+    model = (make_model() if make_model else PlainLSTM(len(COMPONENTS), size["width"], size["depth"])).to(device)
     optim = torch.optim.Adam(model.parameters(), lr=1e-3)
     times = []
     for _ in range(size["epochs"]):

@@ -39,7 +39,13 @@ Initial states (``Internal.init_hidden_state`` / ``init_cell_state``)
     API): shape ``(d*depth, width)``, broadcast over the batch, or ``(d*depth, batch, width)``,
     one state per row (a smaller batch uses its first rows). ``d`` is 2 when bidirectional.
 
-Tracking (``Internal.tracking``: stateful training, truncated backpropagation through time)
+Residual (``residual``, KnowIt's LSTMv2)
+    The stack runs layer by layer and, from the second layer on, adds each layer's input to its
+    output (the widths match: ``d * width``); dropout applies to each layer's input from the
+    second layer on. The ``last`` head reads the residual stream where each direction ends.
+
+Tracking (``Internal.tracking``, or ``stateful: true`` as KnowIt's LSTMv2 names it: stateful
+training, truncated backpropagation through time)
     With tracking on, the final ``(h, c)`` of one forward become the initial states of the next
     forward's rows, detached, so gradients stop at batch boundaries while the state flows on.
     This assumes row ``i`` of consecutive batches continues the same contiguous stream.
@@ -71,6 +77,8 @@ from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.internal_state import InternalState, parse_init_state
 
 TASKS = ("regression", "classification")
+STATEFUL_ARG = ("internal_state.tracking", "stateful")  # either on: states carry over between batches
+INPUT_LAYOUT = "series"
 HEADS = ("last", "sequence")
 
 @dataclass
@@ -99,9 +107,13 @@ class ArchArgs:
     bidirectional: bool = False  # bidirectional LSTM
     head: str = field(default="last", metadata={"choices": HEADS})  # last: the final hidden state feeds the head; sequence: every step's output
     internal_state: Internal = field(default_factory=Internal)  # initial states and tracking (stateful LSTM)
+    residual: bool = False  # add each stacked layer's input to its output (KnowIt's LSTMv2; needs depth >= 2)
+    stateful: bool = False  # carry states between batches, the same as internal_state.tracking (KnowIt's LSTMv2)
 
     def check(self) -> None:
         """Initial-state options must be valid choices and tensors must fit ``width`` and ``depth``."""
+        if self.residual and self.depth < 2:
+            raise FieldError("residual", "needs depth >= 2: the skip connections join stacked layers")
         rows = (2 if self.bidirectional else 1) * self.depth
         for key in ("init_hidden_state", "init_cell_state"):
             try:
@@ -162,14 +174,22 @@ class Model(nn.Module):
         self.model_out_dim = math.prod(self.final_out_shape)
         self.head = a.head
         self.d = 2 if a.bidirectional else 1
-        self.lstm_layers = nn.LSTM(
-            self.input_size,
-            a.width,
-            num_layers=a.depth,
-            batch_first=True,
-            dropout=a.dropout if a.depth > 1 else 0.0,  # nn.LSTM warns about dropout with one layer
-            bidirectional=a.bidirectional,
-        )
+        self.residual = a.residual
+        if a.residual:  # one nn.LSTM per layer, so each layer's input can be added to its output
+            self.lstm_layers: nn.Module = nn.ModuleList(
+                nn.LSTM(self.input_size if k == 0 else self.d * a.width, a.width, batch_first=True, bidirectional=a.bidirectional)
+                for k in range(a.depth)
+            )
+            self.layer_dropout = nn.Dropout(a.dropout)
+        else:
+            self.lstm_layers = nn.LSTM(
+                self.input_size,
+                a.width,
+                num_layers=a.depth,
+                batch_first=True,
+                dropout=a.dropout if a.depth > 1 else 0.0,  # nn.LSTM warns about dropout with one layer
+                bidirectional=a.bidirectional,
+            )
         features = self.d * a.width * (self.in_len if a.head == "sequence" else 1)
         self.model_output = nn.Sequential(nn.Dropout(a.dropout), nn.Linear(features, self.model_out_dim))
         self.output_activation = activation_module(a.output_activation, "arch.output_activation")
@@ -179,13 +199,13 @@ class Model(nn.Module):
             a.depth,
             state.init_hidden_state,
             state.init_cell_state,
-            track_hidden=state.tracking,
+            track_hidden=state.tracking or a.stateful,
             bidirect=a.bidirectional,
         )
 
     @property
     def stateful(self) -> bool:
-        """True when states carry over between forwards (``internal_state.tracking``)."""
+        """True when states carry over between forwards (``stateful`` or ``internal_state.tracking``)."""
         return self._internal.tracking
 
     def reset_states(self, mask: torch.Tensor | None = None) -> None:
@@ -213,12 +233,33 @@ class Model(nn.Module):
             raise KnowItDataError(f"LSTM head 'sequence' needs in_len = {self.in_len} steps, got {x.shape[1]}")
         batch = x.shape[0]
         h0, c0 = self._internal.current(batch, device=x.device, dtype=x.dtype)
-        out, (hn, cn) = self.lstm_layers(x, (h0, c0))
+        if self.residual:
+            out, (hn, cn) = self._residual_stack(x, h0, c0)
+        else:
+            out, (hn, cn) = self.lstm_layers(x, (h0, c0))
         if self._internal.tracking:
             self._internal.update(cn, hn)
-        if self.head == "last":
+        if self.head == "last" and self.residual:
+            # The residual stream at the step each direction ends on: forward at the last step, backward at step 0.
+            ends = [out[:, -1, : self.args.width]] + ([out[:, 0, self.args.width :]] if self.d == 2 else [])
+            features = torch.cat(ends, dim=1)
+        elif self.head == "last":
             features = hn[-self.d :].transpose(0, 1).reshape(batch, -1)  # top layer, every direction
         else:
             features = out.reshape(batch, -1)
         y = self.model_output(features).view(batch, *self.final_out_shape)
         return self.output_activation(y)
+
+    def _residual_stack(self, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Layer by layer; from the second layer on, a layer's input is added to its output.
+        States are laid out as ``nn.LSTM``'s, ``(d*depth, batch, width)``, layer-major."""
+        hs, cs = [], []
+        out = x
+        for k, layer in enumerate(self.lstm_layers):
+            rows = slice(k * self.d, (k + 1) * self.d)
+            layer_in = self.layer_dropout(out) if k > 0 else out
+            y, (h, c) = layer(layer_in, (h0[rows].contiguous(), c0[rows].contiguous()))
+            out = y + out if k > 0 else y
+            hs.append(h)
+            cs.append(c)
+        return out, (torch.cat(hs), torch.cat(cs))

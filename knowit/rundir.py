@@ -136,10 +136,14 @@ class RunDir:
         if not self.config.is_file():
             raise KnowItRunError(f"run_dir: {self.path} has no config.yaml; it is not a knowit run (or it is incomplete)")
         try:
-            return yaml.safe_load(self.config.read_text(encoding="utf-8"))
+            config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             first = str(err).strip().splitlines()[0]
             raise KnowItRunError(f"run_dir: {self.config} is unreadable: {first}") from None
+        data = config.get("data") if isinstance(config, dict) else None
+        if isinstance(data, dict) and data.get("nan_handling") == "split":
+            del data["nan_handling"]  # a removed key that never acted: runs saved with it still load
+        return config
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.summary, summary)

@@ -108,6 +108,9 @@ def test_backtest_of_the_trained_model_scores_each_fold_like_compare_would(ki, e
     ki.train_model("r", {"data": {**DATA, "split_method": "random"}, "arch": {"name": TINY_ARCH}, "trainer": TRAINER})
     assert main(["backtest", "r", "--exp-dir", str(exp_dir)]) == 2
     assert "refit: the model was trained on a random split" in capsys.readouterr().err
+    ki.train_model("arrays", {"data": {"name": "synth_field"}, "arch": {"name": TINY_ARCH}, "trainer": TRAINER})
+    assert main(["backtest", "arrays", "--refit", "--exp-dir", str(exp_dir)]) == 2
+    assert "data.name: a backtest needs a time series; 'synth_field' is an array dataset" in capsys.readouterr().err
 
 
 def test_backtest_serves_a_stateful_model_its_folds_as_contiguous_streams(ki) -> None:

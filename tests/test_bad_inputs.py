@@ -283,7 +283,7 @@ def _good_csv(path: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    t = np.arange(30)
+    t = np.arange(40)  # longer than one default window (32 rows)
     pd.DataFrame({"time": t, "x1": np.sin(t / 3.0), "y1": np.cos(t / 3.0)}).to_csv(path, index=False)
 
 
@@ -367,3 +367,116 @@ def test_a_run_killed_before_its_first_checkpoint_is_reported_incomplete(ki: Kno
         KnowIt.load(run)
     with pytest.raises(KnowItRunError, match=r"no checkpoint"):
         ki.evaluate("k")
+
+
+# -- import: what the table holds (one line naming the column or key, exit 2, store unchanged) --
+def _series_csv(path: Path, n: int = 40, *, dates: bool = False, cell: tuple[int, str] | None = None) -> None:
+    import numpy as np
+    import pandas as pd
+
+    t = pd.date_range("2024-01-01", periods=n, freq="h") if dates else np.arange(n)
+    frame = pd.DataFrame({"time": t, "x1": np.sin(np.arange(n) / 3.0), "y1": np.cos(np.arange(n) / 3.0)})
+    if cell is not None:
+        frame["x1"] = frame["x1"].astype(object)
+        frame.loc[cell[0], "x1"] = cell[1]
+    frame.to_csv(path, index=False)
+
+
+def _irregular_csv(path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    t = np.cumsum(np.random.default_rng(0).integers(1, 50, 60)).astype(float)
+    pd.DataFrame({"time": t, "x1": np.arange(60.0)}).to_csv(path, index=False)
+
+
+def _complex_npz(path: Path) -> None:
+    import numpy as np
+
+    np.savez(path, x=np.ones((6, 4, 2), dtype=np.complex64), y=np.arange(6) % 2)
+
+
+IMPORT_CASES = [  # (id, make the file, CLI arguments, the message must contain)
+    ("float32-overflow", lambda p: _series_csv(p, cell=(5, "1e39")), [], "column 'x1' row 5 holds 1e+39, beyond float32"),
+    ("text-cell-in-numbers", lambda p: _series_csv(p, cell=(7, "oops")), [], "column 'x1' is not numeric: row 7 holds 'oops'"),
+    ("zero-time-delta", _series_csv, ["--meta", '{"time_delta": 0}'], "meta.time_delta: the step must be positive"),
+    ("negative-time-delta", _series_csv, ["--meta", '{"time_delta": -1.5}'], "meta.time_delta: the step must be positive"),
+    ("month-time-delta", lambda p: _series_csv(p, dates=True), ["--meta", '{"time_delta": "1M"}'], "meta.time_delta: '1M' is not a duration"),
+    ("banana-time-delta", lambda p: _series_csv(p, dates=True), ["--meta", '{"time_delta": "banana"}'], "meta.time_delta: 'banana'"),
+    ("banana-freq", lambda p: _series_csv(p, dates=True), ["--meta", '{"freq": "banana"}'], "meta.freq: 'banana' is not a pandas frequency"),
+    ("freq-off-grid", lambda p: _series_csv(p, dates=True), ["--freq", "MS"], "meta.freq: row 1 at 2024-01-01 01:00:00 is not on the 'MS' grid"),
+    ("components-twice", _series_csv, ["--components", "x1,x1"], "meta.components: column 'x1' is named twice"),
+    ("components-missing", _series_csv, ["--components", "x1,x9"], "meta.components: no column 'x9'; columns: x1, y1"),
+    ("targets-missing", _series_csv, ["--targets", "y"], "meta.targets: no column 'y'; columns: x1, y1"),
+    ("labels-missing", _series_csv, ["--labels", "kind"], "meta.labels: no column 'kind'; columns: x1, y1"),
+    ("time-column-missing", _series_csv, ["--time-column", "when"], "meta.time_column: no column 'when'; columns: time, x1, y1"),
+    ("instance-column-missing", _series_csv, ["--instance-column", "unit"], "meta.instance_column: no column 'unit'; columns: x1, y1"),
+    ("too-short", lambda p: _series_csv(p, n=10), [], "longest contiguous slice of 'bad' has 10 rows, fewer than 32"),
+    ("irregular-steps", _irregular_csv, [], "time steps of 'bad' are irregular"),
+    ("complex-arrays", _complex_npz, [], "array 'x' is complex"),
+]
+
+
+@pytest.mark.parametrize("make, args, match", [c[1:] for c in IMPORT_CASES], ids=[c[0] for c in IMPORT_CASES])
+def test_bad_import_is_one_line_naming_the_key_and_the_store_is_unchanged(cli_main, tmp_path: Path, exp_dir: Path, make, args, match) -> None:
+    path = tmp_path / ("bad.npz" if make is _complex_npz else "bad.csv")
+    make(path)
+    (exp_dir / "datasets").mkdir()
+    before = tree_digest(exp_dir)
+    out = cli_main(["import", str(path), "--name", "bad", *args, "--exp-dir", str(exp_dir)], cwd=tmp_path)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert match in lines[0], lines[0]
+    assert lines[0].startswith(("knowit: error: data_import.raw_data:", "knowit: error: meta.")), lines[0]
+    assert tree_digest(exp_dir) == before and not any((exp_dir / "datasets").iterdir())
+
+
+def test_coerce_reads_text_cells_as_missing_and_reports_the_dropped_row(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+    from knowit.data.store import DatasetStore
+
+    path = tmp_path / "cells.csv"
+    _series_csv(path, n=80, cell=(7, "oops"))
+    out = cli_main(["import", str(path), "--name", "cells", "--coerce", "--exp-dir", str(exp_dir)], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = DatasetStore(exp_dir).load_series("cells")
+    assert data.components == ["x1", "y1"] and data.n_rows == 79  # the column kept, its bad row dropped
+    assert data.slices[:, 2].tolist() == [7, 72] and data.dropped_rows == {"of": 80, "duplicate": 0, "missing": 1}
+    assert "dropped_rows: {'of': 80, 'duplicate': 0, 'missing': 1}" in out.stdout
+
+
+@pytest.mark.parametrize("how", ["datasets-is-a-file", "read-only-folder"])
+def test_import_into_an_unwritable_folder_is_one_line(cli_main, tmp_path: Path, exp_dir: Path, how) -> None:
+    path = tmp_path / "ok.csv"
+    _series_csv(path)
+    if how == "datasets-is-a-file":
+        (exp_dir / "datasets").write_text("not a folder")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders; the datasets-is-a-file case covers the error path")
+        (exp_dir / "datasets").mkdir()
+        (exp_dir / "datasets").chmod(0o555)
+    out = cli_main(["import", str(path), "--name", "ok", "--exp-dir", str(exp_dir)], cwd=tmp_path)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert lines[0].startswith("knowit: error: exp_dir: cannot write dataset 'ok'"), lines[0]
+
+
+def test_time_zone_aware_csv_across_a_dst_change_is_one_hourly_slice(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from knowit.data.prepared import prepare_dataset
+    from knowit.config.schema import DataConfig
+    from knowit.data.store import DatasetStore
+
+    local = pd.date_range("2021-03-27 00:00", periods=72, freq="h", tz="Europe/Berlin")  # spring forward on the 28th
+    path = tmp_path / "dst.csv"
+    pd.DataFrame({"time": local.strftime("%Y-%m-%dT%H:%M:%S%z"), "x1": np.arange(72.0), "y1": np.arange(72.0)}).to_csv(path, index=False)
+    out = cli_main(["import", str(path), "--name", "dst", "--targets", "y1", "--exp-dir", str(exp_dir)], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "time_step: 1 h" in out.stdout and "n_slices: 1" in out.stdout
+    zoned = ["import", str(path), "--name", "dst_berlin", "--targets", "y1", "--meta", '{"tz": "Europe/Berlin"}']
+    assert cli_main([*zoned, "--exp-dir", str(exp_dir)], cwd=tmp_path).returncode == 0
+    cfg = DataConfig(name="dst_berlin", in_components=["x1"], in_chunk=[-3, 0], split_portions=[1.0, 0.0, 0.0])
+    table = prepare_dataset(cfg, DatasetStore(exp_dir), 0).point_table("train")
+    assert pd.DatetimeIndex(table["time"]).equals(local[3:])  # wall-clock times in the zone, across the change

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -61,3 +63,16 @@ def test_alternate_interleaves_sides_and_compare_takes_the_median_round_ratio() 
 def test_full_run_refuses_fewer_than_five_rounds() -> None:
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--rounds", "3", "--only", "startup"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "at least 5 interleaved rounds" in proc.stderr
+
+
+def test_zoo_smoke_rows_compare_knowit_with_a_loop_around_the_same_module(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--only", "zoo_bench", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and not line.startswith("| workload")]
+    assert [r.split("|")[1].strip() for r in rows] == ["mlp regression training"]
+    for row in rows:
+        knowit, baseline, ratio = (float(c.strip().split()[0]) for c in row.split("|")[3:6])
+        assert knowit > 0 and baseline > 0 and ratio == pytest.approx(knowit / baseline, rel=0.5)
+        assert row.split("|")[8].strip() == ">= 0.9"

@@ -17,7 +17,7 @@ def _frame(n: int = 40) -> pd.DataFrame:
 
 
 def _import(ki, raw, **meta):
-    return ki.import_dataset({"data_import": {"raw_data": raw, "meta": {"name": "s", **meta}}})
+    return ki.import_dataset({"data_import": {"raw_data": raw, "meta": {"name": "s", "min_rows": 1, **meta}}})
 
 
 def test_dataframe_with_datetime_index_gaps_nans_unsorted_and_duplicates(ki, exp_dir):
@@ -28,7 +28,8 @@ def test_dataframe_with_datetime_index_gaps_nans_unsorted_and_duplicates(ki, exp
     with pytest.warns(UserWarning, match="dropped 2 rows with duplicate timestamps"):
         summary = _import(ki, shuffled)
     assert summary["components"] == ["a", "b"]  # numeric columns only
-    assert summary["time_step"] == "0 days 01:00:00"
+    assert summary["time_step"] == "1 h" and summary["freq"] == "h"
+    assert summary["dropped_rows"] == {"of": 39, "duplicate": 2, "missing": 1}
     assert summary["n_rows"] == 36
     data = DatasetStore(exp_dir).load_series("s")
     assert data.slices[:, 2].tolist() == [10, 10, 16]  # hours 0-9 | 13-22 | 24-39 (hour 23 was NaN)
@@ -83,10 +84,12 @@ def test_available_and_summarize(ki):
 def test_cli_import_and_describe(exp_dir, tmp_path):
     path = tmp_path / "d.csv"
     _frame(25).rename_axis("time").reset_index().to_csv(path, index=False)
-    done = run_cli(["import", str(path), "--name", "fromcli", "--targets", "b"], cwd=tmp_path, exp_dir=exp_dir)
+    short = run_cli(["import", str(path), "--name", "fromcli", "--targets", "b"], cwd=tmp_path, exp_dir=exp_dir)
+    assert short.returncode == 2 and "longest contiguous slice of 'fromcli' has 25 rows, fewer than 32" in short.stderr
+    done = run_cli(["import", str(path), "--name", "fromcli", "--targets", "b", "--min-rows", "25"], cwd=tmp_path, exp_dir=exp_dir)
     assert done.returncode == 0, done.stderr
-    assert "n_rows: 25" in done.stdout
+    assert "n_rows: 25" in done.stdout and "time_step: 1 h" in done.stdout
     listed = run_cli(["datasets", "fromcli"], cwd=tmp_path, exp_dir=exp_dir)
     assert listed.returncode == 0 and "targets: ['b']" in listed.stdout
-    again = run_cli(["import", str(path), "--name", "fromcli"], cwd=tmp_path, exp_dir=exp_dir)
+    again = run_cli(["import", str(path), "--name", "fromcli", "--min-rows", "1"], cwd=tmp_path, exp_dir=exp_dir)
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr

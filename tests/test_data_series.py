@@ -214,7 +214,7 @@ def test_impossible_data_requests_fail_before_training(exp_dir, data, match):
     [
         (lambda df: df.assign(x2="a"), "column 'x2' is not numeric"),
         (lambda df: df.assign(x3=np.nan), "column 'x3' holds only missing values"),
-        (lambda df: df.assign(x4=np.inf), "infinite values in x4"),
+        (lambda df: df.assign(x4=np.inf), "column 'x4' holds infinite values"),
     ],
 )
 def test_bad_frames_are_rejected_and_the_store_stays_empty(ki, exp_dir, mutate, match):

@@ -67,3 +67,16 @@ def test_lstm_regression_experiment_smoke(tmp_path):
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "exp" / "models" / "lstm_regression" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["data"]["input_dim"] == [16, 4]
+
+
+def test_model_zoo_smoke(tmp_path):
+    results = _run("model_zoo", tmp_path)
+    rows = results["rows"]
+    # every window architecture on both tasks, each with its metric, size and epoch time
+    assert {(r["task"], r["arch"]) for r in rows} == {(t, a) for t in ("regression", "classification")
+                                                      for a in ("lstm", "mlp", "cnn", "tcn", "transformer", "tft")}
+    for r in rows:
+        assert r["n_parameters"] > 1000 and r["epoch_time_s"] > 0 and r["epochs"] == 1
+        assert (0 <= r["value"] <= 1) if r["task"] == "classification" else r["value"] > 0
+    out = Path(results["out"])
+    assert (out / "zoo.png").stat().st_size > 10_000 and len((out / "results.md").read_text().splitlines()) == 2 + 12

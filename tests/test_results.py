@@ -58,7 +58,7 @@ def test_classification_predictions_with_probabilities(ki):
 
 
 def test_bad_prediction_requests(ki, regression):
-    with pytest.raises(KnowItConfigError, match="predictor.prediction_set: 'tset' is not a set; choose one of: train, valid, test"):
+    with pytest.raises(KnowItConfigError, match=r"predictor.prediction_set: 'tset' is not a valid choice \(did you mean 'test'\?\); choose one of: train, valid, test"):
         ki.generate_predictions("reg", {"predictor": {"prediction_set": "tset"}})
     with pytest.raises(KnowItConfigError, match="predictor.rescale: unknown key"):
         ki.generate_predictions("reg", {"predictor": {"rescale": True}})

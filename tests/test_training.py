@@ -70,7 +70,9 @@ def test_optimisers_by_name_with_kwargs(ki, optim, kwargs, check):
 
 def test_l1_loss_is_the_whole_epoch_mae(ki):
     result = ki.train_model("l1", {"arch": LINEAR, "trainer": {**FULL_EVAL, "loss_fn": "l1_loss"}})
-    assert result.metrics["test_loss"] == pytest.approx(result.metrics["test_mae"], rel=1e-5)
+    scale = json.loads((result.run_dir / "scalers.json").read_text())["outputs"]["scale"][0]
+    # the loss is the mae of the scaled targets, the metric the mae in original units
+    assert result.metrics["test_loss"] * scale == pytest.approx(result.metrics["test_mae"], rel=1e-5)
     for loss in ("huber_loss", "smooth_l1_loss"):
         other = ki.train_model(loss, {"arch": LINEAR, "trainer": {**TINY_TRAINER, "loss_fn": loss, "loss_kwargs": {"beta" if loss == "smooth_l1_loss" else "delta": 0.5}}})
         assert math.isfinite(other.metrics["test_loss"])
@@ -80,7 +82,7 @@ def test_regression_metrics_are_computed_over_the_whole_set(ki):
     trainer = {**FULL_EVAL, "performance_metrics": ["r2", "mse", "rmse", "mae", "mape"]}
     data = {"batch_size": 7}  # uneven batches: a per-batch average would differ
     result = ki.train_model("reg", {"arch": LINEAR, "data": data, "trainer": trainer})
-    frame = ki.generate_predictions("reg", {"predictor": {"prediction_set": "test", "rescale_outputs": False}})
+    frame = ki.generate_predictions("reg", {"predictor": {"prediction_set": "test"}})  # original units, as the metrics
     err = frame["prediction"] - frame["target"]
     m = result.metrics
     assert m["test_mse"] == pytest.approx(np.mean(err**2), rel=1e-4)
@@ -89,7 +91,8 @@ def test_regression_metrics_are_computed_over_the_whole_set(ki):
     assert m["test_mape"] == pytest.approx(np.mean(np.abs(err) / np.maximum(np.abs(frame["target"]), 1.17e-6)), rel=1e-3)
     r2 = 1 - np.sum(err**2) / np.sum((frame["target"] - frame["target"].mean()) ** 2)
     assert m["test_r2"] == pytest.approx(r2, rel=1e-4, abs=1e-5)
-    assert m["test_loss"] == pytest.approx(m["test_mse"], rel=1e-5)
+    scale = json.loads((result.run_dir / "scalers.json").read_text())["outputs"]["scale"][0]
+    assert m["test_loss"] * scale**2 == pytest.approx(m["test_mse"], rel=1e-4)  # the loss stays in scaled units
 
 
 def test_classification_metrics_macro_over_the_whole_set(ki):

@@ -13,6 +13,9 @@ def configure(parser) -> None:
     parser.add_argument("--components", default=None, help="comma-separated columns to keep (default: every numeric column)")
     parser.add_argument("--labels", default=None, help="comma-separated columns holding class labels")
     parser.add_argument("--targets", default=None, help="comma-separated default output components")
+    parser.add_argument("--freq", default=None, help="the series' pandas frequency when it cannot be recognised, e.g. MS, ME, B, W-MON, h")
+    parser.add_argument("--min-rows", type=int, default=None, help="accept a series whose longest slice is shorter than one default window (32 rows)")
+    parser.add_argument("--coerce", action="store_true", help="read non-numeric cells of numeric columns as missing values instead of refusing them")
     parser.add_argument("--overwrite", action="store_true", help="replace a stored dataset of the same name")
     add_exp_dir(parser)
 
@@ -31,9 +34,11 @@ def _meta(ns) -> dict:
         if not isinstance(meta, dict):
             raise KnowItDataError("--meta: expected a JSON object")
     meta["name"] = ns.name
-    for key in ("time_column", "instance_column"):
-        if getattr(ns, key):
+    for key in ("time_column", "instance_column", "freq", "min_rows"):
+        if getattr(ns, key) is not None:
             meta[key] = getattr(ns, key)
+    if ns.coerce:
+        meta["coerce"] = True
     for key in ("components", "labels", "targets"):
         if getattr(ns, key):
             meta[key] = [c.strip() for c in getattr(ns, key).split(",") if c.strip()]

@@ -115,7 +115,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     from knowit.atomic_io import write_atomic, write_json
     from knowit.comparison.baselines import baseline_report
     from knowit.comparison.compare import resolve_run
-    from knowit.config.run_config import validate
+    from knowit.config.run_config import validate_saved
     from knowit.data.datamodule import KnowItDataModule
     from knowit.data.windows import point_ranges
     from knowit.results.load import load_run
@@ -129,8 +129,14 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     summary = RunDir(path).read_summary() or {}
     if summary.get("repeats"):
         raise KnowItRunError(f"model_name: {model_name!r} holds {summary['repeats']} repeats; backtest one of them ({model_name}/rep-0)")
-    config = RunDir(path).read_config()
-    cfg = validate({k: v for k, v in config.items() if k != "hydra"})
+    cfg = validate_saved(RunDir(path).read_config(), RunDir(path).config)
+    from knowit.data.builtin import ensure_builtin
+    from knowit.data.store import DatasetStore
+
+    store = DatasetStore(cfg.exp_dir)
+    ensure_builtin(store, cfg.data.name)
+    if store.meta(cfg.data.name).get("kind") == "arrays":
+        raise KnowItConfigError(f"data.name: a backtest needs a time series; {cfg.data.name!r} is an array dataset, with no time order")
     if not refit and cfg.data.split_method != "chronological":
         raise KnowItConfigError(f"refit: the model was trained on a {cfg.data.split_method} split, so its training rows lie "
                                 "among the backtest's test rows; pass refit=true (--refit) to train each fold afresh")
@@ -145,12 +151,8 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
         from knowit.results.predictions import run_data
 
         base = run_data(load_run(path))
-        if not hasattr(base.prepared, "spec"):
-            raise KnowItConfigError("data.name: a backtest needs a time series; array datasets have no time order")
         p = base.prepared
         layout["folds"] = fold_layout(p.data, *point_ranges(p.data.slices, p.spec), p.spec, list(cfg.data.split_portions), folds, mode)
-    elif not hasattr(base.prepared, "spec"):
-        raise KnowItConfigError("data.name: a backtest needs a time series; array datasets have no time order")
     fold_list = layout["folds"]
     folder = path / "backtests" / f"{mode}-{folds}folds{'-refit' if refit else ''}"
     model = load_run(path).module if not refit else None

@@ -13,7 +13,7 @@ from knowit.config.validate import FieldError
 TASKS = ("regression", "classification")
 LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 SPLIT_METHODS = (
-    "chronological", "random", "instance-random", "instance-chronological",
+    "auto", "chronological", "random", "instance-random", "instance-chronological",
     "slice-random", "slice-chronological", "custom",
 )
 
@@ -31,7 +31,8 @@ class DataConfig:
     split_portions: list[float] = field(  # train, valid, test shares (sum to 1)
         default_factory=lambda: [0.6, 0.2, 0.2], metadata={"length": 3, "ge": 0.0, "le": 1.0}
     )
-    split_method: str = field(default="chronological", metadata={"choices": SPLIT_METHODS})  # how points are divided between train/valid/test
+    # auto: chronological for time series; random (stratified by class for classification) for array datasets
+    split_method: str = field(default="auto", metadata={"choices": SPLIT_METHODS})  # how points are divided between train/valid/test
     split_column: Optional[str] = None  # for split_method=custom: values train/valid/test
     batch_size: int = field(default=64, metadata={"ge": 1})  # samples per batch
     shuffle_train: bool = True  # shuffle training batches (random batch sampling)
@@ -42,9 +43,8 @@ class DataConfig:
     scaling_tag: Optional[str] = field(default="full", metadata={"choices": ("full", "in_only", None)})  # full: scale inputs and targets; in_only: inputs only
     padding: Optional[str] = field(default=None, metadata={"choices": (None, "zeros")})  # zeros: pad windows at slice starts instead of dropping those points
     season: Optional[int] = field(default=None, metadata={"ge": 1})  # rows per season for the seasonal naive baseline; null: inferred from the calendar frequency
-    nan_handling: str = "split"  # split: rows with NaN cut a slice in two (windows never cross them)
     val_fraction: float = field(default=0.2, metadata={"gt": 0.0, "lt": 1.0})  # array datasets: the validation share of the non-test samples
-    stratify: bool = False  # array datasets (classification): keep class proportions in every set
+    stratify: Optional[bool] = None  # array datasets (classification): keep class proportions in every set; null: yes when the split is random
     class_weights: Optional[Union[str, list[float]]] = None  # classification: null, balanced (inverse class frequency) or one weight per class
     num_workers: int = field(default=0, metadata={"ge": 0})  # DataLoader worker processes (0: load in the training process)
     pin_memory: Optional[bool] = None  # page-locked batches for asynchronous host-to-GPU copies; null: on when training on CUDA
@@ -112,6 +112,7 @@ class TrainerConfig:
     deterministic: bool = False  # ask torch for deterministic kernels (slower; CPU runs repeat without it)
     compile: Union[bool, str] = False  # torch.compile the arch's forward: true (inductor) or a torch.compile backend name; the first steps compile
     resume: Optional[str] = None  # a run directory, a model name or a checkpoint file to continue from
+    resume_changed_data: bool = False  # resume even though the dataset's contents changed since the run started
 
     def check(self) -> None:
         if isinstance(self.logger, str):
@@ -140,3 +141,11 @@ class RootConfig:
 
 
 GROUPS = ("data", "arch", "trainer")
+
+
+@dataclass
+class PredictorConfig:
+    """KnowIt's ``{'predictor': {...}}`` for ``KnowIt.generate_predictions``."""
+
+    prediction_set: str = field(default="valid", metadata={"choices": ("train", "valid", "test")})  # the set to predict
+    rescale_outputs: bool = True  # targets and predictions in original units (false: scaled units)

@@ -73,11 +73,15 @@ def read_arrays(raw: Any) -> dict[str, np.ndarray]:
 
 
 def _numeric(name: str, a: np.ndarray) -> np.ndarray:
+    if np.iscomplexobj(a):
+        raise KnowItDataError(f"data_import.raw_data: array {name!r} is complex ({a.dtype}); store real and imaginary parts as two channels")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise KnowItDataError(f"data_import.raw_data: array {name!r} must be numeric, got dtype {a.dtype}")
     if not np.isfinite(a).all():
         bad = int((~np.isfinite(a)).sum())
         raise KnowItDataError(f"data_import.raw_data: array {name!r} holds {bad} NaN or infinite values")
+    if a.dtype.kind == "f" and a.size and np.abs(a).max() > np.finfo(np.float32).max:
+        raise KnowItDataError(f"data_import.raw_data: array {name!r} holds values beyond float32's range (up to {np.abs(a).max():g}); rescale it")
     return a
 
 
@@ -201,7 +205,21 @@ def array_meta(data: ArrayData) -> dict[str, Any]:
     if data.class_names is not None:
         counts = np.bincount(data.y, minlength=len(data.class_names))
         out["class_counts"] = {c: int(k) for c, k in zip(data.class_names, counts)}
+        out["class_order"] = class_order(data.y[: data.n_given_train], data.class_names)
     return out
+
+
+def class_order(codes: np.ndarray, names: list[str]) -> str:
+    """How the train pool's samples are ordered by class: archives often store them sorted, and a
+    split in stored order would then leave whole classes out of a set."""
+    if len(codes) == 0:
+        return "no samples"
+    starts = np.concatenate([[0], np.nonzero(codes[1:] != codes[:-1])[0] + 1])
+    if len(starts) > len(names):
+        return f"interleaved ({len(starts)} runs of one class in {len(codes)} samples)"
+    lengths = np.diff(np.concatenate([starts, [len(codes)]]))
+    runs = ", ".join(f"{names[codes[a]]} x{k}" for a, k in zip(starts, lengths))
+    return f"sorted by class: {runs} (split_method=auto splits at random, stratified by class)"
 
 
 def load_arrays(store: DatasetStore, name: str) -> ArrayData:

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from knowit.config.schema import DataConfig
 from knowit.data.prepared import PreparedSeries, prepare_dataset
 from knowit.data.prepared_arrays import PreparedArrays
+from knowit.data.set_report import describe_sets
 from knowit.data.sampling import ContiguousBatchSampler, PointBatchSampler
 from knowit.data.store import DatasetStore
 
@@ -45,7 +46,10 @@ class KnowItDataModule(pl.LightningDataModule):
         super().__init__()
         self.cfg = cfg
         self.seed = seed
-        self.prepared = prepare_dataset(cfg, DatasetStore(exp_dir), seed, split)
+        store = DatasetStore(exp_dir)
+        self.prepared = prepare_dataset(cfg, store, seed, split)
+        self.data_hash = store.content_hash(cfg.name)
+        self.sets_report, self.warnings = describe_sets(self.prepared)
 
     @property
     def input_dim(self) -> list[int]:
@@ -58,6 +62,15 @@ class KnowItDataModule(pl.LightningDataModule):
     @property
     def class_names(self) -> list[str] | None:
         return self.prepared.class_names
+
+    @property
+    def target_scaling(self) -> dict[str, list[float]] | None:
+        """Shift and scale per output component that the targets were scaled with (regression),
+        as plain lists: the module de-scales outputs and targets with them for its metrics."""
+        scaler = self.prepared.y_scaler
+        if scaler is None:
+            return None
+        return {"shift": [float(v) for v in scaler.shift], "scale": [float(v) for v in scaler.scale]}
 
     @property
     def class_weights(self) -> list[float] | None:
@@ -125,12 +138,13 @@ class KnowItDataModule(pl.LightningDataModule):
             "input_dim": p.input_dim,
             "output_dim": p.output_dim,
             "n_points": {k: int(len(v)) for k, v in p.sets.items()},
+            "content_hash": self.data_hash,
+            **self.sets_report,
         }
         if hasattr(p, "in_components"):
             out["in_components"], out["out_components"] = list(p.in_components), list(p.out_components)
         if p.class_names:
             out["class_names"] = p.class_names
-            out["class_counts"] = p.class_counts
             if p.class_weights is not None:
                 out["class_weights"] = p.class_weights
         return out

@@ -1,13 +1,19 @@
 """Import a user's time series (DataFrame, CSV or Parquet) into the dataset store.
 
-Rows are sorted by instance and time, duplicate timestamps dropped (with a warning that counts
-them), and each instance is cut into contiguous slices wherever the time step breaks or a value
-is missing (``nan_handling='split'``) — or gaps of missing values are interpolated first.
+The import is a chain of small checks and steps, each working on a frame (or a chunk of one):
+``check_meta`` (keys and types), ``resolve_columns`` (every named column exists, once),
+``numeric_column`` (numbers only, float32-representable; ``coerce`` turns bad cells into NaN
+explicitly), ``drop_duplicate_times`` and ``drop_missing_rows`` (counted, reported), then the time step is
+found (``knowit.data.frequency``: calendar frequencies, fixed deltas) and each instance is cut
+into slices only where a period is missing or a row was dropped. A result too short for one
+window of the default config is refused unless ``meta.min_rows`` says otherwise. Nothing is
+written until every check has passed.
 """
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +21,28 @@ import numpy as np
 import pandas as pd
 
 from knowit.data.arrays import ArrayData, import_arrays
+from knowit.data.frequency import HOW_TO_DECLARE, detect_step, parse_freq, slice_breaks
 from knowit.data.store import DatasetStore, SeriesData
 from knowit.errors import KnowItDataError
 
 META_KEYS = {
-    "name", "components", "time_delta", "instances", "time_column", "instance_column", "labels",
-    "targets", "nan_handling", "description",
+    "name", "components", "time_delta", "freq", "tz", "instances", "time_column", "instance_column", "labels",
+    "targets", "nan_handling", "description", "min_rows", "coerce",
 }
+INTERNAL = ("__time__", "__instance__")  # the import's own working columns
 NAN_HANDLING = ("split", "linear", "nearest", "ffill", "bfill")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The import keeps the share of steps that must be one period for a series to count as regular.
+REGULAR_SHARE = 0.5
+
+
+def default_window_rows() -> int:
+    """Rows one window of the default data config spans (what a default run needs in a slice)."""
+    from knowit.config.schema import DataConfig
+
+    cfg = DataConfig()
+    lo, hi = min(cfg.in_chunk[0], cfg.out_chunk[0]), max(cfg.in_chunk[1], cfg.out_chunk[1])
+    return hi - lo + 1
 
 
 def read_table(raw: Any) -> pd.DataFrame:
@@ -53,8 +73,50 @@ def read_table(raw: Any) -> pd.DataFrame:
     )
 
 
-def _time_values(df: pd.DataFrame, meta: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
-    """Move the time axis into a column named ``__time__``; return (frame, kind)."""
+def _name_list(meta: Mapping[str, Any], key: str) -> list[str]:
+    value = meta.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
+        raise KnowItDataError(f"meta.{key}: expected a list of column names, got {value!r}")
+    seen: set[str] = set()
+    for v in value:
+        if v in seen:
+            raise KnowItDataError(f"meta.{key}: column {v!r} is named twice")
+        seen.add(v)
+    return list(value)
+
+
+def check_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The metadata's keys and value types (before the table is read)."""
+    meta = dict(meta or {})
+    unknown = set(meta) - META_KEYS
+    if unknown:
+        raise KnowItDataError(f"meta.{sorted(unknown)[0]}: unknown key; allowed keys: {', '.join(sorted(META_KEYS))}")
+    if not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise KnowItDataError("meta.name: every dataset needs a name")
+    if meta.get("nan_handling", "split") not in NAN_HANDLING:
+        raise KnowItDataError(f"meta.nan_handling: {meta['nan_handling']!r} is not one of {', '.join(NAN_HANDLING)}")
+    for key in ("components", "labels", "targets"):
+        meta[key] = _name_list(meta, key)
+    if meta.get("freq") is not None:
+        if not isinstance(meta["freq"], str):
+            raise KnowItDataError(f"meta.freq: expected a pandas frequency such as 'MS', got {meta['freq']!r}")
+        parse_freq(meta["freq"])
+        if meta.get("time_delta") is not None:
+            raise KnowItDataError("meta.freq: give either freq or time_delta, not both")
+    min_rows = meta.get("min_rows", default_window_rows())
+    if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
+        raise KnowItDataError(f"meta.min_rows: expected a positive integer, got {min_rows!r}")
+    meta["min_rows"] = min_rows
+    meta.setdefault("coerce", False)
+    if not isinstance(meta["coerce"], bool):
+        raise KnowItDataError(f"meta.coerce: expected true or false, got {meta['coerce']!r}")
+    return meta
+
+
+def _time_values(df: pd.DataFrame, meta: Mapping[str, Any]) -> tuple[pd.DataFrame, str, str | None]:
+    """Move the time axis into a column ``__time__`` (UTC for aware dates); return (frame, kind, tz)."""
     col = meta.get("time_column")
     if col is not None:
         if col not in df.columns:
@@ -67,27 +129,155 @@ def _time_values(df: pd.DataFrame, meta: Mapping[str, Any]) -> tuple[pd.DataFram
     else:
         df = df.reset_index(drop=True)
         df["__time__"] = np.nan  # filled with row numbers per instance below
-        return df, "index"
+        return df, "index", None
     t = df["__time__"]
-    if pd.api.types.is_datetime64_any_dtype(t):
-        return df, "datetime"
-    if pd.api.types.is_numeric_dtype(t):
-        return df, "numeric"
-    try:
-        df["__time__"] = pd.to_datetime(t)
-    except (ValueError, TypeError):
-        raise KnowItDataError("meta.time_column: time values are neither numbers nor dates") from None
-    return df, "datetime"
+    if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t):
+        if t.isna().any() or not np.isfinite(t.to_numpy(dtype=np.float64)).all():
+            raise KnowItDataError(f"meta.time_column: row {int(np.argmax(~np.isfinite(t.to_numpy(dtype=np.float64))))} has no finite time")
+        return df, "numeric", None
+    if not pd.api.types.is_datetime64_any_dtype(t):
+        try:
+            t = pd.to_datetime(t)
+        except (ValueError, TypeError, OverflowError):
+            try:  # offsets that change along the file (a DST change): read them all as UTC
+                t = pd.to_datetime(t, utc=True)
+            except (ValueError, TypeError, OverflowError):
+                raise KnowItDataError("meta.time_column: time values are neither numbers nor dates (ISO dates such as 2024-01-31 or 2024-03-31T02:00+02:00 are read)") from None
+        if not pd.api.types.is_datetime64_any_dtype(t):
+            raise KnowItDataError("meta.time_column: time values are neither numbers nor dates")
+    if t.isna().any():
+        raise KnowItDataError(f"meta.time_column: row {int(np.argmax(t.isna().to_numpy()))} has no time")
+    tz = meta.get("tz")
+    if t.dt.tz is not None:
+        tz = tz or (str(t.dt.tz) if str(t.dt.tz) != "UTC" else None)
+        t = t.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif tz:
+        try:
+            t = t.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise").dt.tz_convert("UTC").dt.tz_localize(None)
+        except Exception as err:  # noqa: BLE001 - an unknown zone or a wall time that does not exist there
+            raise KnowItDataError(f"meta.tz: cannot place the times in {tz!r}: {str(err).splitlines()[0]}") from None
+    df["__time__"] = t.dt.as_unit("ns")
+    return df, "datetime", tz
 
 
-def _infer_delta(times: np.ndarray, instances: np.ndarray) -> float:
-    diffs = np.diff(times)
-    same = instances[1:] == instances[:-1]
-    diffs = diffs[same & (diffs > 0)]
-    if diffs.size == 0:
-        return 1.0
-    values, counts = np.unique(diffs, return_counts=True)
-    return float(values[np.argmax(counts)])
+@dataclass
+class Columns:
+    """The columns an import keeps, after checking that each named one exists."""
+
+    components: list[str]
+    labels: list[str]
+    targets: list[str]
+    ignored: list[str] = field(default_factory=list)  # text columns left out of the default components
+
+
+def _mostly_numbers(column: pd.Series) -> bool:
+    present = column.dropna()
+    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().mean() >= 0.5
+
+
+def resolve_columns(df: pd.DataFrame, meta: Mapping[str, Any]) -> Columns:
+    """Components, labels and targets; every named column must exist (the message lists those that do)."""
+    user_columns = [c for c in df.columns if c not in INTERNAL]
+    labels, targets = meta["labels"], meta["targets"]
+    for key in ("labels", "components", "targets"):
+        for col in meta[key]:
+            if col not in df.columns:
+                raise KnowItDataError(f"meta.{key}: no column {col!r}; columns: {', '.join(user_columns)}")
+    ignored: list[str] = []
+    if meta["components"]:
+        components = meta["components"]
+    else:
+        components = []
+        for c in user_columns:
+            text = df[c].dtype == object or pd.api.types.is_string_dtype(df[c])
+            numeric = pd.api.types.is_numeric_dtype(df[c]) or (text and _mostly_numbers(df[c]))
+            if c in labels or numeric:
+                components.append(c)
+            else:
+                ignored.append(c)
+    if not components:
+        raise KnowItDataError(f"meta.components: the table has no numeric columns; columns: {', '.join(user_columns)}")
+    for col in targets:
+        if col not in components:
+            raise KnowItDataError(f"meta.targets: column {col!r} is not among the components: {', '.join(components)}")
+    return Columns(components, labels, targets, ignored)
+
+
+def numeric_column(df: pd.DataFrame, col: str, *, coerce: bool) -> np.ndarray:
+    """A column as float64: bool/int/float as they are; text cells are refused (first one named)
+    unless ``coerce`` turns them into NaN; complex values and values beyond float32 are refused."""
+    column = df[col]
+    if pd.api.types.is_complex_dtype(column):
+        raise KnowItDataError(f"meta.components: column {col!r} holds complex numbers; import the real and imaginary parts as two columns")
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        converted = pd.to_numeric(column, errors="coerce")
+        bad = (converted.isna() & column.notna()).to_numpy()
+        if bad.any() and not coerce:
+            row = int(np.argmax(bad))
+            raise KnowItDataError(
+                f"meta.components: column {col!r} is not numeric: row {row} holds {column.iloc[row]!r} "
+                f"({int(bad.sum())} such cells); fix them, declare the column in meta.labels, or import with --coerce to read them as missing"
+            )
+        if np.iscomplexobj(converted.to_numpy()):
+            raise KnowItDataError(f"meta.components: column {col!r} holds complex numbers; import the real and imaginary parts as two columns")
+        values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        raise KnowItDataError(f"data_import.raw_data: column {col!r} holds infinite values (first at row {int(np.argmax(np.isinf(values)))})")
+    big = np.abs(np.nan_to_num(values)) > FLOAT32_MAX
+    if big.any():
+        row = int(np.argmax(big))
+        raise KnowItDataError(f"data_import.raw_data: column {col!r} row {row} holds {values[row]:g}, beyond float32's range (±{FLOAT32_MAX:.3g}); rescale the column")
+    return values
+
+
+def _label_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    cats = sorted(column.dropna().unique(), key=lambda v: (str(type(v)), v))
+    codes = pd.Categorical(column, categories=cats).codes.astype("float64")
+    codes[column.isna().to_numpy()] = np.nan
+    return codes, [str(c) for c in cats]
+
+
+def drop_duplicate_times(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Sort by (instance, time) and drop repeated timestamps (the first row is kept)."""
+    n = len(df)
+    df = df.sort_values(["__instance__", "__time__"], kind="stable")
+    df = df.drop_duplicates(subset=["__instance__", "__time__"], keep="first")
+    return df, n - len(df)
+
+
+def drop_missing_rows(df: pd.DataFrame, components: list[str]) -> tuple[pd.DataFrame, int]:
+    """Drop rows with a missing value (each such row cuts its slice in two)."""
+    keep = ~df[components].isna().any(axis=1).to_numpy()
+    return df.loc[keep], int((~keep).sum())
+
+
+def _time_delta(meta: Mapping[str, Any], time_kind: str) -> float | None:
+    delta = meta.get("time_delta")
+    if delta is None:
+        return None
+    if time_kind == "datetime":
+        try:
+            value = float(pd.Timedelta(delta).value)
+        except (ValueError, TypeError, OverflowError):
+            hint = " (months and years are calendar steps: give meta.freq 'MS', 'ME', 'YS' or 'YE')" if str(delta).strip()[-1:] in "MYy" else ""
+            raise KnowItDataError(f"meta.time_delta: {delta!r} is not a duration such as '1h' or '15min'{hint}") from None
+    else:
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)):
+            raise KnowItDataError(f"meta.time_delta: the time column holds numbers, so the step must be a number, got {delta!r}")
+        value = float(delta)
+    if not np.isfinite(value) or value <= 0:
+        raise KnowItDataError(f"meta.time_delta: the step must be positive, got {delta!r}")
+    return value
+
+
+def _report_drops(name: str, dropped: dict[str, int]) -> None:
+    n = max(1, dropped["of"])
+    if dropped["duplicate"]:
+        warnings.warn(f"dataset {name!r}: dropped {dropped['duplicate']} rows with duplicate timestamps ({dropped['duplicate'] / n:.1%} of {n})", stacklevel=3)
+    if dropped["missing"]:
+        warnings.warn(f"dataset {name!r}: dropped {dropped['missing']} rows with missing values ({dropped['missing'] / n:.1%} of {n}); each cuts its slice", stacklevel=3)
 
 
 def is_array_source(raw: Any) -> bool:
@@ -105,108 +295,115 @@ def import_dataset(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None
     return import_frame(store, raw, meta, overwrite=overwrite)
 
 
-def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, *, overwrite: bool = False) -> SeriesData:
-    """Validate, clean and store a time series; returns what was stored."""
-    meta = dict(meta or {})
-    unknown = set(meta) - META_KEYS
-    if unknown:
-        raise KnowItDataError(f"meta.{sorted(unknown)[0]}: unknown key; allowed keys: {', '.join(sorted(META_KEYS))}")
-    name = meta.get("name")
-    if not isinstance(name, str) or not name:
-        raise KnowItDataError("meta.name: every dataset needs a name")
-    nan_handling = meta.get("nan_handling", "split")
-    if nan_handling not in NAN_HANDLING:
-        raise KnowItDataError(f"meta.nan_handling: {nan_handling!r} is not one of {', '.join(NAN_HANDLING)}")
+def series_from_frame(raw: Any, meta: Mapping[str, Any] | None) -> SeriesData:
+    """Validate and clean a table into a SeriesData (nothing written)."""
+    meta = check_meta(meta)
+    name = meta["name"]
     df = read_table(raw)
     if df.empty:
         raise KnowItDataError("data_import.raw_data: the table holds no rows")
     df.columns = [str(c) for c in df.columns]
-    df, time_kind = _time_values(df, meta)
+    dup = df.columns[df.columns.duplicated()]
+    if len(dup):
+        raise KnowItDataError(f"data_import.raw_data: column {dup[0]!r} appears more than once")
+    reserved = [c for c in df.columns if c in INTERNAL]
+    if reserved:
+        raise KnowItDataError(f"data_import.raw_data: column name {reserved[0]!r} is reserved for knowit's own use; rename the column")
+    df, time_kind, tz = _time_values(df, meta)
 
     inst_col = meta.get("instance_column", "instance")
     if inst_col in df.columns:
         df["__instance__"] = df.pop(inst_col).astype(str)
     elif meta.get("instance_column") is not None:
-        raise KnowItDataError(f"meta.instance_column: no column {inst_col!r}")
+        raise KnowItDataError(f"meta.instance_column: no column {inst_col!r}; columns: {', '.join(c for c in df.columns if c not in INTERNAL)}")
     else:
         df["__instance__"] = "0"
 
-    labels = list(meta.get("labels") or [])
-    for col in labels:
-        if col not in df.columns:
-            raise KnowItDataError(f"meta.labels: no column {col!r}")
-    numeric = [c for c in df.columns if not c.startswith("__") and c not in labels and pd.api.types.is_numeric_dtype(df[c])]
-    components = list(meta.get("components") or numeric + labels)
-    for col in components:
-        if col not in df.columns:
-            raise KnowItDataError(f"meta.components: no column {col!r}; columns: {', '.join(c for c in df.columns if not c.startswith('__'))}")
-        if col not in labels and not pd.api.types.is_numeric_dtype(df[col]):
-            raise KnowItDataError(f"meta.components: column {col!r} is not numeric (declare it in meta.labels if it holds class labels)")
-    if not components:
-        raise KnowItDataError("meta.components: the table has no numeric columns")
-    for col in components:
-        if col not in labels and df[col].isna().all():
-            raise KnowItDataError(f"meta.components: column {col!r} holds only missing values")
-
+    cols = resolve_columns(df, meta)
+    table = {"__instance__": df["__instance__"].to_numpy(), "__time__": df["__time__"].to_numpy()}
     categories: dict[str, list[str]] = {}
-    for col in labels:
-        if col in components:
-            values = df[col]
-            cats = sorted(values.dropna().unique(), key=lambda v: (str(type(v)), v))
-            categories[col] = [str(c) for c in cats]
-            df[col] = pd.Categorical(values, categories=cats).codes.astype("float64")
-            df.loc[values.isna(), col] = np.nan
-
-    df = df[["__instance__", "__time__", *components]]
+    for col in cols.components:
+        if col in cols.labels:
+            table[col], categories[col] = _label_codes(df[col])
+        else:
+            table[col] = numeric_column(df, col, coerce=meta["coerce"])
+            if np.isnan(table[col]).all():
+                raise KnowItDataError(f"meta.components: column {col!r} holds only missing values")
+    df = pd.DataFrame(table)
     if time_kind == "index":
         df["__time__"] = df.groupby("__instance__", sort=False).cumcount().astype("float64")
-    before = len(df)
-    df = df.sort_values(["__instance__", "__time__"], kind="stable")
-    df = df.drop_duplicates(subset=["__instance__", "__time__"], keep="first")
-    dropped = before - len(df)
-    if dropped:
-        warnings.warn(f"dataset {name!r}: dropped {dropped} rows with duplicate timestamps", stacklevel=2)
 
-    if nan_handling != "split":
-        df = _interpolate(df, components, nan_handling)
-    values = df[components].to_numpy(dtype=np.float64)
-    if np.isinf(values).any():
-        raise KnowItDataError(f"data_import.raw_data: infinite values in {', '.join(c for c in components if np.isinf(df[c].to_numpy(dtype=float)).any())}")
-    keep = ~np.isnan(values).any(axis=1)
-    df = df.loc[keep]
+    components = cols.components
+    n_rows = len(df)
+    df, duplicate = drop_duplicate_times(df)
+    if meta.get("nan_handling", "split") != "split":
+        df = _interpolate(df, components, meta["nan_handling"])
+    df, missing = drop_missing_rows(df, components)
+    dropped = {"of": n_rows, "duplicate": duplicate, "missing": missing}
+    _report_drops(name, dropped)
     if df.empty:
         raise KnowItDataError("data_import.raw_data: no row is free of missing values")
 
-    time_ns = df["__time__"].to_numpy()
-    times = time_ns.astype("datetime64[ns]").astype(np.int64).astype(np.float64) if time_kind == "datetime" else time_ns.astype(np.float64)
+    times = df["__time__"].to_numpy()
+    times = times.astype("datetime64[ns]").astype(np.int64).astype(np.float64) if time_kind == "datetime" else times.astype(np.float64)
     inst = df["__instance__"].to_numpy()
-    delta = meta.get("time_delta")
-    if delta is None:
-        delta_num = _infer_delta(times, inst)
+    instances = list(dict.fromkeys(inst.tolist()))
+    inst_idx = pd.Index(instances).get_indexer(inst)
+    freq, delta = meta.get("freq"), _time_delta(meta, time_kind)
+    if freq is None and delta is None:
+        step = detect_step(times, inst_idx, dates=time_kind == "datetime", tz=tz)
+        if step.regular_share < REGULAR_SHARE and len(times) > len(instances):
+            raise KnowItDataError(
+                f"data_import.raw_data: the time steps of {name!r} are irregular (the most common step covers "
+                f"{step.regular_share:.0%} of them); {HOW_TO_DECLARE}"
+            )
+        freq, delta = step.freq, step.delta
+    elif freq is not None:
+        if time_kind != "datetime":
+            raise KnowItDataError("meta.freq: a frequency needs dates in the time column; give meta.time_delta for numeric times")
+        delta = detect_step(times, inst_idx, dates=False).delta
     elif time_kind == "datetime":
-        delta_num = float(pd.Timedelta(delta).value)
-    else:
-        delta_num = float(delta)
+        from knowit.data.frequency import tick_alias
 
+        freq = tick_alias(delta)
+
+    breaks = slice_breaks(times if time_kind != "datetime" else times.astype(np.int64), inst_idx, freq=freq, delta=delta, tz=tz)
     class_counts = {}
     for col, cats in categories.items():
         codes = df[col].to_numpy(dtype=np.int64)
         class_counts[col] = {c: int(k) for c, k in zip(cats, np.bincount(codes, minlength=len(cats)))}
-    instances = list(dict.fromkeys(inst.tolist()))
-    data = SeriesData.from_rows(
+    data = SeriesData.from_breaks(
         name=name,
         components=components,
         values=df[components].to_numpy(dtype=np.float32),
         times=times,
-        instance_of_row=inst,
+        breaks=breaks,
+        instance_idx=inst_idx,
         instances=instances,
-        time_delta=delta_num,
+        time_delta=float(delta),
         time_kind=time_kind,
+        freq=freq,
+        tz=tz,
         categories=categories,
         class_counts=class_counts,
-        targets=list(meta.get("targets") or []),
+        targets=cols.targets,
         description=str(meta.get("description", "")),
+        dropped_rows=dropped,
+        ignored_columns=cols.ignored,
     )
+    longest = int(data.slices[:, 2].max())
+    if longest < meta["min_rows"]:
+        raise KnowItDataError(
+            f"data_import.raw_data: the longest contiguous slice of {name!r} has {longest} rows, fewer than "
+            f"{meta['min_rows']} (one window of the default config); set meta.min_rows (--min-rows) to import it anyway"
+            + ("" if freq else f", or {HOW_TO_DECLARE}")
+        )
+    return data
+
+
+def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, *, overwrite: bool = False) -> SeriesData:
+    """Validate, clean and store a time series; returns what was stored."""
+    data = series_from_frame(raw, meta)
     store.save_series(data, overwrite=overwrite)
     return data
 

@@ -22,7 +22,8 @@ from knowit.data.builtin import ensure_builtin
 from knowit.data.classes import class_weights, count_classes
 from knowit.data.prepared_arrays import PreparedArrays, prepare_arrays
 from knowit.data.scaling import FittedScalers, Scaler, covered_rows, fit_on_rows
-from knowit.data.splitting import SETS, split_codes, split_points
+from knowit.data.frequency import display_times
+from knowit.data.splitting import SETS, resolve_split_method, split_codes, split_points
 from knowit.data.store import DatasetStore, SeriesData
 from knowit.data.windows import WindowGather, WindowSpec, point_ranges, slice_of_rows
 from knowit.errors import KnowItDataError
@@ -83,9 +84,7 @@ class PreparedSeries(FittedScalers):
         rows = self.sets[name]
         slice_idx = self.slice_of(rows)
         inst = self.data.slices[slice_idx, 0]
-        times = self.data.times[rows]
-        if self.data.time_kind == "datetime":
-            times = times.astype("int64").astype("datetime64[ns]")
+        times = display_times(self.data.times[rows], self.data.time_kind, self.data.tz)
         return {
             "instance": np.asarray(self.data.instances, dtype=object)[inst],
             "slice": slice_idx,
@@ -129,8 +128,11 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any =
             class_names = [str(int(c)) for c in range(int(labels.max()) + 1)]
     spec = WindowSpec(tuple(cfg.in_chunk), tuple(cfg.out_chunk), padded=cfg.padding == "zeros")
     first, counts = point_ranges(data.slices, spec)
-    codes = split_codes(data, cfg.split_column) if cfg.split_method == "custom" else None
-    sets = split(data, first, counts, spec) if split else split_points(data, first, counts, spec, cfg.split_method, list(cfg.split_portions), seed, codes)
+    method = resolve_split_method(cfg.split_method, arrays=False)
+    if cfg.stratify:
+        raise KnowItDataError("data.stratify: stratification applies to array datasets; a time series keeps its time order")
+    codes = split_codes(data, cfg.split_column) if method == "custom" else None
+    sets = split(data, first, counts, spec) if split else split_points(data, first, counts, spec, method, list(cfg.split_portions), seed, codes)
 
     x_scaler = y_scaler = None
     if cfg.scaling_method and cfg.scaling_tag:

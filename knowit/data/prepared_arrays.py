@@ -2,9 +2,10 @@
 
 Sets: a dataset with a given test partition keeps it as the test set and draws the validation
 set from its train pool (``val_fraction``); otherwise the samples are split by
-``split_portions``. ``split_method=random`` shuffles with the run's seed, ``chronological``
-keeps the stored order (samples are taken to be in time order); ``stratify`` splits every class
-separately so each set keeps the class proportions. Scalers are fitted per channel on the
+``split_portions``. ``split_method=random`` (what ``auto`` means here) shuffles with the run's
+seed, ``chronological`` keeps the stored order (samples are taken to be in time order);
+``stratify`` (by default on for a random split of class labels) splits every class separately so
+each set keeps the class proportions. Scalers are fitted per channel on the
 training samples only. Offers the same interface as ``PreparedSeries``.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from knowit.config.schema import DataConfig
 from knowit.data.arrays import ArrayData, load_arrays
 from knowit.data.classes import class_weights, count_classes
 from knowit.data.scaling import FittedScalers, Scaler
-from knowit.data.splitting import SETS
+from knowit.data.splitting import SETS, resolve_split_method
 from knowit.data.store import DatasetStore
 from knowit.errors import KnowItDataError
 
@@ -87,14 +88,18 @@ def _partition(idx: np.ndarray, fractions: list[float], rng: np.random.Generator
 
 
 def split_samples(data: ArrayData, cfg: DataConfig, seed: int) -> dict[str, np.ndarray]:
-    if cfg.split_method not in ARRAY_SPLIT_METHODS:
+    """Train/valid/test sample indices. With ``stratify`` unset, a random split of class labels is
+    stratified: every set (validation drawn from the train pool included) keeps the class shares."""
+    method = resolve_split_method(cfg.split_method, arrays=True)
+    if method not in ARRAY_SPLIT_METHODS:
         raise KnowItDataError(
-            f"data.split_method: {cfg.split_method!r} does not apply to array dataset {data.name!r}; choose {' or '.join(ARRAY_SPLIT_METHODS)}"
+            f"data.split_method: {method!r} does not apply to array dataset {data.name!r}; choose auto, {' or '.join(ARRAY_SPLIT_METHODS)}"
         )
     if cfg.stratify and data.task != "classification":
         raise KnowItDataError("data.stratify: stratification needs class labels (task=classification)")
-    rng = np.random.default_rng(seed) if cfg.split_method == "random" else None
-    groups = data.y if cfg.stratify else None
+    stratify = cfg.stratify if cfg.stratify is not None else (data.task == "classification" and method == "random")
+    rng = np.random.default_rng(seed) if method == "random" else None
+    groups = data.y if stratify else None
     pool = np.arange(data.n_given_train)
     if data.has_given_test:
         train, valid = _partition(pool, [1.0 - cfg.val_fraction, cfg.val_fraction], rng, groups)

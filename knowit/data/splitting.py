@@ -20,6 +20,15 @@ SETS = ("train", "valid", "test")
 SET_NAMES = {"train": 0, "training": 0, "valid": 1, "validation": 1, "val": 1, "test": 2, "testing": 2}
 
 
+def resolve_split_method(method: str, *, arrays: bool) -> str:
+    """``auto``: a time series splits ``chronological`` (no future in training); array datasets
+    of independent samples split ``random`` (archives often store samples sorted by class, so a
+    stored-order cut would leave a one-class validation set)."""
+    if method != "auto":
+        return method
+    return "random" if arrays else "chronological"
+
+
 def split_codes(data: SeriesData, column: str) -> np.ndarray:
     """Each row's set (0 train, 1 valid, 2 test) from a split column of names or of 0/1/2."""
     values = data.values[:, data.component_index([column], "data.split_column")[0]]

@@ -11,6 +11,8 @@ converted to the two ``.npy`` files on first use (each written beside its target
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -48,18 +50,49 @@ class SeriesData:
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label column -> rows per class
     targets: list[str] = field(default_factory=list)
     description: str = ""
+    # The calendar-aware step: a pandas frequency alias (``MS``, ``B``, ``YS-JAN``, ``h``) or None
+    # when only a fixed ``time_delta`` is known. ``tz``: the zone calendar periods are read in.
+    freq: str | None = None
+    tz: str | None = None
+    dropped_rows: dict[str, int] = field(default_factory=dict)  # of / duplicate / missing, at import
+    ignored_columns: list[str] = field(default_factory=list)  # text columns the import left out
+    content_hash: str = ""  # sha256 of the stored rows, times and slices (set when saved or loaded)
+
+    @classmethod
+    def from_breaks(cls, *, breaks: np.ndarray, instance_idx: np.ndarray, instances: list[str], **kw: Any) -> SeriesData:
+        """Slices from a per-row break mask (``breaks[i]``: row ``i + 1`` starts a new slice)."""
+        n = len(kw["times"])
+        starts = np.concatenate([[0], np.nonzero(breaks)[0] + 1]).astype(np.int64)
+        lengths = np.diff(np.concatenate([starts, [n]])).astype(np.int64)
+        slices = np.stack([np.asarray(instance_idx)[starts], starts, lengths], axis=1).astype(np.int64).reshape(-1, 3)
+        return cls(instances=instances, slices=slices, **kw)
 
     @classmethod
     def from_rows(cls, *, instance_of_row: np.ndarray, instances: list[str], **kw: Any) -> SeriesData:
-        times = kw["times"]
+        """Slices cut wherever the instance changes or the step differs from ``time_delta`` / ``freq``."""
+        from knowit.data.frequency import slice_breaks
+
         inst_idx = _index_of(instance_of_row, instances)
-        delta = kw["time_delta"]
-        step = np.diff(times)
-        breaks = (inst_idx[1:] != inst_idx[:-1]) | (np.abs(step - delta) > 1e-6 * max(abs(delta), 1.0))
-        starts = np.concatenate([[0], np.nonzero(breaks)[0] + 1]).astype(np.int64)
-        lengths = np.diff(np.concatenate([starts, [len(times)]])).astype(np.int64)
-        slices = np.stack([inst_idx[starts], starts, lengths], axis=1).astype(np.int64)
-        return cls(instances=instances, slices=slices, **kw)
+        times = kw["times"]
+        if kw.get("freq") is not None:
+            times = np.asarray(times).astype(np.int64)
+        breaks = slice_breaks(times, inst_idx, freq=kw.get("freq"), delta=kw["time_delta"], tz=kw.get("tz"))
+        return cls.from_breaks(breaks=breaks, instance_idx=inst_idx, instances=instances, **kw)
+
+    @property
+    def time_step(self) -> str:
+        """The step in words: ``1 month``, ``1 business day``, ``1 h``."""
+        from knowit.data.frequency import step_in_words
+
+        return step_in_words(self.freq, self.time_delta, self.time_kind)
+
+    def fingerprint(self) -> str:
+        """sha256 over the rows, times, slices, components and class names: equal for equal data."""
+        digest = hashlib.sha256()
+        for array in (self.values, self.times, self.slices):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(json.dumps([self.components, self.instances, self.categories, self.freq, self.time_delta], sort_keys=True).encode())
+        return digest.hexdigest()
 
     @property
     def n_rows(self) -> int:
@@ -89,6 +122,12 @@ class SeriesData:
             "class_counts": self.class_counts,
             "targets": self.targets,
             "description": self.description,
+            "freq": self.freq,
+            "tz": self.tz,
+            "time_step": self.time_step,
+            "dropped_rows": self.dropped_rows,
+            "ignored_columns": self.ignored_columns,
+            "content_hash": self.content_hash or self.fingerprint(),
         }
 
 
@@ -188,8 +227,11 @@ class DatasetStore:
         target = self.path(name)
         if target.exists() and not overwrite:
             raise KnowItDataError(f"meta.name: dataset {name!r} already exists in {self.root}; pass overwrite=True to replace it")
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+        except OSError as err:  # a read-only folder, a file where the folder should be
+            raise KnowItDataError(f"exp_dir: cannot write dataset {name!r} into {self.root}: {err.strerror or err}") from None
         try:
             fill(tmp)
             if target.exists():
@@ -199,6 +241,9 @@ class DatasetStore:
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, target)
+        except OSError as err:  # a full disk: the store keeps what it had
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise KnowItDataError(f"exp_dir: cannot write dataset {name!r} into {self.root}: {err.strerror or err}") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -212,9 +257,14 @@ class DatasetStore:
         self._commit(data.name, fill, overwrite)
 
     def save_arrays(self, name: str, arrays: dict[str, np.ndarray], meta: dict[str, Any], *, overwrite: bool = False) -> None:
+        digest = hashlib.sha256()
+        for key in sorted(arrays):
+            digest.update(key.encode() + str(arrays[key].shape).encode() + np.ascontiguousarray(arrays[key]).tobytes())
+        digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+
         def fill(folder: Path) -> None:
             np.savez(folder / "arrays.npz", **arrays)
-            write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, "kind": "arrays", "name": name, **meta})
+            write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, "kind": "arrays", "name": name, **meta, "content_hash": digest.hexdigest()})
 
         self._commit(name, fill, overwrite)
 
@@ -248,7 +298,16 @@ class DatasetStore:
             class_counts=dict(meta.get("class_counts") or {}),
             targets=list(meta.get("targets") or []),
             description=meta.get("description", ""),
+            freq=meta.get("freq"),
+            tz=meta.get("tz"),
+            dropped_rows=dict(meta.get("dropped_rows") or {}),
+            ignored_columns=list(meta.get("ignored_columns") or []),
+            content_hash=meta.get("content_hash", ""),
         )
+
+    def content_hash(self, name: str) -> str:
+        """The stored dataset's content hash (what runs record to notice a changed dataset)."""
+        return str(self.meta(name).get("content_hash", ""))
 
     def load_array_file(self, name: str) -> dict[str, np.ndarray]:
         """The arrays of an array dataset (``allow_pickle=False``: no object arrays, ever)."""
@@ -262,11 +321,13 @@ class DatasetStore:
         meta = self.meta(name)
         if meta.get("kind") != "series":
             return {k: v for k, v in meta.items() if k != "format_version"}
-        out = {k: meta.get(k) for k in ("name", "kind", "components", "instances", "time_delta", "time_kind", "n_rows", "categories", "class_counts", "targets", "description")}
-        if meta.get("time_kind") == "datetime":
-            import pandas as pd
+        from knowit.data.frequency import step_in_words
 
-            out["time_step"] = str(pd.Timedelta(int(meta["time_delta"]), unit="ns"))
+        keys = ("name", "kind", "components", "instances", "time_kind", "freq", "tz", "n_rows", "categories", "class_counts", "targets", "description", "dropped_rows", "ignored_columns", "content_hash")
+        out = {k: meta.get(k) for k in keys}
+        out["time_step"] = step_in_words(meta.get("freq"), float(meta["time_delta"]), meta.get("time_kind", "numeric"))
+        if meta.get("time_kind") != "datetime":
+            out["time_delta"] = meta["time_delta"]
         slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
         out["n_slices"] = int(len(slices))
         out["slice_length"] = {"min": int(slices[:, 2].min()), "max": int(slices[:, 2].max()), "mean": float(slices[:, 2].mean())}

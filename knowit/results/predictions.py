@@ -27,12 +27,13 @@ def _check_set(name: str, key: str) -> None:
 
 
 def run_data(run: LoadedRun):
-    """The run's DataModule, rebuilt from its saved config."""
-    from knowit.config.run_config import validate
+    """The run's DataModule, rebuilt from its saved config (a warning when the dataset changed since)."""
     from knowit.data.datamodule import KnowItDataModule
+    from knowit.provenance import warn_if_data_changed
 
-    cfg = validate({k: v for k, v in run.config.items() if k != "hydra"})
-    return KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    datamodule = KnowItDataModule(run.cfg.data, run.cfg.exp_dir, run.cfg.seed)
+    warn_if_data_changed(run.summary, datamodule.data_hash)
+    return datamodule
 
 
 @torch.no_grad()
@@ -65,8 +66,12 @@ def predictions_frame(run: LoadedRun, set_name: str = "valid", *, rescale_output
 
 def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: bool = True, limit: int | float = 1.0) -> pd.DataFrame:
     """The tidy predictions table of one set, from a module and the data it was trained on."""
-    prepared = datamodule.prepared
     points, outputs, targets = predict_set(module, datamodule, set_name, limit=limit)
+    return frame_of_arrays(datamodule.prepared, points, outputs, targets, rescale_outputs=rescale_outputs)
+
+
+def frame_of_arrays(prepared: Any, points: np.ndarray, outputs: np.ndarray, targets: np.ndarray, *, rescale_outputs: bool = True) -> pd.DataFrame:
+    """The tidy predictions table of ``predict_set``'s arrays (model outputs in scaled units)."""
     where = point_columns(prepared, points)
     if prepared.task == "classification":
         names = np.asarray(prepared.class_names, dtype=object)
@@ -92,9 +97,9 @@ def point_columns(prepared: Any, points: np.ndarray) -> dict[str, np.ndarray]:
     if not hasattr(prepared, "slice_of"):
         return {"sample": points}
     slices = prepared.slice_of(points)
-    times = prepared.data.times[points]
-    if prepared.data.time_kind == "datetime":
-        times = times.astype("int64").astype("datetime64[ns]")
+    from knowit.data.frequency import display_times
+
+    times = display_times(prepared.data.times[points], prepared.data.time_kind, prepared.data.tz)
     return {
         "instance": np.asarray(prepared.data.instances, dtype=object)[prepared.data.slices[slices, 0]],
         "slice": slices,

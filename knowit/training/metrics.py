@@ -13,6 +13,9 @@
   (``log_as: <key>`` logs it under another name, e.g. a second accuracy with ``average: macro``).
 Predictions reach a metric as class probabilities ``(N, n_classes)`` with labels ``(N,)``
 (classification) or as flat values with flat targets (regression).
+
+Regression metrics are in the targets' original units; the loss is in the space it is optimised
+in (scaled targets when ``data.scaling_tag=full``).
 """
 from __future__ import annotations
 
@@ -222,10 +225,17 @@ class EpochMetrics(torch.nn.Module):
 
     FLUSH_EVERY = 32
 
-    def __init__(self, names: list[MetricEntry], task: str, n_classes: int | None, stage: str):
+    def __init__(self, names: list[MetricEntry], task: str, n_classes: int | None, stage: str, target_scaling: dict[str, list[float]] | None = None):
         super().__init__()
         self.task, self.loss_key = task, f"{stage}_loss"
         self.metrics = build_metrics(names, task, n_classes).clone(prefix=f"{stage}_")
+        # Regression metrics are reported in the targets' original units: outputs and targets are
+        # de-scaled (one affine op on the buffered batches, at flush time, not per step). The loss
+        # stays in the scaled space it is optimised in. Not persistent: checkpoints keep their keys.
+        self.descale = target_scaling is not None and task == "regression"
+        if self.descale:
+            self.register_buffer("target_shift", torch.tensor(target_scaling["shift"], dtype=torch.float32), persistent=False)
+            self.register_buffer("target_scale", torch.tensor(target_scaling["scale"], dtype=torch.float32), persistent=False)
         self.mean_loss = torchmetrics.MeanMetric()
         self._outputs: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
@@ -244,7 +254,11 @@ class EpochMetrics(torch.nn.Module):
     def _flush(self) -> None:
         if not self._outputs:
             return
-        self.metrics.update(*metric_inputs(torch.cat(self._outputs), torch.cat(self._targets), self.task))
+        outputs, targets = torch.cat(self._outputs), torch.cat(self._targets)
+        if self.descale:  # the component axis is the last one of outputs and targets
+            outputs = torch.addcmul(self.target_shift, outputs.float(), self.target_scale)
+            targets = torch.addcmul(self.target_shift, targets.float(), self.target_scale)
+        self.metrics.update(*metric_inputs(outputs, targets, self.task))
         self.mean_loss.update(torch.stack(self._loss_sums).sum() / self._count, weight=self._count)
         self._outputs, self._targets, self._loss_sums, self._count = [], [], [], 0
 

@@ -1,0 +1,50 @@
+"""The new architectures (MLP, CNN, TCN, transformer, TFT): training throughput through
+``KnowIt.train_model`` vs a hand-written loop around the same ``nn.Module``.
+
+Same series, windows, batch size, optimiser and epoch timing as ``benchmarks/lstm_train.py``;
+the baseline builds the very ``Model`` class knowit trains (``knowit.default_archs.<name>``, same
+arguments, dropout 0) and runs the plain loop over pre-materialised windows. So the ratio measures
+what knowit adds around a model (data gathering, metrics, callbacks), not the model.
+"""
+from __future__ import annotations
+
+import importlib
+
+from benchmarks.common import Result, alternate, compare
+from benchmarks.lstm_train import COMPONENTS, WINDOW, BATCH, _knowit_rate, _raw_samples_per_s, make_series
+
+FULL = {"steps": 10_000, "epochs": 3}
+SMOKE = {"steps": 1_500, "epochs": 2}
+# Moderate sizes: large enough that a step is real work, small enough for five archs x rounds.
+ARCHS = {
+    "mlp": {"depth": 3, "width": 256, "dropout": 0.0},
+    "cnn": {"num_filters": 32, "dropout": 0.0},
+    "tcn": {"num_filters": 32, "dropout": 0.0},
+    "transformer": {"d_model": 32, "n_heads": 4, "depth": 2, "feedforward": 64, "dropout": 0.0},
+    "tft": {"hidden_size": 32, "n_heads": 4, "dropout": 0.0},
+}
+SMOKE_ARCHS = {"mlp": {"depth": 1, "width": 8, "dropout": 0.0}}  # the harness's check, not a measurement
+
+
+def _builder(name: str, args: dict):
+    module = importlib.import_module(f"knowit.default_archs.{name}")
+
+    def make():
+        return module.Model([WINDOW, len(COMPONENTS)], [1, 1], "regression", args)
+
+    return make
+
+
+def run(smoke: bool, rounds: int) -> list[Result]:
+    size = SMOKE if smoke else FULL
+    frame = make_series(size["steps"])
+    results = []
+    for name, args in (SMOKE_ARCHS if smoke else ARCHS).items():
+        measured = alternate(lambda: _knowit_rate(frame, size, arch={"name": name, **args}),
+                             lambda: _raw_samples_per_s(frame, size, make_model=_builder(name, args)), rounds)
+        results.append(compare(
+            f"{name} regression training", "training samples/s (train + validation epoch wall)", measured, 0.9,
+            f"{size['steps']} steps x 4, window {WINDOW}, batch {BATCH}, Adam, {args}; baseline: the same "
+            f"knowit.default_archs.{name}.Model in a plain loop over pre-materialised windows",
+        ))
+    return results

@@ -1,0 +1,189 @@
+"""The time step of a series: a pandas frequency (calendar-aware) or a fixed delta.
+
+Calendar frequencies (years, quarters, months, weeks, business days, days in a time zone) have
+no fixed length in nanoseconds: a yearly series has 365- and 366-day gaps, a business-day
+series skips weekends, a local day across a DST change lasts 23 or 25 hours. Each row is mapped
+to a period ordinal (its year, its month count, its business-day count, ...), so a slice is cut
+exactly where the ordinal skips a period — a missing month — and never at the calendar's own
+uneven gaps. Every function here works on one chunk of rows (sorted within each instance), so a
+streaming import can apply it chunk by chunk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from knowit.errors import KnowItDataError
+
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+DAY_NS = 86_400 * 10**9
+_EPOCH = np.datetime64("1970-01-01", "D")
+# The step in words, per offset class (plural adds an s).
+_UNIT_WORDS = {
+    "YearBegin": "year", "YearEnd": "year", "QuarterBegin": "quarter", "QuarterEnd": "quarter",
+    "MonthBegin": "month", "MonthEnd": "month", "Week": "week", "BusinessDay": "business day", "Day": "day",
+}
+_TICK_WORDS = {"Hour": "h", "Minute": "min", "Second": "s", "Milli": "ms", "Micro": "us", "Nano": "ns"}
+HOW_TO_DECLARE = 'declare the step with --meta \'{"freq": "MS"}\' (a pandas frequency: YS, QE, MS, ME, W-MON, B, D, h, 15min) or \'{"time_delta": "1h"}\''
+
+
+def parse_freq(freq: str, key: str = "meta.freq") -> pd.DateOffset:
+    """A supported pandas offset from its alias; anything else is one clear error."""
+    try:
+        offset = to_offset(freq)
+    except (ValueError, TypeError):
+        raise KnowItDataError(f"{key}: {freq!r} is not a pandas frequency; e.g. YS, YE, QS, QE, MS, ME, W-MON, B, D, h, 15min") from None
+    if offset.n <= 0:
+        raise KnowItDataError(f"{key}: {freq!r} is not a positive step")
+    if not isinstance(offset, pd.offsets.Tick) and type(offset).__name__ not in _UNIT_WORDS:
+        raise KnowItDataError(f"{key}: {freq!r} ({type(offset).__name__}) is not supported; use YS, YE, QS, QE, MS, ME, W-MON, B, D or a fixed step such as h or 15min")
+    return offset
+
+
+def _local(times_ns: np.ndarray, tz: str | None) -> pd.DatetimeIndex:
+    index = pd.DatetimeIndex(np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]"))
+    if tz:
+        index = index.tz_localize("UTC").tz_convert(tz).tz_localize(None)
+    return index
+
+
+def period_ordinals(times_ns: np.ndarray, offset: pd.DateOffset, tz: str | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(ordinal of each row, whether the row lies on the offset's grid, ordinal step of one period).
+
+    Two rows are consecutive periods exactly when their ordinals differ by the step. Ticks
+    (h, min, s, ...) are fixed durations in absolute time: the ordinal is the time itself.
+    """
+    times_ns = np.asarray(times_ns, dtype=np.int64)
+    if isinstance(offset, pd.offsets.Tick):
+        return times_ns, np.ones(len(times_ns), dtype=bool), int(offset.nanos)
+    local = _local(times_ns, tz)
+    wall = local.asi8
+    day_ns = wall % DAY_NS
+    same_time = day_ns == (day_ns[0] if len(day_ns) else 0)  # one time of day for every row
+    days = (wall - day_ns) // DAY_NS
+    year, month, day = local.year.to_numpy(), local.month.to_numpy(), local.day.to_numpy()
+    month_end = day == local.days_in_month.to_numpy()
+    months = year.astype(np.int64) * 12 + month - 1
+    name, n = type(offset).__name__, offset.n
+    if name in ("YearBegin", "YearEnd"):
+        on = (month == offset.month) & ((day == 1) if name == "YearBegin" else month_end)
+        return year.astype(np.int64), on & same_time, n
+    if name in ("QuarterBegin", "QuarterEnd"):
+        on = ((month - offset.startingMonth) % 3 == 0) & ((day == 1) if name == "QuarterBegin" else month_end)
+        return (months - (offset.startingMonth - 1)) // 3, on & same_time, n
+    if name in ("MonthBegin", "MonthEnd"):
+        on = (day == 1) if name == "MonthBegin" else month_end
+        return months, on & same_time, n
+    weekday = local.weekday.to_numpy()
+    if name == "Week":
+        on = same_time if offset.weekday is None else (weekday == offset.weekday) & same_time
+        return days, on, 7 * n
+    if name == "BusinessDay":
+        dates = days.astype("datetime64[D]")
+        return np.busday_count(_EPOCH, dates).astype(np.int64), (weekday < 5) & same_time, n
+    return days, same_time, n  # Day: a calendar day, 23 or 25 hours across a DST change
+
+
+def _candidates(first: pd.Timestamp) -> list[str]:
+    """Calendar frequencies a series starting at ``first`` could have, coarsest first."""
+    m = first.month
+    q_start = MONTHS[(m - 1) % 3]
+    q_end = MONTHS[12 - (12 - m) % 3 - 1]
+    return [f"YS-{MONTHS[m - 1]}", f"YE-{MONTHS[m - 1]}", f"QS-{q_start}", f"QE-{q_end}", "MS", "ME", f"W-{WEEKDAYS[first.weekday()]}", "B", "D"]
+
+
+@dataclass(frozen=True)
+class TimeStep:
+    """What was found: a frequency alias (``None`` if none fits) and a nominal step in the time unit."""
+
+    freq: str | None
+    delta: float
+    regular_share: float  # share of consecutive row pairs exactly one step apart
+
+
+def _one_step_share(ordinals: np.ndarray, same_instance: np.ndarray, step: int) -> float:
+    pairs = int(same_instance.sum())
+    if pairs == 0:
+        return 0.0
+    return float(((np.diff(ordinals) == step) & same_instance).sum() / pairs)
+
+
+def detect_step(times: np.ndarray, instance_idx: np.ndarray, *, dates: bool, tz: str | None = None) -> TimeStep:
+    """The step of a chunk of rows sorted by (instance, time).
+
+    Dates try the calendar frequencies, coarsest first: the first whose grid holds every row and
+    which is one period for at least half of the row pairs wins. Otherwise (and for numeric
+    times) the most common positive step is the time delta; its frequency alias is kept when it
+    has one (``h``, ``15min``).
+    """
+    same = instance_idx[1:] == instance_idx[:-1]
+    if dates and len(times):
+        times_ns = np.asarray(times, dtype=np.int64)
+        wall = _local(times_ns, tz).asi8
+        if np.all(wall % DAY_NS == wall[0] % DAY_NS):  # hourly or finer data skips the calendar checks
+            for alias in _candidates(_local(times_ns[:1], tz)[0]):
+                ordinals, on_grid, step = period_ordinals(times_ns, to_offset(alias), tz)
+                share = _one_step_share(ordinals, same, step) if on_grid.all() else 0.0
+                if share >= 0.5:
+                    return TimeStep(alias, float(np.median(np.diff(times_ns)[same])) if same.any() else 0.0, share)
+    diffs = np.diff(np.asarray(times, dtype=np.float64))[same]
+    diffs = diffs[diffs > 0]
+    if diffs.size == 0:
+        return TimeStep(None, 1.0, 0.0)
+    values, counts = np.unique(diffs, return_counts=True)
+    delta = float(values[np.argmax(counts)])
+    share = float(counts.max() / max(1, int(same.sum())))
+    return TimeStep(tick_alias(delta) if dates else None, delta, share)
+
+
+def tick_alias(delta_ns: float) -> str | None:
+    """``h``, ``15min``, ``D``... for a fixed step in nanoseconds, if it is a whole number of units."""
+    if delta_ns <= 0 or delta_ns != int(delta_ns):
+        return None
+    return to_offset(pd.Timedelta(int(delta_ns), unit="ns")).freqstr
+
+
+def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | None, delta: float, tz: str | None = None) -> np.ndarray:
+    """For each row after the first: whether a new slice starts there (new instance, a missing
+    period or a broken step). Rows off the frequency's grid are an error naming the first."""
+    new_instance = instance_idx[1:] != instance_idx[:-1]
+    if freq is not None:
+        offset = parse_freq(freq)
+        ordinals, on_grid, step = period_ordinals(np.asarray(times, dtype=np.int64), offset, tz)
+        if not on_grid.all():
+            first = int(np.argmin(on_grid))
+            when = _local(np.asarray(times[first:first + 1], dtype=np.int64), tz)[0]
+            raise KnowItDataError(f"meta.freq: row {first} at {when} is not on the {freq!r} grid; {HOW_TO_DECLARE}")
+        return new_instance | (np.diff(ordinals) != step)
+    step = np.diff(np.asarray(times, dtype=np.float64))
+    return new_instance | (np.abs(step - delta) > 1e-6 * max(abs(delta), 1.0))
+
+
+def step_in_words(freq: str | None, delta: float, time_kind: str) -> str:
+    """``1 month``, ``1 business day``, ``1 h``, ``0.5`` (numeric time), ``1 row`` (no time column)."""
+    if time_kind == "index":
+        return "1 row"
+    if time_kind != "datetime":
+        return f"{delta:g}"
+    if freq is None:
+        return str(pd.Timedelta(int(delta), unit="ns"))
+    offset = to_offset(freq)
+    name = type(offset).__name__
+    if name in _TICK_WORDS:
+        return f"{offset.n} {_TICK_WORDS[name]}"
+    word = _UNIT_WORDS.get(name, freq)
+    return f"{offset.n} {word}{'s' if offset.n != 1 else ''}"
+
+
+def display_times(times: np.ndarray, time_kind: str, tz: str | None = None) -> np.ndarray | pd.DatetimeIndex:
+    """Stored times as users read them: dates (in their zone, when the import had one), else numbers."""
+    if time_kind != "datetime":
+        return times
+    stamps = np.asarray(times).astype(np.int64).astype("datetime64[ns]")
+    if not tz:
+        return stamps
+    return pd.DatetimeIndex(stamps).tz_localize("UTC").tz_convert(tz)
