@@ -17,10 +17,6 @@ The plugin contract (a user's own module, named by dotted path, follows the same
     ``(batch, *output_dim)`` for regression and logits ``(batch, n_classes)`` for classification.
     Dimensions always come from the data; users never type them.
 
-``INPUT_LAYOUT`` (optional)
-    ``"series"`` (default: windows ``[in_len, n_in]``), ``"frames"`` (``[T, C, H, W]``) or
-    ``"field"`` (``[T, rows, channels]``): the sample ``knowit archs --check`` feeds it.
-
 The first line of the module's docstring is what ``knowit archs`` shows. A plugin is a module
 named by a dotted path or a ``.py`` file named by its path (``arch.name=archs/my_arch.py``);
 ``python -m knowit archs --check archs/my_arch.py`` runs these checks and prints what is missing.
@@ -30,8 +26,24 @@ JSON values recorded under ``arch_info`` in the run's ``summary.json`` (the CNN'
 depth and receptive field); ``Model.explain()``, weights the model can show about its last
 forward (the TFT's variable-selection and attention weights), saved by ``interpret``.
 
-Optional, for stateful models: a ``stateful`` attribute (bool) and
-``reset_states(mask: BoolTensor | None = None)``; the training module calls ``reset_states()``
-at the start of every epoch/evaluation and ``reset_states(batch["reset"])`` before each forward
-when the data provides contiguous batches.
+Declarations the framework reads instead of guessing from argument names (checked by
+``knowit.registry.resolve`` and ``knowit archs --check``):
+
+``INPUT_LAYOUT`` (optional)
+    The kind of sample the model reads: ``"series"`` (windows ``[in_len, n_in]``), ``"frames"``
+    (``[T, C, H, W]``), ``"field"`` (``[T, rows, channels]``) or ``"any"`` (the default: any
+    shape; plots and interpretation follow the data's rank). ``knowit archs --check`` feeds a
+    sample of this kind; plots and interpretation lay attributions out by it.
+``input_layout(args) -> str`` (optional)
+    Refines ``INPUT_LAYOUT`` to an axis order when an argument picks it: ``"field_channels_first"``
+    (``[T, channels, rows]``, ConvLSTM1D's ``data_format``) or ``"frames_channels_last"``
+    (``[T, H, W, C]``, CNN-LSTM's ``channels_last``).
+``STATEFUL_ARG``
+    For stateful models: the dotted name of the bool ``ArchArgs`` field that turns carrying states
+    between batches on (``"stateful"`` for ConvLSTM1D), or a tuple of such names, any of which
+    does (the LSTM's ``("internal_state.tracking", "stateful")``). When it is true, training requires ``data.batch_sampling: contiguous``, and the
+    model must offer ``reset_states(mask: BoolTensor | None = None)``: the training module calls
+    ``reset_states()`` at the start of every epoch/evaluation and ``reset_states(batch["reset"])``
+    before each forward; interpretation replays a stream's context through
+    ``get_states(batch_size)`` / ``set_states(states)``.
 """

@@ -26,6 +26,8 @@ from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.heads import TASKS, OutputHead, check_window, window_dims  # noqa: F401 (TASKS: plugin contract)
 from knowit.layers.temporal_conv import NORMALIZATIONS, TemporalConvBlock, depth_for_window, receptive_field
 
+INPUT_LAYOUT = "series"
+
 
 
 @dataclass

@@ -31,6 +31,11 @@ TASKS = ("regression", "classification")
 INPUT_LAYOUT = "frames"  # (T, C, H, W) samples
 
 
+def input_layout(args: "ArchArgs") -> str:
+    """The concrete layout for plots and interpretation: channels_last picks the axis order."""
+    return "frames_channels_last" if args.channels_last else "frames"
+
+
 @dataclass
 class ArchArgs:
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])  # one entry per convolution

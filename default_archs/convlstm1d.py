@@ -27,7 +27,13 @@ from knowit.layers.convlstm1d import ConvLSTM1D
 from knowit.layers.keras_weights import INITIALIZERS
 
 TASKS = ("regression", "classification")
+STATEFUL_ARG = "stateful"
 INPUT_LAYOUT = "field"  # (T, rows, channels) samples
+
+
+def input_layout(args: "ArchArgs") -> str:
+    """The concrete layout for plots and interpretation: data_format picks the axis order."""
+    return "field_channels_first" if args.data_format == "channels_first" else "field"
 
 
 @dataclass

@@ -77,6 +77,8 @@ from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.internal_state import InternalState, parse_init_state
 
 TASKS = ("regression", "classification")
+STATEFUL_ARG = ("internal_state.tracking", "stateful")  # either on: states carry over between batches
+INPUT_LAYOUT = "series"
 HEADS = ("last", "sequence")
 
 @dataclass

@@ -24,6 +24,8 @@ from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.errors import KnowItConfigError, KnowItDataError
 from knowit.layers.heads import TASKS, OutputHead  # TASKS: plugin contract
 
+INPUT_LAYOUT = "any"  # flattens whatever sample shape the data has
+
 
 
 @dataclass

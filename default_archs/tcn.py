@@ -29,6 +29,8 @@ from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.heads import TASKS, OutputHead, check_window, window_dims  # noqa: F401 (TASKS: plugin contract)
 from knowit.layers.temporal_conv import NORMALIZATIONS, TemporalConvBlock, receptive_field
 
+INPUT_LAYOUT = "series"
+
 CONVS_PER_BLOCK = 2
 log = logging.getLogger("knowit")
 

@@ -35,6 +35,8 @@ from knowit.layers.attention import InterpretableMultiHeadAttention
 from knowit.layers.gated import GatedAddNorm, GatedResidualNetwork, VariableSelection
 from knowit.layers.heads import TASKS, OutputHead, check_window, window_dims  # noqa: F401 (TASKS: plugin contract)
 
+INPUT_LAYOUT = "series"
+
 
 
 @dataclass

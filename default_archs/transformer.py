@@ -25,6 +25,8 @@ from knowit.layers.activations import ACTIVATIONS, activation_module
 from knowit.layers.heads import TASKS, OutputHead, check_window, window_dims  # noqa: F401 (TASKS: plugin contract)
 from knowit.layers.positional import POSITIONS, positions
 
+INPUT_LAYOUT = "series"
+
 POOLINGS = ("last", "mean", "cls")
 
 

@@ -154,17 +154,18 @@ class KnowIt:
         """Predict a set of a trained model; returns the tidy table and saves it as
         ``<run>/predictions/<set>.parquet``. ``kwargs = {'predictor': {'prediction_set':
         'train'|'valid'|'test', 'rescale_outputs': True}}`` (KnowIt's form; both keys optional)."""
+        from knowit.config.schema import PredictorConfig
+        from knowit.config.validate import build
         from knowit.errors import KnowItConfigError
         from knowit.results.predictions import predictions_frame, save_predictions
 
-        predictor = dict((kwargs or {}).get("predictor") or {})
-        unknown = set(predictor) - {"prediction_set", "rescale_outputs"}
-        if unknown or set(kwargs or {}) - {"predictor"}:
-            bad = sorted(unknown)[0] if unknown else sorted(set(kwargs or {}) - {"predictor"})[0]
-            raise KnowItConfigError(f"predictor.{bad}: unknown key; allowed keys: prediction_set, rescale_outputs")
+        unknown = set(kwargs or {}) - {"predictor"}
+        if unknown:
+            raise KnowItConfigError(f"kwargs.{sorted(unknown)[0]}: unknown key; predicting takes {{'predictor': {{...}}}}")
+        predictor = build(PredictorConfig, (kwargs or {}).get("predictor"), "predictor")
         run = self.load(self.run_dir(model_name))
-        set_name = predictor.get("prediction_set", "valid")
-        frame = predictions_frame(run, set_name, rescale_outputs=bool(predictor.get("rescale_outputs", True)))
+        set_name = predictor.prediction_set
+        frame = predictions_frame(run, set_name, rescale_outputs=predictor.rescale_outputs)
         with os_errors_as_run_errors("model_name"):
             save_predictions(frame, run.run.predictions, set_name)
         return frame

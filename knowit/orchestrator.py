@@ -1,4 +1,13 @@
-"""``train_model``: seed → data → arch → module and trainer → fit → test → results.
+"""``train_model`` in stages: plan → resume → fit → finalize.
+
+- ``plan(cfg)``: the cross-group checks that need no data (loss, metrics, optimiser, monitors,
+  stateful sampling, loggers);
+- ``resume_target(cfg)``: the run and checkpoint ``trainer.resume`` names, checked against the
+  run's own validated config;
+- fit (in ``train_model``): data, model, run directory, trainer, ``trainer.fit``; a failure is
+  recorded in summary.json;
+- ``finalize``: the best checkpoint evaluated, the shown set predicted once into
+  predictions/<set>.parquet, summary.json, and the plots drawn from metrics.csv and that file.
 
 Every check that can fail on bad input runs before the run directory is touched, so a
 failed start leaves the experiment directory as it was.
@@ -88,10 +97,7 @@ def compile_backend(option: bool | str) -> str:
 
 def check_stateful_sampling(cfg: RunConfig) -> None:
     """A model that carries states between batches needs batches whose rows continue streams."""
-    args = cfg.arch.args
-    key = "arch.internal_state.tracking" if getattr(getattr(args, "internal_state", None), "tracking", False) else (
-        "arch.stateful" if getattr(args, "stateful", False) else None
-    )
+    key = cfg.arch.stateful_key
     if key and cfg.data.batch_sampling != "contiguous":
         raise KnowItConfigError(
             f"data.batch_sampling: {key}=true carries states from one batch to the next, "
@@ -117,16 +123,23 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
     run_path = ckpt.resolve().parent.parent
     if not (run_path / "config.yaml").is_file():
         raise KnowItConfigError(f"trainer.resume: {ckpt} is not inside a knowit run directory (no config.yaml beside checkpoints/)")
-    saved = RunDir(run_path).read_config()
-    current = cfg.to_dict()
+    from dataclasses import fields
+
+    from knowit.config.run_config import validate_saved
+
+    saved = validate_saved(RunDir(run_path).read_config(), run_path / "config.yaml")
     # The optimiser and scheduler states in the checkpoint only fit the same classes.
-    fixed = [("data", k) for k in current["data"]] + [("arch", k) for k in current["arch"]]
-    fixed += [("trainer", k) for k in ("optim", "optim_kwargs", "learning_rate", "weight_decay", "lr_scheduler", "lr_scheduler_kwargs")]
-    for group, key in fixed:
-        was, now = saved.get(group, {}).get(key), current[group].get(key)
+    pairs = [("arch.name", saved.arch.name, cfg.arch.name)]
+    if saved.arch.module == cfg.arch.module:
+        pairs += [(f"arch.{f.name}", getattr(saved.arch.args, f.name), getattr(cfg.arch.args, f.name)) for f in fields(cfg.arch.args)]
+    pairs += [(f"data.{f.name}", getattr(saved.data, f.name), getattr(cfg.data, f.name)) for f in fields(cfg.data)]
+    pairs += [(f"trainer.{k}", getattr(saved.trainer, k), getattr(cfg.trainer, k))
+              for k in ("optim", "optim_kwargs", "learning_rate", "weight_decay", "lr_scheduler", "lr_scheduler_kwargs")]
+    for key, was, now in pairs:
+        was, now = to_plain(was), to_plain(now)
         if was != now:
             raise KnowItConfigError(
-                f"trainer.resume: {group}.{key} was {was!r} in the run being resumed, this config says {now!r}; "
+                f"trainer.resume: {key} was {was!r} in the run being resumed, this config says {now!r}; "
                 "resume with the run's own data, arch, optimiser and scheduler settings"
             )
     return run_path, ckpt
@@ -259,7 +272,7 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
             return TrainResult(run_dir=run.path, best_checkpoint=None, status="worker")
         if trainer.interrupted:
             summary["status"] = "interrupted"
-        result = _finish(run, trainer, module, datamodule, summary, and_viz and not ddp_child, writer)
+        result = finalize(run, trainer, module, datamodule, summary, and_viz and not ddp_child, writer)
     finally:
         if not ddp_child:
             run.release()
@@ -295,8 +308,9 @@ def _record_failure(writer: _Writer, run: RunDir, summary: dict[str, Any], err: 
         log.warning("could not record the failure in %s", run.summary)
 
 
-def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: dict[str, Any], and_viz: bool, writer: _Writer) -> TrainResult:
-    """Evaluate the best checkpoint on valid and test, record the summary, draw the plots."""
+def finalize(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: dict[str, Any], and_viz: bool, writer: _Writer) -> TrainResult:
+    """The last stage: evaluate the best checkpoint on valid and test, predict the shown set once
+    (saved as predictions/<set>.parquet), record the summary, draw the plots from the files."""
     import torch.distributed as dist
 
     from knowit.plots.curves import learning_curves
@@ -342,17 +356,23 @@ def _finish(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: di
 
         from knowit.comparison.baselines import baseline_report
 
+        from knowit.results.predictions import frame_of_arrays, save_predictions
+
+        # The shown set is predicted once: the report, the baselines, predictions/<set>.parquet
+        # and (below) the plots all use these outputs.
         points, outputs, targets = predict_set(module, datamodule, shown, limit=limits[shown])
+        writer.do(save_predictions, frame_of_arrays(datamodule.prepared, points, outputs, targets), run.predictions, shown)
         summary["evaluation"] = set_report_from_arrays(outputs, targets, datamodule.prepared, shown)
         summary["baselines"] = baseline_report(datamodule.prepared, shown, points, outputs, targets, datamodule.cfg.season)
     writer.do(run.write_summary, summary)
-    if and_viz:
-        learning_curves(history, run.visualizations / "learning_curves.png", title=summary["model_name"])
+    if and_viz and writer.enabled:  # plots read the files written above: metrics.csv, predictions/<set>.parquet
+        learning_curves(read_history(run.metrics), run.visualizations / "learning_curves.png", title=summary["model_name"])
         if shown:
-            from knowit.plots.results import visualize_set
-            from knowit.results.predictions import set_frame
+            import pandas as pd
 
-            frame = set_frame(module, datamodule, shown, limit=limits[shown])
+            from knowit.plots.results import visualize_set
+
+            frame = pd.read_parquet(run.predictions / f"{shown}.parquet")
             visualize_set(frame, summary["task"], shown, run.visualizations, title=summary["model_name"])
     return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"], final=summary["final"],
                        baselines=summary.get("baselines") or {})

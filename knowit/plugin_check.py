@@ -15,8 +15,8 @@ import torch
 
 from knowit.config.schema import TASKS
 
-# A tiny sample per input layout (``INPUT_LAYOUT`` of the plugin; windows of a series by default).
-EXAMPLE_INPUT = {"series": [8, 3], "frames": [2, 1, 8, 8], "field": [3, 6, 2]}
+# A tiny sample per input layout (``INPUT_LAYOUT`` of the plugin; ``any``: windows of a series).
+EXAMPLE_INPUT = {"series": [8, 3], "frames": [2, 1, 8, 8], "field": [3, 6, 2], "any": [8, 3]}
 EXAMPLE_OUTPUT = {"regression": [2, 3], "classification": [4]}
 BATCH = 4
 MODEL_PARAMETERS = ("input_dim", "output_dim", "task_name", "args")
@@ -54,16 +54,33 @@ def check_plugin(module: ModuleType) -> list[str]:
     if params[:4] != list(MODEL_PARAMETERS):
         problems.append(f"Model: takes ({', '.join(params)}); it must take ({', '.join(MODEL_PARAMETERS)})")
         return problems
-    layout = getattr(module, "INPUT_LAYOUT", "series")
+    layout = getattr(module, "INPUT_LAYOUT", "any")
     input_dim = EXAMPLE_INPUT.get(layout)
     if input_dim is None:
         problems.append(f"INPUT_LAYOUT: {layout!r} is not one of: {', '.join(EXAMPLE_INPUT)}")
         return problems
     if args is None:
         return problems
+    problems += _declaration_problems(module, args)
+    if problems:
+        return problems
     for task in tasks:
         problems += _forward_problems(model_cls, input_dim, task, args)
     return problems
+
+
+def _declaration_problems(module: ModuleType, args: object) -> list[str]:
+    """``STATEFUL_ARG`` and ``input_layout(args)`` as ``knowit.registry`` reads them."""
+    from knowit import registry
+    from knowit.errors import KnowItConfigError
+
+    try:
+        registry.check_declarations(module, module.__name__)
+        registry.stateful_key(module, args)
+        registry.input_layout(module, args)
+    except KnowItConfigError as err:
+        return [str(err).removeprefix("arch.name: ")]
+    return []
 
 
 def _forward_problems(model_cls: type, input_dim: list[int], task: str, args: object) -> list[str]:

@@ -15,10 +15,17 @@ import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from knowit.errors import KnowItConfigError
 
 _REQUIRED = ("ArchArgs", "Model")
+# How an input sample is laid out (plots and interpretation read it): series (T, C), field
+# (T, rows, C) or (T, C, rows), frames (T, C, H, W) or (T, H, W, C); ``any``: the data's rank decides.
+LAYOUTS = ("series", "field", "frames", "any")  # what INPUT_LAYOUT may declare
+# what an optional ``input_layout(args)`` may refine a declared layout to (its axis order)
+VARIANTS = {"series": ("series",), "field": ("field", "field_channels_first"), "frames": ("frames", "frames_channels_last"), "any": ("any",)}
+_LAYOUT_BY_RANK = {2: "series", 3: "field", 4: "frames"}
 
 
 def available_archs() -> list[str]:
@@ -75,7 +82,62 @@ def resolve(name: str) -> ModuleType:
         raise KnowItConfigError(
             f"arch.name: module {path!r} is not a knowit architecture: it lacks {', '.join(missing)}"
         )
+    check_declarations(module, path)
     return module
+
+
+def check_declarations(module: ModuleType, path: str) -> None:
+    """``STATEFUL_ARG`` must name a bool field of ``ArchArgs``; ``INPUT_LAYOUT`` one of ``LAYOUTS``."""
+    import dataclasses
+    import typing
+
+    for key in _stateful_args(module):
+        tp: Any = module.ArchArgs
+        for part in str(key).split("."):
+            hints = typing.get_type_hints(tp) if dataclasses.is_dataclass(tp) else {}
+            tp = hints.get(part)
+        if tp is not bool:
+            raise KnowItConfigError(f"arch.name: module {path!r} declares STATEFUL_ARG={key!r}, which is not a bool field of its ArchArgs")
+    layout = getattr(module, "INPUT_LAYOUT", "any")
+    if layout not in LAYOUTS:
+        raise KnowItConfigError(f"arch.name: module {path!r} declares INPUT_LAYOUT={layout!r}; choose one of: {', '.join(LAYOUTS)}")
+
+
+def _stateful_args(module: ModuleType) -> tuple[str, ...]:
+    """``STATEFUL_ARG``: one dotted ArchArgs field, or several (any of them on makes it stateful)."""
+    declared = getattr(module, "STATEFUL_ARG", None)
+    if declared is None:
+        return ()
+    return (declared,) if isinstance(declared, str) else tuple(declared)
+
+
+def stateful_key(module: ModuleType, args: Any) -> str | None:
+    """``arch.<STATEFUL_ARG>`` of the first such argument that is on (the model carries states
+    between batches); None when the model is not stateful with these args."""
+    for key in _stateful_args(module):
+        value = args
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value:
+            return f"arch.{key}"
+    return None
+
+
+def input_layout(module: ModuleType, args: Any) -> str:
+    """The arch's input layout for these args: ``INPUT_LAYOUT`` (``any`` when it declares none),
+    refined by its optional ``input_layout(args)`` to an axis order (``field_channels_first``)."""
+    declared = getattr(module, "INPUT_LAYOUT", "any")
+    refine = getattr(module, "input_layout", None)
+    layout = refine(args) if callable(refine) else declared
+    allowed = VARIANTS.get(declared, ())
+    if layout not in allowed:
+        raise KnowItConfigError(f"arch.name: {module.__name__}.input_layout gave {layout!r}; with INPUT_LAYOUT={declared!r} choose one of: {', '.join(allowed)}")
+    return layout
+
+
+def layout_for_rank(layout: str, rank: int) -> str:
+    """A concrete layout for samples of ``rank`` axes: ``any`` follows the rank (``flat`` beyond)."""
+    return _LAYOUT_BY_RANK.get(rank, "flat") if layout == "any" else layout
 
 
 def load_file(path: Path) -> ModuleType:

@@ -196,4 +196,4 @@ def test_cli_interpret(tmp_path, lag_lstm: KnowIt) -> None:
     assert "largest mean |attribution| at input index (2, 1)" in out.stdout  # offset -3 of in_chunk [-5, 0], x1
     assert (lag_lstm.exp_dir / "models" / "lag" / "interpretations" / "DeepLift_valid_random.npz").is_file()
     bad = run_cli(["interpret", "lag", "--method", "Shapley", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.strip() == "knowit: error: interpreter.interpretation_method: 'Shapley' is not one of: IntegratedGradients, DeepLift, DeepLiftShap"
+    assert bad.returncode == 2 and bad.stderr.strip() == "knowit: error: interpreter.interpretation_method: 'Shapley' is not a valid choice; choose one of: IntegratedGradients, DeepLift, DeepLiftShap"

@@ -115,7 +115,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     from knowit.atomic_io import write_atomic, write_json
     from knowit.comparison.baselines import baseline_report
     from knowit.comparison.compare import resolve_run
-    from knowit.config.run_config import validate
+    from knowit.config.run_config import validate_saved
     from knowit.data.datamodule import KnowItDataModule
     from knowit.data.windows import point_ranges
     from knowit.results.load import load_run
@@ -129,8 +129,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     summary = RunDir(path).read_summary() or {}
     if summary.get("repeats"):
         raise KnowItRunError(f"model_name: {model_name!r} holds {summary['repeats']} repeats; backtest one of them ({model_name}/rep-0)")
-    config = RunDir(path).read_config()
-    cfg = validate({k: v for k, v in config.items() if k != "hydra"})
+    cfg = validate_saved(RunDir(path).read_config(), RunDir(path).config)
     from knowit.data.builtin import ensure_builtin
     from knowit.data.store import DatasetStore
 

@@ -38,7 +38,7 @@ DATA_KEYS = ("name", "task", "out_components", "out_chunk", "in_chunk", "split_m
 class RunPredictions:
     name: str
     path: Path
-    config: dict[str, Any]
+    cfg: Any  # the run's validated RunConfig
     summary: dict[str, Any]
     frame: pd.DataFrame  # the tidy predictions table, sorted by point (stable within a point)
     frames: list[pd.DataFrame] = field(default_factory=list)  # one per repeat (repeats=N), else [frame]
@@ -85,6 +85,7 @@ def load_predictions(exp_dir: Path, name: str, set_name: str) -> RunPredictions:
     """A run's predictions of ``set_name``; for a model trained with repeats, every repeat's."""
     from knowit.results.load import load_run
     from knowit.results.predictions import predictions_frame, save_predictions
+    from knowit.config.run_config import validate_saved
     from knowit.rundir import RunDir
 
     path = resolve_run(exp_dir, name)
@@ -99,7 +100,7 @@ def load_predictions(exp_dir: Path, name: str, set_name: str) -> RunPredictions:
         if len(frame) != len(frames[0]) or not all(np.array_equal(frame[c].to_numpy(), frames[0][c].to_numpy()) for c in keys):
             raise KnowItRunError(f"model_names: the repeats of {name!r} are scored on different {set_name} points (rep-0 and rep-{k}: "
                                  "a seeded random split); compare single repeats instead")
-    return RunPredictions(name, path, RunDir(path).read_config(), RunDir(path).read_summary() or {}, frames[0], frames)
+    return RunPredictions(name, path, validate_saved(RunDir(path).read_config(), RunDir(path).config), RunDir(path).read_summary() or {}, frames[0], frames)
 
 
 def _fingerprint(summary: dict[str, Any]) -> Any:
@@ -117,7 +118,7 @@ def check_comparable(runs: list[RunPredictions], set_name: str) -> None:
         if fa and fb and fa != fb:
             raise KnowItRunError(f"model_names: {pair} were trained on different data (fingerprints {fa} and {fb})")
         for key in ("task", "name", "out_components", "out_chunk"):
-            a, b = first.config["data"].get(key), other.config["data"].get(key)
+            a, b = getattr(first.cfg.data, key, None), getattr(other.cfg.data, key, None)
             if a != b:
                 raise KnowItRunError(f"model_names: {pair} differ in data.{key} ({a!r} vs {b!r}); they do not predict the same targets")
         ka, kb = point_keys(first.frame), point_keys(other.frame)
@@ -131,11 +132,11 @@ def check_comparable(runs: list[RunPredictions], set_name: str) -> None:
             pa = set(map(tuple, first.frame[keys].drop_duplicates().astype(str).to_numpy()))
             pb = set(map(tuple, other.frame[keys].drop_duplicates().astype(str).to_numpy()))
             config_diff = [
-                f"data.{k} {first.config['data'].get(k)!r} vs {other.config['data'].get(k)!r}"
-                for k in DATA_KEYS if first.config["data"].get(k) != other.config["data"].get(k)
+                f"data.{k} {getattr(first.cfg.data, k, None)!r} vs {getattr(other.cfg.data, k, None)!r}"
+                for k in DATA_KEYS if getattr(first.cfg.data, k, None) != getattr(other.cfg.data, k, None)
             ]
-            if first.config.get("seed") != other.config.get("seed") and first.config["data"].get("split_method") != "chronological":
-                config_diff.append(f"seed {first.config.get('seed')} vs {other.config.get('seed')} (seeds the split)")
+            if first.cfg.seed != other.cfg.seed and getattr(first.cfg.data, "split_method", None) != "chronological":
+                config_diff.append(f"seed {first.cfg.seed} vs {other.cfg.seed} (seeds the split)")
             why = f" ({'; '.join(config_diff)})" if config_diff else ""
             raise KnowItRunError(
                 f"model_names: {pair} are not scored on the same {set_name} points: {len(pa - pb)} only in "
@@ -160,20 +161,20 @@ def _baselines(runs: list[RunPredictions], set_name: str) -> tuple[dict[str, np.
     """Naive forecasts on the compared points, in the frame's point order (values, or class names)."""
     from knowit.comparison.baselines import naive_predictions
     from knowit.results.load import load_run
-    from knowit.results.predictions import point_columns, run_data
+    from knowit.results.predictions import run_data
 
     first = runs[0]
     prepared = run_data(load_run(first.first_run)).prepared
     rows = np.asarray(prepared.set_points(set_name), dtype=np.int64)
     keys = point_keys(first.frame)
-    table = pd.DataFrame(point_columns(prepared, rows))
+    table = pd.DataFrame(prepared.point_columns(rows))
     table["row"] = rows
     wanted = first.frame[keys].drop_duplicates().reset_index(drop=True)
     matched = wanted.merge(table.drop_duplicates(keys), on=keys, how="left")
     if matched["row"].isna().any():
         return {}, {"missing": {"all": "the compared points could not be matched to the dataset's rows"}}, None
     points = matched["row"].to_numpy(dtype=np.int64)
-    naive, notes = naive_predictions(prepared, points, first.config["data"].get("season"))
+    naive, notes = naive_predictions(prepared, points, getattr(first.cfg.data, "season", None))
     if prepared.task == "classification":
         names = np.asarray(prepared.class_names, dtype=object)
         naive = {k: names[v] for k, v in naive.items()}
@@ -200,7 +201,7 @@ def compare_runs(exp_dir: str | Path, names: list[str], *, set_name: str = "test
         raise KnowItConfigError(f"loss: {loss!r} is not a loss; choose one of: {', '.join(LOSSES)}")
     runs = [load_predictions(exp_dir, n, set_name) for n in names]
     check_comparable(runs, set_name)
-    task = runs[0].config["data"]["task"]
+    task = runs[0].cfg.data.task
     naive, notes, _ = _baselines(runs, set_name)
     truth = _per_point(runs[0].frame, task, loss)[2]  # the same for every run (checked)
     naive_scores = {k: scores(task, v, truth) for k, v in naive.items()}

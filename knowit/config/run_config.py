@@ -22,6 +22,8 @@ class ArchSpec:
     module: str  # import path of the plugin (a file arch: its absolute path)
     args: Any  # the plugin's ArchArgs instance
     file_sha256: Optional[str] = None  # a file arch: the sha256 of the file's content
+    stateful_key: str | None = None  # arch.<STATEFUL_ARG> when the model carries states between batches
+    input_layout: str = "any"  # the plugin's INPUT_LAYOUT for these args (see knowit.registry.LAYOUTS)
 
 
 @dataclass
@@ -73,7 +75,20 @@ def validate_arch(node: Any, task: str) -> ArchSpec:
     if task not in tasks:
         raise KnowItConfigError(f"data.task: architecture {name!r} supports {', '.join(tasks)}, not {task!r}")
     args = build(module.ArchArgs, {k: v for k, v in node.items() if k not in ("name", FILE_HASH_KEY)}, "arch")
-    return ArchSpec(name=name, module=path, args=args, file_sha256=digest)
+    return ArchSpec(name=name, module=path, args=args, file_sha256=digest, stateful_key=registry.stateful_key(module, args),
+                    input_layout=registry.input_layout(module, args))
+
+
+def validate_saved(raw: Any, source: Path) -> RunConfig:
+    """A run's saved ``config.yaml`` validated again into a ``RunConfig``: what loads a run reads.
+    A run whose config no longer validates (written by an older knowit, edited by hand) is a
+    KnowItConfigError naming the file and the key."""
+    if not isinstance(raw, Mapping):
+        raise KnowItConfigError(f"config: {source} does not hold a mapping of config keys")
+    try:
+        return validate({k: v for k, v in raw.items() if k != "hydra"})
+    except KnowItConfigError as err:
+        raise KnowItConfigError(f"config: {source} no longer validates: {err}") from None
 
 
 def validate(raw: Mapping[str, Any]) -> RunConfig:

@@ -141,3 +141,11 @@ class RootConfig:
 
 
 GROUPS = ("data", "arch", "trainer")
+
+
+@dataclass
+class PredictorConfig:
+    """KnowIt's ``{'predictor': {...}}`` for ``KnowIt.generate_predictions``."""
+
+    prediction_set: str = field(default="valid", metadata={"choices": ("train", "valid", "test")})  # the set to predict
+    rescale_outputs: bool = True  # targets and predictions in original units (false: scaled units)

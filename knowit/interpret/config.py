@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 
+from knowit.config.validate import FieldError, build
 from knowit.errors import KnowItConfigError
 
 METHODS = ("IntegratedGradients", "DeepLift", "DeepLiftShap")
@@ -15,50 +16,30 @@ BASELINES = ("mean", "zeros")
 
 @dataclass
 class InterpreterConfig:
-    interpretation_method: str = "IntegratedGradients"
-    interpretation_set: str = "valid"
-    selection: str = "random"  # success/failure: correct/wrong class, or the better/worse half by error
-    size: int = 100  # points to explain (selection 'all' ignores it)
+    interpretation_method: str = field(default="IntegratedGradients", metadata={"choices": METHODS})
+    interpretation_set: str = field(default="valid", metadata={"choices": SETS})
+    selection: str = field(default="random", metadata={"choices": SELECTIONS})  # success/failure: correct/wrong class, or the better/worse half by error
+    size: int = field(default=100, metadata={"ge": 1})  # points to explain (selection 'all' ignores it)
     multiply_by_inputs: bool = True  # global attribution (x - baseline) * gradient; False: local
-    seed: int = 123
-    baseline: str = "mean"  # mean of training inputs, or zeros (DeepLiftShap: a sample of training inputs)
-    n_baseline_samples: int = 20  # DeepLiftShap's baseline distribution
-    n_steps: int = 50  # IntegratedGradients' path steps
-    batch_size: int = 64  # points per attribution call
-    outputs: Any = None  # regression: output indices to explain (flattened step x component); None = all
-    plot_points: int = 4  # per-point heatmaps drawn
+    seed: int = field(default=123, metadata={"ge": 0})
+    baseline: str = field(default="mean", metadata={"choices": BASELINES})  # mean of training inputs, or zeros (DeepLiftShap: a sample of training inputs)
+    n_baseline_samples: int = field(default=20, metadata={"ge": 1})  # DeepLiftShap's baseline distribution
+    n_steps: int = field(default=50, metadata={"ge": 1})  # IntegratedGradients' path steps
+    batch_size: int = field(default=64, metadata={"ge": 1})  # points per attribution call
+    outputs: Optional[Union[int, list[int]]] = field(default=None, metadata={"ge": 0})  # regression: output indices to explain (flattened step x component); None = all
+    plot_points: int = field(default=4, metadata={"ge": 0})  # per-point heatmaps drawn
+
+    def check(self) -> None:
+        if isinstance(self.outputs, int):
+            self.outputs = [self.outputs]
+        if self.outputs == []:
+            raise FieldError("outputs", "an empty list; give null (all outputs) or output indices >= 0")
 
 
 def interpreter_config(kwargs: Mapping[str, Any] | None) -> InterpreterConfig:
+    """KnowIt's ``{'interpreter': {...}}`` validated by the config validator (key paths ``interpreter.<key>``)."""
     kwargs = dict(kwargs or {})
     unknown = set(kwargs) - {"interpreter"}
     if unknown:
         raise KnowItConfigError(f"kwargs.{sorted(unknown)[0]}: unknown key; interpretation takes {{'interpreter': {{...}}}}")
-    given = kwargs.get("interpreter") or {}
-    if not isinstance(given, Mapping):
-        raise KnowItConfigError(f"interpreter: expected a mapping, got {type(given).__name__}")
-    names = [f.name for f in fields(InterpreterConfig)]
-    for key in given:
-        if key not in names:
-            raise KnowItConfigError(f"interpreter.{key}: unknown key; allowed keys: {', '.join(names)}")
-    cfg = InterpreterConfig(**given)
-    choices = {"interpretation_method": METHODS, "interpretation_set": SETS, "selection": SELECTIONS, "baseline": BASELINES}
-    for key, allowed in choices.items():
-        if getattr(cfg, key) not in allowed:
-            raise KnowItConfigError(f"interpreter.{key}: {getattr(cfg, key)!r} is not one of: {', '.join(allowed)}")
-    for key in ("size", "n_baseline_samples", "n_steps", "batch_size"):
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise KnowItConfigError(f"interpreter.{key}: {value!r} must be an integer >= 1")
-    for key in ("seed", "plot_points"):
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise KnowItConfigError(f"interpreter.{key}: {value!r} must be an integer >= 0")
-    if not isinstance(cfg.multiply_by_inputs, bool):
-        raise KnowItConfigError(f"interpreter.multiply_by_inputs: {cfg.multiply_by_inputs!r} must be true or false")
-    if cfg.outputs is not None:
-        items = [cfg.outputs] if isinstance(cfg.outputs, int) and not isinstance(cfg.outputs, bool) else cfg.outputs
-        if not isinstance(items, (list, tuple)) or not items or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in items):
-            raise KnowItConfigError(f"interpreter.outputs: {cfg.outputs!r} must be null or a list of output indices >= 0")
-        cfg.outputs = list(items)
-    return cfg
+    return build(InterpreterConfig, kwargs.get("interpreter"), "interpreter")

@@ -13,6 +13,7 @@ import torch
 
 from knowit.errors import KnowItConfigError, KnowItRunError
 from knowit.interpret.config import InterpreterConfig
+from knowit.registry import layout_for_rank
 
 log = logging.getLogger("knowit")
 BASELINE_SAMPLE = 10_000  # training points averaged for the mean baseline
@@ -44,9 +45,9 @@ def interpret(loaded: Any, cfg: InterpreterConfig) -> Interpretation:
     prepared = datamodule.prepared
     module = loaded.module.eval()
     model = module.model
-    stateful = bool(getattr(model, "stateful", False))
+    stateful = loaded.cfg.arch.stateful_key is not None
     if stateful and not hasattr(model, "get_states"):
-        raise KnowItRunError(f"interpreter: the stateful architecture {loaded.config['arch']['name']} does not offer get_states/set_states to replay its context")
+        raise KnowItRunError(f"interpreter: the stateful architecture {loaded.cfg.arch.name} does not offer get_states/set_states to replay its context")
     set_points = prepared.set_points(cfg.interpretation_set)
     if len(set_points) == 0:
         raise KnowItRunError(f"interpreter.interpretation_set: the {cfg.interpretation_set} set of this run is empty")
@@ -99,7 +100,7 @@ def interpret(loaded: Any, cfg: InterpreterConfig) -> Interpretation:
     file = _save(loaded.run.path / "interpretations" / f"{name}.npz", arrays)
     from knowit.plots.attributions import attribution_plots
 
-    plots = attribution_plots(arrays, _layout(loaded.config, x.ndim - 1), loaded.run.visualizations / "interpretation", name, cfg.plot_points)
+    plots = attribution_plots(arrays, layout_for_rank(loaded.cfg.arch.input_layout, x.ndim - 1), loaded.run.visualizations / "interpretation", name, cfg.plot_points)
     return Interpretation(result, chosen, explained, file, plots, explanations)
 
 
@@ -180,22 +181,8 @@ def _replay(module: Any, datamodule: Any, set_name: str, chosen: np.ndarray) -> 
     return [s.cpu() for s in kept]
 
 
-def _layout(config: dict[str, Any], rank: int) -> str:
-    """How an input window is laid out: series (T, C), field (T, rows, C) or frames (T, C, H, W)."""
-    arch = config.get("arch") or {}
-    if rank == 2:
-        return "series"
-    if rank == 3:
-        return "field_channels_first" if arch.get("data_format") == "channels_first" else "field"
-    if rank == 4:
-        return "frames_channels_last" if arch.get("channels_last") else "frames"
-    return "flat"
-
-
 def _record(loaded: Any, prepared: Any, cfg: InterpreterConfig, chosen: np.ndarray, x: torch.Tensor, y: torch.Tensor,
             raw: torch.Tensor, explained: np.ndarray, attributions: np.ndarray, baseline: torch.Tensor) -> dict[str, np.ndarray]:
-    from knowit.results.predictions import point_columns
-
     arrays: dict[str, np.ndarray] = {
         "attributions": attributions,
         "inputs": x.detach().float().cpu().numpy(),
@@ -209,10 +196,10 @@ def _record(loaded: Any, prepared: Any, cfg: InterpreterConfig, chosen: np.ndarr
         "selection": np.asarray(cfg.selection),
         "multiply_by_inputs": np.asarray(cfg.multiply_by_inputs),
     }
-    for key, values in point_columns(prepared, chosen).items():
+    for key, values in prepared.point_columns(chosen).items():
         values = np.asarray(values)
         arrays[key] = values.astype(str) if values.dtype == object else values
-    if hasattr(prepared, "spec"):
+    if prepared.spec is not None:
         arrays["in_offsets"] = prepared.spec.in_offsets
         arrays["in_components"] = np.asarray(prepared.in_components, dtype=str)
     return arrays

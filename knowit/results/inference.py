@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from knowit.data.scaling import Scaler
+from knowit.data.windows import WindowGather, WindowSpec, expand_ranges, point_ranges
 from knowit.errors import KnowItDataError
 
 
@@ -29,7 +30,6 @@ def _scaler(run: Any, which: str) -> Scaler | None:
 
 def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
     """``(windows, index of each window's point)`` of a one-series DataFrame."""
-    data = run.config["data"]
     described = (run.summary or {}).get("data", {})
     components = described.get("in_components")
     if not components:
@@ -40,13 +40,16 @@ def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.In
     values = frame[components].to_numpy(dtype=np.float32)
     if not np.isfinite(values).all():
         raise KnowItDataError("new_data: NaN or infinite values in the input columns")
-    lo, hi = int(data["in_chunk"][0]), int(data["in_chunk"][1])
-    first, last = max(0, -lo), len(values) - max(0, hi)
-    if last <= first:
-        raise KnowItDataError(f"new_data: {len(values)} rows cannot hold one input window of {hi - lo + 1} rows (data.in_chunk={[lo, hi]})")
-    points = np.arange(first, last)
-    offsets = np.arange(lo, hi + 1)
-    windows = values[points[:, None] + offsets[None, :]]
+    # The frame is one slice; a point needs its whole input window and its own row inside it.
+    spec = WindowSpec(in_chunk=tuple(run.cfg.data.in_chunk), out_chunk=(0, 0))
+    lo, hi = spec.required
+    if len(values) < hi - lo + 1:
+        raise KnowItDataError(f"new_data: {len(values)} rows cannot hold one input window of {hi - lo + 1} rows (data.in_chunk={list(spec.in_chunk)})")
+    first, counts = point_ranges(np.array([[0, 0, len(values)]]), spec)
+    points = expand_ranges(first, counts)
+    columns = np.arange(values.shape[1])
+    gather = WindowGather(values, spec, columns, columns, classification=False)
+    windows = gather.inputs(torch.from_numpy(points)).numpy()
     return windows, frame.index[points]
 
 
@@ -89,7 +92,7 @@ def _frame_of_outputs(run: Any, out: np.ndarray, index: pd.Index) -> pd.DataFram
     """One column per output component (``<component>`` or ``<component>@+<step>`` for multi-step)."""
     described = (run.summary or {}).get("data", {})
     components = described.get("out_components") or [str(i) for i in range(out.shape[-1])]
-    lo, hi = run.config["data"]["out_chunk"]
+    lo, hi = run.cfg.data.out_chunk
     steps = list(range(int(lo), int(hi) + 1))
     columns = {}
     for s, step in enumerate(steps):

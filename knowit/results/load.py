@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from knowit.atomic_io import read_json
+from knowit.config.run_config import RunConfig, validate_saved
 from knowit.errors import KnowItRunError
 from knowit.rundir import RunDir
 
@@ -15,11 +16,16 @@ from knowit.rundir import RunDir
 @dataclass
 class LoadedRun:
     run: RunDir
-    config: dict[str, Any]
+    cfg: RunConfig  # config.yaml, validated again as when the run started
     module: Any  # KnowItModule in eval mode
     checkpoint: Path
     scalers: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config as plain containers (for users; knowit's own code reads ``cfg``)."""
+        return self.cfg.to_dict()
 
     @property
     def model(self) -> torch.nn.Module:
@@ -72,7 +78,7 @@ def module_from_checkpoint(path: Path):
 
 def load_run(path: Path, *, checkpoint: str = "best") -> LoadedRun:
     run = RunDir(Path(path))
-    config = run.read_config()
+    cfg = validate_saved(run.read_config(), run.config)
     summary = run.read_summary()
     if checkpoint == "best":
         ckpt = run.best_checkpoint() or (run.last_checkpoint if run.last_checkpoint.is_file() else None)
@@ -86,4 +92,4 @@ def load_run(path: Path, *, checkpoint: str = "best") -> LoadedRun:
         status = (summary or {}).get("status", "unknown")
         raise KnowItRunError(f"run_dir: {run.path} has no checkpoint to load (run status: {status})")
     scalers = read_json(run.scalers) if run.scalers.is_file() else {}
-    return LoadedRun(run=run, config=config, module=module_from_checkpoint(ckpt), checkpoint=ckpt, scalers=scalers, summary=summary)
+    return LoadedRun(run=run, cfg=cfg, module=module_from_checkpoint(ckpt), checkpoint=ckpt, scalers=scalers, summary=summary)

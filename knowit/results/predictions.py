@@ -28,12 +28,10 @@ def _check_set(name: str, key: str) -> None:
 
 def run_data(run: LoadedRun):
     """The run's DataModule, rebuilt from its saved config (a warning when the dataset changed since)."""
-    from knowit.config.run_config import validate
     from knowit.data.datamodule import KnowItDataModule
     from knowit.provenance import warn_if_data_changed
 
-    cfg = validate({k: v for k, v in run.config.items() if k != "hydra"})
-    datamodule = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    datamodule = KnowItDataModule(run.cfg.data, run.cfg.exp_dir, run.cfg.seed)
     warn_if_data_changed(run.summary, datamodule.data_hash)
     return datamodule
 
@@ -68,9 +66,13 @@ def predictions_frame(run: LoadedRun, set_name: str = "valid", *, rescale_output
 
 def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: bool = True, limit: int | float = 1.0) -> pd.DataFrame:
     """The tidy predictions table of one set, from a module and the data it was trained on."""
-    prepared = datamodule.prepared
     points, outputs, targets = predict_set(module, datamodule, set_name, limit=limit)
-    where = point_columns(prepared, points)
+    return frame_of_arrays(datamodule.prepared, points, outputs, targets, rescale_outputs=rescale_outputs)
+
+
+def frame_of_arrays(prepared: Any, points: np.ndarray, outputs: np.ndarray, targets: np.ndarray, *, rescale_outputs: bool = True) -> pd.DataFrame:
+    """The tidy predictions table of ``predict_set``'s arrays (model outputs in scaled units)."""
+    where = prepared.point_columns(points)
     if prepared.task == "classification":
         names = np.asarray(prepared.class_names, dtype=object)
         probs = torch.softmax(torch.from_numpy(outputs), dim=-1).numpy()
@@ -82,37 +84,12 @@ def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: b
         outputs, targets = prepared.descale_outputs(outputs), prepared.descale_outputs(targets)
     n, per_point = len(points), int(np.prod(outputs.shape[1:]))
     frame = pd.DataFrame({k: np.repeat(v, per_point) for k, v in where.items()})
-    steps, components = _output_labels(prepared, outputs.shape[1:])
+    steps, components = prepared.output_labels(outputs.shape[1:])
     frame["step"] = np.tile(steps, n)
     frame["component"] = np.tile(components, n)
     frame["target"] = targets.reshape(n, -1).ravel().astype(np.float64)
     frame["prediction"] = outputs.reshape(n, -1).ravel().astype(np.float64)
     return frame
-
-
-def point_columns(prepared: Any, points: np.ndarray) -> dict[str, np.ndarray]:
-    """Instance, slice and time of series points; the sample index of array datasets."""
-    if not hasattr(prepared, "slice_of"):
-        return {"sample": points}
-    slices = prepared.slice_of(points)
-    from knowit.data.frequency import display_times
-
-    times = display_times(prepared.data.times[points], prepared.data.time_kind, prepared.data.tz)
-    return {
-        "instance": np.asarray(prepared.data.instances, dtype=object)[prepared.data.slices[slices, 0]],
-        "slice": slices,
-        "time": times,
-    }
-
-
-def _output_labels(prepared: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Output step (offset from the point) and component name of every output value."""
-    if hasattr(prepared, "spec") and len(shape) == 2:
-        steps = np.repeat(prepared.spec.out_offsets, shape[1])
-        components = np.tile(np.asarray(prepared.out_components, dtype=object), shape[0])
-        return steps, components
-    size = int(np.prod(shape))
-    return np.zeros(size, dtype=np.int64), np.asarray([str(i) for i in range(size)], dtype=object)
 
 
 def save_predictions(frame: pd.DataFrame, folder: Path, set_name: str) -> Path:

@@ -33,10 +33,11 @@ def _key(stage: str) -> str:
     return f"{stage}_set"  # plain "train" would clash with nn.Module.train
 
 
-def build_model(arch_module: str, arch_args: dict[str, Any], input_dim: list[int], output_dim: list[int], task: str) -> torch.nn.Module:
+def build_model(arch_module: str, arch_args: dict[str, Any], input_dim: list[int], output_dim: list[int], task: str) -> tuple[torch.nn.Module, bool]:
+    """The arch's model and whether it carries states between batches (its ``STATEFUL_ARG``)."""
     module = registry.resolve(arch_module)
     args = build(module.ArchArgs, arch_args, "arch")
-    return module.Model(list(input_dim), list(output_dim), task, args)
+    return module.Model(list(input_dim), list(output_dim), task, args), registry.stateful_key(module, args) is not None
 
 
 class KnowItModule(pl.LightningModule):
@@ -62,7 +63,7 @@ class KnowItModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_model(arch_module, arch_args, input_dim, output_dim, task)
+        self.model, self.stateful = build_model(arch_module, arch_args, input_dim, output_dim, task)
         self.task = task
         self.loss = make_loss(loss_fn, loss_kwargs or {}, class_weights)
         n_classes = output_dim[0] if task == "classification" else None
@@ -93,7 +94,7 @@ class KnowItModule(pl.LightningModule):
 
     # -- state hooks for stateful architectures ---------------------------------------------
     def _reset_states(self, mask: torch.Tensor | None = None) -> None:
-        if getattr(self.model, "stateful", False):
+        if self.stateful:
             self.model.reset_states(mask)
 
     def on_train_epoch_start(self) -> None:
