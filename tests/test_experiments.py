@@ -76,7 +76,7 @@ def test_model_zoo_smoke(tmp_path):
     assert {(r["task"], r["arch"]) for r in rows} == {(t, a) for t in ("regression", "classification")
                                                       for a in ("lstm", "mlp", "cnn", "tcn", "transformer", "tft")}
     for r in rows:
-        assert r["n_parameters"] > 1000 and r["epoch_time_s"] > 0 and r["epochs"] == 1
+        assert r["n_parameters"] > 0 and r["epoch_time_s"] > 0 and r["epochs"] == 1
         assert (0 <= r["value"] <= 1) if r["task"] == "classification" else r["value"] > 0
     out = Path(results["out"])
     assert (out / "zoo.png").stat().st_size > 10_000 and len((out / "results.md").read_text().splitlines()) == 2 + 12

@@ -26,12 +26,17 @@ BUDGET_EPOCHS, TRAIN_BATCHES = 3, 10
 TASKS = {"regression": ("synth_regression", "test_mae", "lower"), "classification": ("synth_classification", "test_accuracy", "higher")}
 
 
-def run_zoo(ki: KnowIt, epochs: int, limit: dict, out: Path) -> list[dict]:
+# --smoke: tiny models, so the check costs little more than knowit's fixed cost per run.
+SMOKE_ARGS = {"lstm": {"width": 8}, "mlp": {"width": 8, "depth": 1}, "cnn": {"num_filters": 4}, "tcn": {"num_filters": 4},
+              "transformer": {"d_model": 8, "n_heads": 2, "depth": 1, "feedforward": 8}, "tft": {"hidden_size": 8, "n_heads": 2}}
+
+
+def run_zoo(ki: KnowIt, epochs: int, limit: dict, out: Path, smoke: bool = False) -> list[dict]:
     rows: list[dict] = []
     for task, (dataset, metric, _) in TASKS.items():
         for arch in ARCHS:
             trainer = {"max_epochs": epochs, "learning_rate": 1e-3, "accelerator": "cpu", "progress_bar": False, **limit}
-            result = ki.train_model(f"{arch}_{task}", {"data": {"name": dataset, "batch_size": 64}, "arch": {"name": arch},
+            result = ki.train_model(f"{arch}_{task}", {"data": {"name": dataset, "batch_size": 64}, "arch": {"name": arch, **(SMOKE_ARGS[arch] if smoke else {})},
                                                        "trainer": trainer}, safe_mode=False)
             times = [row["epoch_time"] for row in _history(result.run_dir)]
             rows.append({"task": task, "arch": arch, "metric": metric, "value": result.metrics[metric],
@@ -92,7 +97,7 @@ def main() -> None:
     epochs, limit = (1, {"limit_train_batches": 2, "limit_val_batches": 1, "limit_test_batches": 1}) if args.smoke else (
         BUDGET_EPOCHS, {"limit_train_batches": TRAIN_BATCHES})
     out = Path(args.out) if args.out else (exp_dir if args.smoke else Path(__file__).resolve().parent)
-    rows = run_zoo(ki, epochs, limit, out)
+    rows = run_zoo(ki, epochs, limit, out, smoke=args.smoke)
     plot(rows, out / "zoo.png")
     print(table(rows))
     print(json.dumps({"rows": rows, "out": str(out)}))
