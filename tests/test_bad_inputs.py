@@ -478,5 +478,6 @@ def test_time_zone_aware_csv_across_a_dst_change_is_one_hourly_slice(cli_main, t
     zoned = ["import", str(path), "--name", "dst_berlin", "--targets", "y1", "--meta", '{"tz": "Europe/Berlin"}']
     assert cli_main([*zoned, "--exp-dir", str(exp_dir)], cwd=tmp_path).returncode == 0
     cfg = DataConfig(name="dst_berlin", in_components=["x1"], in_chunk=[-3, 0], split_portions=[1.0, 0.0, 0.0])
-    table = prepare_dataset(cfg, DatasetStore(exp_dir), 0).point_table("train")
+    prepared = prepare_dataset(cfg, DatasetStore(exp_dir), 0)
+    table = prepared.point_columns(prepared.set_points("train"))
     assert pd.DatetimeIndex(table["time"]).equals(local[3:])  # wall-clock times in the zone, across the change

@@ -39,7 +39,7 @@ def anchor_offset(spec: Any) -> int:
 
 def horizon(prepared: Any) -> int:
     """Steps from the anchor to the farthest target (1 for array datasets): the DM test's horizon."""
-    if not hasattr(prepared, "spec"):
+    if prepared.spec is None:
         return 1
     return max(1, int(prepared.spec.out_chunk[1]) - anchor_offset(prepared.spec))
 
@@ -125,7 +125,7 @@ def naive_predictions(prepared: Any, points: np.ndarray, season_cfg: int | None)
     """Every naive forecast that fits the task on ``points``, plus notes (season, what is missing)."""
     if prepared.task == "classification":
         return naive_classification(prepared, len(points)), {}
-    if not hasattr(prepared, "spec"):
+    if prepared.spec is None:
         return {}, {"missing": {"persistence": "array datasets have no time axis to persist along"}}
     season, source = infer_season(prepared.data, season_cfg)
     made, missing, counts = naive_regression(prepared, points, season)

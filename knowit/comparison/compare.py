@@ -161,13 +161,13 @@ def _baselines(runs: list[RunPredictions], set_name: str) -> tuple[dict[str, np.
     """Naive forecasts on the compared points, in the frame's point order (values, or class names)."""
     from knowit.comparison.baselines import naive_predictions
     from knowit.results.load import load_run
-    from knowit.results.predictions import point_columns, run_data
+    from knowit.results.predictions import run_data
 
     first = runs[0]
     prepared = run_data(load_run(first.first_run)).prepared
     rows = np.asarray(prepared.set_points(set_name), dtype=np.int64)
     keys = point_keys(first.frame)
-    table = pd.DataFrame(point_columns(prepared, rows))
+    table = pd.DataFrame(prepared.point_columns(rows))
     table["row"] = rows
     wanted = first.frame[keys].drop_duplicates().reset_index(drop=True)
     matched = wanted.merge(table.drop_duplicates(keys), on=keys, how="left")

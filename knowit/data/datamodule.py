@@ -16,8 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from knowit.config.schema import DataConfig
-from knowit.data.prepared import PreparedSeries, prepare_dataset
-from knowit.data.prepared_arrays import PreparedArrays
+from knowit.data.prepared import PreparedData, prepare_dataset
 from knowit.data.set_report import describe_sets
 from knowit.data.sampling import ContiguousBatchSampler, PointBatchSampler
 from knowit.data.store import DatasetStore
@@ -26,7 +25,7 @@ from knowit.data.store import DatasetStore
 class SetBatches(Dataset):
     """One set's points; indexing with an array of positions returns a whole batch."""
 
-    def __init__(self, prepared: PreparedSeries | PreparedArrays, points: np.ndarray):
+    def __init__(self, prepared: PreparedData, points: np.ndarray):
         self.prepared = prepared
         self.points = torch.from_numpy(np.ascontiguousarray(points))  # no copy: sets are contiguous
 
@@ -83,8 +82,8 @@ class KnowItDataModule(pl.LightningDataModule):
         sampler: PointBatchSampler | ContiguousBatchSampler
         if self.cfg.batch_sampling == "contiguous":
             # Array datasets have no slices: every sample is its own stream segment.
-            slice_of = self.prepared.slice_of(rows) if hasattr(self.prepared, "slice_of") else np.arange(len(rows))
-            stride = self.cfg.stream_stride or (len(self.prepared.spec.in_offsets) if hasattr(self.prepared, "spec") else 1)
+            slice_of = self.prepared.stream_of(rows)
+            stride = self.cfg.stream_stride or self.prepared.default_stream_stride
             sampler = ContiguousBatchSampler(
                 rows, slice_of, self.cfg.batch_size, stride=stride, vary_phase=set_name == "train",
                 rank=rank, world=world, even=set_name == "train",
@@ -141,7 +140,7 @@ class KnowItDataModule(pl.LightningDataModule):
             "content_hash": self.data_hash,
             **self.sets_report,
         }
-        if hasattr(p, "in_components"):
+        if p.spec is not None:  # a series: its windows read and predict named components
             out["in_components"], out["out_components"] = list(p.in_components), list(p.out_components)
         if p.class_names:
             out["class_names"] = p.class_names

@@ -1,176 +1,58 @@
-"""From a data config to ready-to-batch sets: load, window, split, fit scalers.
+"""What the DataModule and the results read of prepared data, and the one place that picks a kind.
 
-``PreparedSeries`` is what the DataModule serves batches from; it also tells the model its
-dimensions (they flow from the data, never typed twice) and maps points back to
-instance/slice/time for predictions.
-
-The stored rows stay as they are (read-only and memory-mapped, see ``store``): each batch is
-scaled as it is gathered, with one fused multiply-add over the freshly gathered block, so no
-scaled copy of the series ever exists. A component that is both input and output is scaled by
-its input statistics on both sides.
+``PreparedData`` is implemented by ``PreparedSeries`` (``prepared_series.py``: windows over
+stored rows) and ``PreparedArrays`` (``prepared_arrays.py``: whole-sequence samples). Callers
+use this interface only; ``spec`` is ``None`` where there is no time axis to window.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from knowit.config.schema import DataConfig
 from knowit.data.builtin import ensure_builtin
-from knowit.data.classes import class_weights, count_classes
 from knowit.data.prepared_arrays import PreparedArrays, prepare_arrays
-from knowit.data.scaling import FittedScalers, Scaler, covered_rows, fit_on_rows
-from knowit.data.frequency import display_times
-from knowit.data.splitting import SETS, resolve_split_method, split_codes, split_points
-from knowit.data.store import DatasetStore, SeriesData
-from knowit.data.windows import WindowGather, WindowSpec, point_ranges, slice_of_rows
-from knowit.errors import KnowItDataError
+from knowit.data.prepared_series import PreparedSeries, prepare_series
+from knowit.data.scaling import Scaler
+from knowit.data.store import DatasetStore
 
 
-@dataclass
-class PreparedSeries(FittedScalers):
-    data: SeriesData
-    spec: WindowSpec
+class PreparedData(Protocol):
     task: str
-    in_components: list[str]
-    out_components: list[str]
-    n_points: int  # prediction points before splitting (a chronological split purges some)
-    sets: dict[str, np.ndarray]  # set name -> its prediction points (rows), in row order
-    gather: WindowGather
-    x_scaler: Scaler | None = None
-    y_scaler: Scaler | None = None
-    class_names: list[str] | None = None
-    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    class_weights: list[float] | None = None
+    sets: dict[str, np.ndarray]
+    x_scaler: Scaler | None
+    y_scaler: Scaler | None
+    class_names: list[str] | None
+    class_counts: dict[str, dict[str, int]]
+    class_weights: list[float] | None
 
     @property
-    def input_dim(self) -> list[int]:
-        return [len(self.spec.in_offsets), len(self.in_components)]
+    def spec(self) -> Any: ...  # the WindowSpec of series; None for arrays
 
     @property
-    def output_dim(self) -> list[int]:
-        if self.task == "classification":
-            return [len(self.class_names or [])]
-        return [len(self.spec.out_offsets), len(self.out_components)]
+    def input_dim(self) -> list[int]: ...
 
-    def set_points(self, name: str) -> np.ndarray:
-        return self.sets[name]
+    @property
+    def output_dim(self) -> list[int]: ...
 
-    def slice_of(self, rows: np.ndarray) -> np.ndarray:
-        return slice_of_rows(self.data.slices, rows)
+    @property
+    def default_stream_stride(self) -> int: ...
 
-    def batch(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
-        points = points.long()  # sets are stored as int32 where rows allow it
-        x = self.gather.inputs(points)  # a fresh block: scaled in place
-        if self.x_scaler is not None:
-            x = self.x_scaler.transform_(x)
-        y = self.gather.targets(points)
-        if self.y_scaler is not None:
-            y = self.y_scaler.transform_(y)
-        mask = self.gather.input_mask(points)
-        if mask is not None:
-            x = x * mask  # pads read as zero in scaled units: the training mean
-        return {"x": x, "y": y, "point": points}
+    def set_points(self, name: str) -> np.ndarray: ...
 
-    def raw_values(self, rows: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
-        """Stored rows in original units (float64)."""
-        columns = np.arange(self.data.values.shape[1]) if columns is None else np.asarray(columns)
-        return self.data.values[np.asarray(rows)][:, columns].astype(np.float64)
+    def batch(self, points: torch.Tensor) -> dict[str, torch.Tensor]: ...  # the gather
 
-    def point_table(self, name: str) -> dict[str, np.ndarray]:
-        """Instance, slice and time of each point of a set, in the order batches serve them."""
-        rows = self.sets[name]
-        slice_idx = self.slice_of(rows)
-        inst = self.data.slices[slice_idx, 0]
-        times = display_times(self.data.times[rows], self.data.time_kind, self.data.tz)
-        return {
-            "instance": np.asarray(self.data.instances, dtype=object)[inst],
-            "slice": slice_idx,
-            "time": times,
-            "point": rows,
-        }
+    def point_columns(self, points: np.ndarray) -> dict[str, np.ndarray]: ...
 
+    def output_labels(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def stream_of(self, points: np.ndarray) -> np.ndarray: ...
 
-def _components(cfg: DataConfig, data: SeriesData) -> tuple[list[str], list[str]]:
-    out_c = list(cfg.out_components) if cfg.out_components else list(data.targets)
-    if not out_c:
-        raise KnowItDataError(f"data.out_components: dataset {data.name!r} declares no targets; name the output components")
-    if cfg.split_column and cfg.split_column in [*(cfg.in_components or []), *out_c]:
-        raise KnowItDataError(f"data.split_column: {cfg.split_column!r} is also a model input or output")
-    in_c = list(cfg.in_components) if cfg.in_components else [c for c in data.components if c not in out_c and c != cfg.split_column]
-    if not in_c:
-        raise KnowItDataError("data.in_components: no input components left; name them")
-    return in_c, out_c
+    def descale_outputs(self, values: np.ndarray) -> np.ndarray: ...
 
-
-def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any = None) -> PreparedSeries:
-    """``split``: a function ``(data, first, counts, spec) -> sets`` replacing ``data.split_method``
-    (the backtest's folds); the scalers are fitted on its training points as usual."""
-    ensure_builtin(store, cfg.name)
-    data = store.load_series(cfg.name)
-    in_c, out_c = _components(cfg, data)
-    in_idx = data.component_index(in_c, "data.in_components")
-    out_idx = data.component_index(out_c, "data.out_components")
-    classification = cfg.task == "classification"
-    class_names = None
-    if classification:
-        if len(out_c) != 1 or cfg.out_chunk[0] != cfg.out_chunk[1]:
-            raise KnowItDataError("data.out_chunk: classification predicts one label: use one out_component and out_chunk [k, k]")
-        labels = data.values[:, out_idx[0]]
-        if out_c[0] in data.categories:
-            class_names = data.categories[out_c[0]]
-        else:
-            if not np.all(labels == np.round(labels)) or labels.min() < 0:
-                raise KnowItDataError(f"data.out_components: {out_c[0]!r} must hold class labels (non-negative integers or strings)")
-            class_names = [str(int(c)) for c in range(int(labels.max()) + 1)]
-    spec = WindowSpec(tuple(cfg.in_chunk), tuple(cfg.out_chunk), padded=cfg.padding == "zeros")
-    first, counts = point_ranges(data.slices, spec)
-    method = resolve_split_method(cfg.split_method, arrays=False)
-    if cfg.stratify:
-        raise KnowItDataError("data.stratify: stratification applies to array datasets; a time series keeps its time order")
-    codes = split_codes(data, cfg.split_column) if method == "custom" else None
-    sets = split(data, first, counts, spec) if split else split_points(data, first, counts, spec, method, list(cfg.split_portions), seed, codes)
-
-    x_scaler = y_scaler = None
-    if cfg.scaling_method and cfg.scaling_tag:
-        # Only rows inside training windows feed the statistics: nothing from valid/test leaks in.
-        rows = covered_rows(data.n_rows, sets["train"], data.slices, *spec.in_chunk)
-        x_scaler = fit_on_rows(cfg.scaling_method, data.values, rows, in_idx, in_c)
-        if cfg.scaling_tag == "full" and not classification:
-            rows = covered_rows(data.n_rows, sets["train"], data.slices, *spec.out_chunk)
-            y_scaler = fit_on_rows(cfg.scaling_method, data.values, rows, out_idx, out_c)
-        del rows
-        if y_scaler is not None:
-            _share_input_statistics(x_scaler, in_idx, y_scaler, out_idx)
-    if classification and x_scaler is not None and int(out_idx[0]) in set(in_idx.tolist()):
-        raise KnowItDataError("data.in_components: the label component cannot also be an input")
-
-    prepared = PreparedSeries(
-        data=data, spec=spec, task=cfg.task, in_components=in_c, out_components=out_c,
-        n_points=int(counts.sum()), sets=sets,
-        gather=WindowGather(data.values, spec, in_idx, out_idx, classification=classification, slices=data.slices),
-        x_scaler=x_scaler, y_scaler=y_scaler, class_names=class_names,
-    )
-    if classification:
-        for name in SETS:
-            codes = data.values[sets[name] + spec.out_chunk[0], out_idx[0]]
-            prepared.class_counts[name] = count_classes(codes, class_names)
-        prepared.class_weights = class_weights(cfg.class_weights, prepared.class_counts["train"])
-    return prepared
-
-
-def _share_input_statistics(x_scaler: Scaler | None, in_idx: np.ndarray, y_scaler: Scaler, out_idx: np.ndarray) -> None:
-    """An output component that is also an input is scaled by its input statistics, so the model
-    sees one scale for one quantity."""
-    if x_scaler is None:
-        return
-    position = {int(c): j for j, c in enumerate(in_idx)}
-    for j, c in enumerate(out_idx):
-        if int(c) in position:
-            y_scaler.shift[j], y_scaler.scale[j] = x_scaler.shift[position[int(c)]], x_scaler.scale[position[int(c)]]
+    def scalers_dict(self) -> dict[str, Any]: ...
 
 
 def prepare_dataset(cfg: DataConfig, store: DatasetStore, seed: int, split: Any = None) -> PreparedSeries | PreparedArrays:

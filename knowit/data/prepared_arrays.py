@@ -6,7 +6,8 @@ set from its train pool (``val_fraction``); otherwise the samples are split by
 seed, ``chronological`` keeps the stored order (samples are taken to be in time order);
 ``stratify`` (by default on for a random split of class labels) splits every class separately so
 each set keeps the class proportions. Scalers are fitted per channel on the
-training samples only. Offers the same interface as ``PreparedSeries``.
+training samples only. ``PreparedArrays`` is the arrays side of
+``knowit.data.prepared.PreparedData`` (series: ``prepared_series.py``).
 """
 from __future__ import annotations
 
@@ -66,11 +67,31 @@ class PreparedArrays(FittedScalers):
             y = self.y_scaler.transform_(y)
         return {"x": x, "y": y, "point": points}
 
-    def point_table(self, name: str) -> dict[str, np.ndarray]:
-        """Sample index of each point of a set and whether it came from the given test partition."""
-        rows = self.set_points(name)
-        return {"sample": rows, "point": rows, "given_test": rows >= self.data.n_given_train}
+    @property
+    def spec(self) -> None:
+        """Arrays have no windows over a time axis (``PreparedSeries.spec`` is a ``WindowSpec``)."""
+        return None
 
+    def point_columns(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """The sample index of each point."""
+        return {"sample": np.asarray(points)}
+
+    def output_labels(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        return flat_output_labels(shape)
+
+    def stream_of(self, points: np.ndarray) -> np.ndarray:
+        """Every sample is its own stream segment (there are no slices)."""
+        return np.arange(len(points))
+
+    @property
+    def default_stream_stride(self) -> int:
+        return 1
+
+
+def flat_output_labels(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Step 0 and the flat index as the component name, for outputs without (step, component) axes."""
+    size = int(np.prod(shape))
+    return np.zeros(size, dtype=np.int64), np.asarray([str(i) for i in range(size)], dtype=object)
 
 
 def _partition(idx: np.ndarray, fractions: list[float], rng: np.random.Generator | None, groups: np.ndarray | None) -> list[np.ndarray]:

@@ -69,7 +69,7 @@ def _subsample(points: np.ndarray) -> np.ndarray:
 def set_targets(prepared: Any, name: str) -> np.ndarray:
     """A set's regression targets in original units (subsampled for very large sets)."""
     points = _subsample(prepared.set_points(name))
-    if hasattr(prepared, "spec"):  # a series: target rows follow the point by the output offsets
+    if prepared.spec is not None:  # a series: target rows follow the point by the output offsets
         rows = (points[:, None].astype(np.int64) + prepared.spec.out_offsets).reshape(-1)
         out_idx = prepared.data.component_index(prepared.out_components, "data.out_components")
         return prepared.raw_values(rows, out_idx)
@@ -93,7 +93,7 @@ def time_ranges(prepared: Any) -> dict[str, list[str]]:
 
 def describe_sets(prepared: Any) -> tuple[dict[str, Any], list[str]]:
     """Per-set class counts or target summaries (and time ranges of a series), with the warnings they raise."""
-    report: dict[str, Any] = {"time_range": time_ranges(prepared)} if hasattr(prepared, "spec") else {}
+    report: dict[str, Any] = {"time_range": time_ranges(prepared)} if prepared.spec is not None else {}
     if prepared.class_names is not None:
         return {**report, "class_counts": prepared.class_counts}, class_warnings(prepared.class_counts)
     summaries = {name: target_summary(set_targets(prepared, name)) for name in SETS}

@@ -183,8 +183,6 @@ def _replay(module: Any, datamodule: Any, set_name: str, chosen: np.ndarray) -> 
 
 def _record(loaded: Any, prepared: Any, cfg: InterpreterConfig, chosen: np.ndarray, x: torch.Tensor, y: torch.Tensor,
             raw: torch.Tensor, explained: np.ndarray, attributions: np.ndarray, baseline: torch.Tensor) -> dict[str, np.ndarray]:
-    from knowit.results.predictions import point_columns
-
     arrays: dict[str, np.ndarray] = {
         "attributions": attributions,
         "inputs": x.detach().float().cpu().numpy(),
@@ -198,10 +196,10 @@ def _record(loaded: Any, prepared: Any, cfg: InterpreterConfig, chosen: np.ndarr
         "selection": np.asarray(cfg.selection),
         "multiply_by_inputs": np.asarray(cfg.multiply_by_inputs),
     }
-    for key, values in point_columns(prepared, chosen).items():
+    for key, values in prepared.point_columns(chosen).items():
         values = np.asarray(values)
         arrays[key] = values.astype(str) if values.dtype == object else values
-    if hasattr(prepared, "spec"):
+    if prepared.spec is not None:
         arrays["in_offsets"] = prepared.spec.in_offsets
         arrays["in_components"] = np.asarray(prepared.in_components, dtype=str)
     return arrays

@@ -72,7 +72,7 @@ def set_frame(module: Any, datamodule: Any, set_name: str, *, rescale_outputs: b
 
 def frame_of_arrays(prepared: Any, points: np.ndarray, outputs: np.ndarray, targets: np.ndarray, *, rescale_outputs: bool = True) -> pd.DataFrame:
     """The tidy predictions table of ``predict_set``'s arrays (model outputs in scaled units)."""
-    where = point_columns(prepared, points)
+    where = prepared.point_columns(points)
     if prepared.task == "classification":
         names = np.asarray(prepared.class_names, dtype=object)
         probs = torch.softmax(torch.from_numpy(outputs), dim=-1).numpy()
@@ -84,37 +84,12 @@ def frame_of_arrays(prepared: Any, points: np.ndarray, outputs: np.ndarray, targ
         outputs, targets = prepared.descale_outputs(outputs), prepared.descale_outputs(targets)
     n, per_point = len(points), int(np.prod(outputs.shape[1:]))
     frame = pd.DataFrame({k: np.repeat(v, per_point) for k, v in where.items()})
-    steps, components = _output_labels(prepared, outputs.shape[1:])
+    steps, components = prepared.output_labels(outputs.shape[1:])
     frame["step"] = np.tile(steps, n)
     frame["component"] = np.tile(components, n)
     frame["target"] = targets.reshape(n, -1).ravel().astype(np.float64)
     frame["prediction"] = outputs.reshape(n, -1).ravel().astype(np.float64)
     return frame
-
-
-def point_columns(prepared: Any, points: np.ndarray) -> dict[str, np.ndarray]:
-    """Instance, slice and time of series points; the sample index of array datasets."""
-    if not hasattr(prepared, "slice_of"):
-        return {"sample": points}
-    slices = prepared.slice_of(points)
-    from knowit.data.frequency import display_times
-
-    times = display_times(prepared.data.times[points], prepared.data.time_kind, prepared.data.tz)
-    return {
-        "instance": np.asarray(prepared.data.instances, dtype=object)[prepared.data.slices[slices, 0]],
-        "slice": slices,
-        "time": times,
-    }
-
-
-def _output_labels(prepared: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Output step (offset from the point) and component name of every output value."""
-    if hasattr(prepared, "spec") and len(shape) == 2:
-        steps = np.repeat(prepared.spec.out_offsets, shape[1])
-        components = np.tile(np.asarray(prepared.out_components, dtype=object), shape[0])
-        return steps, components
-    size = int(np.prod(shape))
-    return np.zeros(size, dtype=np.int64), np.asarray([str(i) for i in range(size)], dtype=object)
 
 
 def save_predictions(frame: pd.DataFrame, folder: Path, set_name: str) -> Path:
