@@ -481,3 +481,14 @@ def test_time_zone_aware_csv_across_a_dst_change_is_one_hourly_slice(cli_main, t
     prepared = prepare_dataset(cfg, DatasetStore(exp_dir), 0)
     table = prepared.point_columns(prepared.set_points("train"))
     assert pd.DatetimeIndex(table["time"]).equals(local[3:])  # wall-clock times in the zone, across the change
+
+
+def test_a_run_whose_saved_config_no_longer_validates_is_a_clear_error(trained: Path) -> None:
+    """Loading re-validates config.yaml (an old knowit's key, a hand edit): one line naming file and key."""
+    import yaml
+
+    config = yaml.safe_load((trained / "config.yaml").read_text())
+    config["data"]["retired_key"] = 1
+    (trained / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(KnowItConfigError, match=r"^config: .*config\.yaml no longer validates: data\.retired_key: unknown key"):
+        KnowIt.load(trained)
