@@ -21,7 +21,7 @@ from pathlib import Path
 from benchmarks.common import Result, at_most
 from benchmarks.data_bench import COMPONENTS, write_store
 
-FULL = {"steps": 60_000_000, "window": 512}
+FULL = {"steps": 80_000_000, "window": 512}
 SMOKE = {"steps": 200_000, "window": 64}
 
 
@@ -93,7 +93,7 @@ def run(smoke: bool, rounds: int) -> list[Result]:
         common = [
             "trainer.accelerator=cpu", f"exp_dir={exp}", "data.name=big", f"data.in_components=[{','.join(f'c{i}' for i in range(COMPONENTS))}]",
             "data.out_components=[c0]", f"data.in_chunk=[{-(window - 1)},0]", "data.out_chunk=[1,1]", "data.batch_size=64",
-            "arch=lstm", "arch.width=8", "arch.dropout=0.0", "trainer.max_epochs=1", "trainer.limit_train_batches=20",
+            "arch=lstm", "arch.width=8", "arch.dropout=0.0", "trainer.max_epochs=1", "trainer.limit_train_batches=5",
             "trainer.limit_val_batches=5", "trainer.limit_test_batches=5", "trainer.progress_bar=false",
         ]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}

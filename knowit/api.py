@@ -85,6 +85,7 @@ class KnowIt:
         overwrite: bool = False,
         and_viz: bool = False,
         progress_bar: bool | None = None,
+        resume: bool = False,
         repeats: int | None = None,
     ):
         """Train every combination of ``grid`` (``{'arch.width': [32, 64], 'trainer.learning_rate':
@@ -93,11 +94,13 @@ class KnowIt:
         written as ``sweep_summary.csv``/``.json``, a plot and a ``best`` link). All configs are
         checked before the first job; a failing job is recorded and the sweep goes on.
         ``repeats=N`` trains every job with N seeds: jobs are ranked by their mean and those whose
-        95 % interval overlaps the best's are marked tied."""
+        95 % interval overlaps the best's are marked tied. ``resume=True`` runs only the jobs of an
+        interrupted sweep that never finished."""
         from knowit.sweeps.sequential import run_sweep
 
         overrides = [*overrides, *([f"repeats={repeats}"] if repeats is not None else [])]
-        return run_sweep(self, model_name, kwargs, grid or {}, overrides=overrides, overwrite=overwrite, and_viz=and_viz, progress_bar=progress_bar)
+        return run_sweep(self, model_name, kwargs, grid or {}, overrides=overrides, overwrite=overwrite, and_viz=and_viz,
+                         progress_bar=progress_bar, resume=resume)
 
     # -- what exists --------------------------------------------------------------------------
     @staticmethod
@@ -158,10 +161,16 @@ class KnowIt:
         return path
 
     # -- results ------------------------------------------------------------------------------
-    def generate_predictions(self, model_name: str, kwargs: Mapping[str, Any] | None = None):
+    def _load_model(self, model_name: str, arch: str | None):
+        from knowit.results.load import load_run
+
+        return load_run(self.run_dir(model_name), arch=arch, exp_dir=self.exp_dir)
+
+    def generate_predictions(self, model_name: str, kwargs: Mapping[str, Any] | None = None, *, arch: str | None = None):
         """Predict a set of a trained model; returns the tidy table and saves it as
         ``<run>/predictions/<set>.parquet``. ``kwargs = {'predictor': {'prediction_set':
-        'train'|'valid'|'test', 'rescale_outputs': True}}`` (KnowIt's form; both keys optional)."""
+        'train'|'valid'|'test', 'rescale_outputs': True}}`` (KnowIt's form; both keys optional).
+        ``arch``: the module of a run trained with your own architecture (see ``KnowIt.load``)."""
         from knowit.config.schema import PredictorConfig
         from knowit.config.validate import build
         from knowit.errors import KnowItConfigError
@@ -171,20 +180,20 @@ class KnowIt:
         if unknown:
             raise KnowItConfigError(f"kwargs.{sorted(unknown)[0]}: unknown key; predicting takes {{'predictor': {{...}}}}")
         predictor = build(PredictorConfig, (kwargs or {}).get("predictor"), "predictor")
-        run = self.load(self.run_dir(model_name))
+        run = self._load_model(model_name, arch)
         set_name = predictor.prediction_set
         frame = predictions_frame(run, set_name, rescale_outputs=predictor.rescale_outputs)
         with os_errors_as_run_errors("model_name"):
             save_predictions(frame, run.run.predictions, set_name)
         return frame
 
-    def evaluate(self, model_name: str, set_name: str = "test") -> dict[str, float]:
+    def evaluate(self, model_name: str, set_name: str = "test", *, arch: str | None = None) -> dict[str, float]:
         """Loss and metrics of a trained model's best checkpoint on ``set_name``."""
         from knowit.results.predictions import evaluate
 
-        return evaluate(self.load(self.run_dir(model_name)), set_name)
+        return evaluate(self._load_model(model_name, arch), set_name)
 
-    def visualize(self, model_name: str, set_name: str = "test", *, min_probability: float = 0.0) -> list[Path]:
+    def visualize(self, model_name: str, set_name: str = "test", *, min_probability: float = 0.0, arch: str | None = None) -> list[Path]:
         """Draw a trained model's plots into ``<run>/visualizations``; returns the files written."""
         from knowit.errors import KnowItConfigError
         from knowit.plots.curves import learning_curves
@@ -193,7 +202,7 @@ class KnowIt:
 
         if not 0.0 <= min_probability <= 1.0:
             raise KnowItConfigError(f"min_probability: {min_probability} is out of range; it must be within [0, 1]")
-        run = self.load(self.run_dir(model_name))
+        run = self._load_model(model_name, arch)
         frame = predictions_frame(run, set_name)
         folder = run.run.visualizations
         with os_errors_as_run_errors("model_name"):
@@ -201,19 +210,23 @@ class KnowIt:
             written += visualize_set(frame, run.module.hparams.task, set_name, folder, title=model_name, min_probability=min_probability)
         return [p for p in written if p is not None]
 
-    def compare(self, model_names: Sequence[str], set_name: str = "test", *, loss: str = "squared", name: str | None = None):
+    def compare(self, model_names: Sequence[str], set_name: str = "test", *, loss: str = "squared", name: str | None = None,
+                arch: str | None = None):
         """Compare trained models on the same points of ``set_name``: a leaderboard (scores in
         original units, parameters, training time, skill over naive baselines) and a paired test
         per pair (Diebold-Mariano for regression with ``loss`` squared or absolute, McNemar for
         classification; Holm-adjusted). Saved under ``<exp_dir>/comparisons/<name>``; returns a
         ``Comparison`` (``.leaderboard``, ``.tests``, ``.format()``). Runs scored on different
-        data or points are refused with what differs."""
+        data or points are refused with what differs. ``arch``: the module of runs trained with your
+        own architecture (see ``KnowIt.load``)."""
         from knowit.comparison.compare import compare_runs
 
+        _import_named_arch(arch)
         with os_errors_as_run_errors():
             return compare_runs(self.exp_dir, list(model_names), set_name=set_name, loss=loss, name=name)
 
-    def backtest(self, model_name: str, folds: int = 5, *, mode: str = "expanding", refit: bool = False, progress_bar: bool | None = False):
+    def backtest(self, model_name: str, folds: int = 5, *, mode: str = "expanding", refit: bool = False, progress_bar: bool | None = False,
+                 arch: str | None = None):
         """Rolling-origin backtest of a trained model over ``folds`` origins across its test region
         (``mode`` expanding or sliding training window; ``refit=True`` trains each fold afresh on
         the data before its origin, with a purge gap of the window span). Per-fold scores in
@@ -223,10 +236,11 @@ class KnowIt:
         from knowit.comparison.backtest import run_backtest
         from knowit.orchestrator import train_model
 
+        _import_named_arch(arch)
         with os_errors_as_run_errors():
             return run_backtest(self.exp_dir, model_name, folds=folds, mode=mode, refit=refit, train=train_model, progress_bar=progress_bar)
 
-    def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None):
+    def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None, *, arch: str | None = None):
         """Attribute a trained model's outputs to its input windows (Captum; ``pip install
         'knowit[interpret]'``). ``kwargs = {'interpreter': {'interpretation_method':
         'IntegratedGradients'|'DeepLift'|'DeepLiftShap', 'interpretation_set': 'valid', 'selection':
@@ -239,12 +253,26 @@ class KnowIt:
 
         cfg = interpreter_config(kwargs)
         require_captum()
-        return interpret(self.load(self.run_dir(model_name)), cfg)
+        return interpret(self._load_model(model_name, arch), cfg)
 
     # -- loading ------------------------------------------------------------------------------
     @staticmethod
-    def load(run_dir: str | os.PathLike, *, checkpoint: str = "best"):
-        """Rebuild a trained model from its run directory (``weights_only`` loading)."""
+    def load(run_dir: str | os.PathLike, *, checkpoint: str = "best", arch: str | None = None):
+        """Rebuild a trained model from its run directory (``weights_only`` loading).
+
+        The architecture comes from the run's ``config.yaml``: a shipped one by name; a run
+        trained with your own architecture module needs ``arch='my_pkg.my_arch'`` (unless this
+        process already imported it), because loading runs that module's code and a run folder
+        someone shared must not choose code for you."""
         from knowit.results.load import load_run
 
-        return load_run(Path(run_dir), checkpoint=checkpoint)
+        return load_run(Path(run_dir), checkpoint=checkpoint, arch=arch)
+
+
+def _import_named_arch(arch: str | None) -> None:
+    """``arch=`` of the doors that load several runs: the caller names the user architecture, so
+    it is imported now and loading the runs then runs no new code (see ``knowit.results.load``)."""
+    if arch is not None:
+        from knowit.registry import resolve
+
+        resolve(arch)

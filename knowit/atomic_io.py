@@ -16,7 +16,10 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None]) -> Pat
     """Call ``writer(tmp_path)`` then move the temporary file to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -25,6 +28,10 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None]) -> Pat
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except OSError as err:
+        tmp_path.unlink(missing_ok=True)
+        # Name the artefact, not the temporary file the user never asked for (full disk, quota, ...).
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

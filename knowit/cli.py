@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from knowit.commands.common import debug_wanted, guard
@@ -20,6 +22,18 @@ from knowit.commands.common import debug_wanted, guard
 # `--help` stays fast; `import` is a keyword, hence import_data.py).
 COMMANDS = {"train": "train", "predict": "predict", "evaluate": "evaluate", "viz": "viz", "interpret": "interpret", "compare": "compare", "backtest": "backtest",
             "sweep": "sweep", "import": "import_data", "datasets": "datasets", "archs": "archs"}
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_default_formatwarning = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """knowit's own warnings read as one line for the user (no source path, no code line);
+    other libraries' warnings keep Python's format, so their origin stays visible."""
+    if os.path.abspath(filename).startswith(_PACKAGE_DIR + os.sep):
+        return f"knowit: warning: {message}\n"
+    return _default_formatwarning(message, category, filename, lineno, line)
 
 
 def _command(name: str):
@@ -41,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not debug_wanted(argv):
+        warnings.formatwarning = _format_warning
     if argv and argv[0] == "train":
         return _command("train").train_from_args(argv[1:])
     if any(a.startswith("hydra.job.name=train_ddp_process_") for a in argv):

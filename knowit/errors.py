@@ -9,6 +9,7 @@ class KnowItError(Exception): """Base class of every error knowit raises on purp
 class KnowItConfigError(KnowItError, ValueError): """A config key is missing, misspelled, of the wrong type or out of range."""
 class KnowItDataError(KnowItError, ValueError): """A dataset, file or window request cannot be used."""
 class KnowItRunError(KnowItError, RuntimeError): """A run cannot start, continue or be loaded."""
+class KnowItInterrupted(KnowItRunError): """Ctrl-C stopped a run; it is recorded as ``interrupted`` and can be resumed (CLI exit code 130)."""
 
 
 @contextmanager

@@ -69,6 +69,11 @@ def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
         checks.append(("trainer.lr_scheduler_kwargs.monitor", plateau, logged))
     if cfg.root.optimized_metric:
         checks.append(("optimized_metric", cfg.root.optimized_metric, logged | test_logged))
+    if cfg.data.split_portions[1] == 0:  # no validation set: nothing valid_* could be logged
+        watched = next(((k, n) for k, n, _ in checks if str(n).startswith("valid_")), None)
+        if watched:
+            raise KnowItConfigError(f"data.split_portions: {list(cfg.data.split_portions)} leaves no validation set, but {watched[0]} "
+                                    f"watches {watched[1]!r}; give the valid set a share or watch a train_* metric")
     for key, name, allowed in checks:
         if name not in allowed:
             raise KnowItConfigError(f"{key}: {name!r} is not logged by this run; choose one of: {', '.join(sorted(allowed))}")
@@ -124,11 +129,26 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
     if not cfg.trainer.resume:
         return None
     run_path, ckpt = resume_paths(cfg.trainer.resume, cfg.exp_dir)
+    from knowit.errors import KnowItRunError
+    from knowit.results.load import read_checkpoint
+
+    try:  # a damaged checkpoint is refused before the run is touched
+        read_checkpoint(ckpt)
+    except KnowItRunError as err:
+        raise KnowItConfigError(f"trainer.resume: {str(err).removeprefix('checkpoint: ')}") from None
     from dataclasses import fields
 
     from knowit.config.run_config import validate_saved
 
-    saved = validate_saved(RunDir(run_path).read_config(), run_path / "config.yaml")
+    raw_saved = RunDir(run_path).read_config()
+    saved_arch = raw_saved.get("arch", {}).get("name") if isinstance(raw_saved.get("arch"), dict) else None
+    from knowit import registry
+
+    if saved_arch not in (cfg.arch.name, cfg.arch.module) and not registry.is_shipped(str(saved_arch)):
+        # validating it would import a module the run folder chose: refused before that
+        raise KnowItConfigError(f"trainer.resume: arch.name was {saved_arch!r} in the run being resumed, this config says "
+                                f"{cfg.arch.name!r}; resume with the run's own data, arch, optimiser and scheduler settings")
+    saved = validate_saved(raw_saved, run_path / "config.yaml")
     # The optimiser and scheduler states in the checkpoint only fit the same classes.
     pairs = [("arch.name", saved.arch.name, cfg.arch.name)]
     if saved.arch.module == cfg.arch.module:
@@ -164,14 +184,14 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     import torch
 
     from knowit.data.datamodule import KnowItDataModule
-    from knowit.training.module import KnowItModule
+    from knowit.training.module import KnowItModule, code_hparams
     from knowit.training.distributed import agree_on_run_dir
     from knowit.training.metrics import metric_key
     from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
 
     from knowit.provenance import data_change, versions
 
-    loss_name, metric_names = plan(cfg)
+    _, metric_names = plan(cfg)
     resume = resume_target(cfg)
     if resume:
         run = RunDir(resume[0])
@@ -188,20 +208,10 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         if changed and not cfg.trainer.resume_changed_data:
             raise KnowItConfigError(f"trainer.resume: {changed}; set trainer.resume_changed_data=true to resume on the new data anyway")
     module = KnowItModule(
-        arch_module=cfg.arch.module,
-        arch_args=to_plain(cfg.arch.args),
+        **code_hparams(cfg),
         input_dim=datamodule.input_dim,
         output_dim=datamodule.output_dim,
         task=cfg.data.task,
-        loss_fn=loss_name,
-        performance_metrics=metric_names,
-        optim=cfg.trainer.optim,
-        learning_rate=cfg.trainer.learning_rate,
-        weight_decay=cfg.trainer.weight_decay,
-        optim_kwargs=cfg.trainer.optim_kwargs,
-        lr_scheduler=cfg.trainer.lr_scheduler,
-        lr_scheduler_kwargs=cfg.trainer.lr_scheduler_kwargs,
-        loss_kwargs=cfg.trainer.loss_kwargs,
         class_names=datamodule.class_names,
         class_weights=datamodule.class_weights,
         target_scaling=datamodule.target_scaling,
@@ -218,10 +228,11 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     if ddp_child:  # a DDP worker started by rank 0: same run directory, writes nothing of its own
         run = RunDir(Path(ddp_child))
     else:
+        overwrite = cfg.root.overwrite
         # Ranks started by torchrun/srun: rank 0 claims, the others learn its run directory.
-        agreed = agree_on_run_dir(lambda: run.claim(overwrite=cfg.root.overwrite, resume=resume is not None, hint=replace_hint) or run.path)
+        agreed = agree_on_run_dir(lambda: run.claim(overwrite=overwrite, resume=resume is not None, hint=replace_hint) or run.path)
         if agreed is None:
-            run.claim(overwrite=cfg.root.overwrite, resume=resume is not None, hint=replace_hint)
+            run.claim(overwrite=overwrite, resume=resume is not None, hint=replace_hint)
         elif not agreed[1]:
             run, ddp_child = RunDir(agreed[0]), str(agreed[0])
     summary: dict[str, Any] = {
@@ -248,6 +259,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     if callable(arch_info):  # what the arch reports about itself, e.g. a TCN's receptive field
         summary["arch_info"] = arch_info()
     writer = _Writer(run, enabled=not ddp_child)
+    attempt = ResumeAttempt(run) if resume and not ddp_child else None
+    trainer = None
     try:
         resolved = cfg.to_dict()
         resolved["model_name"] = model_name
@@ -267,7 +280,8 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
             trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume[1]) if resume else None, weights_only=True)
         except BaseException as err:
             summary["train_time_s"] = time.perf_counter() - started
-            _record_failure(writer, run, summary, err)
+            if isinstance(err, (KeyboardInterrupt, SystemExit)) or _is_nonfinite(err):
+                raise _ended_early(err, trainer, run) from None
             raise
         finally:
             if not ddp_child:
@@ -278,6 +292,14 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
         if trainer.interrupted:
             summary["status"] = "interrupted"
         result = finalize(run, trainer, module, datamodule, summary, and_viz and not ddp_child, writer)
+    except BaseException as err:
+        from knowit.errors import KnowItInterrupted
+
+        if attempt is not None and not isinstance(err, KnowItInterrupted):
+            attempt.restore(err)  # a failed resume leaves the run as it was, the attempt recorded beside it
+        elif "train_time_s" in summary or isinstance(err, KnowItInterrupted):
+            _record_failure(writer, run, summary, err, trainer)
+        raise
     finally:
         if not ddp_child:
             run.release()
@@ -307,18 +329,77 @@ class _Writer:
             fn(*args)
 
 
-def _record_failure(writer: _Writer, run: RunDir, summary: dict[str, Any], err: BaseException) -> None:
-    """Mark the run failed (or interrupted) in summary.json; the last good checkpoint stays."""
-    from knowit.errors import KnowItError
-    from knowit.training.callbacks import read_history
+def _is_nonfinite(err: BaseException) -> bool:
+    from knowit.training.module import NonFiniteLoss
 
-    summary["status"] = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit)) else "failed"
+    return isinstance(err, NonFiniteLoss)
+
+
+def _ended_early(err: BaseException, trainer: Any, run: RunDir) -> BaseException:
+    """Ctrl-C (Lightning turns it into ``sys.exit(1)``) and the NaN guard, as one line that says
+    where the run stopped and which checkpoint is left."""
+    import signal
+
+    from knowit.errors import KnowItInterrupted
+    from knowit.training.module import NonFiniteLoss
+
+    last = run.last_checkpoint
+    if _is_nonfinite(err):
+        kept = f"the last good checkpoint is kept ({last.relative_to(run.path)})" if last.is_file() else "no checkpoint had been saved yet"
+        return NonFiniteLoss(f"{err}; {kept}")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores further Ctrl-C after the first
+    if last.is_file():
+        return KnowItInterrupted(f"trainer: interrupted at epoch {trainer.current_epoch}; resume with: python -m knowit train trainer.resume={run.path}")
+    return KnowItInterrupted(f"trainer: interrupted at epoch {trainer.current_epoch}, before the first checkpoint; nothing to resume")
+
+
+class ResumeAttempt:
+    """The run's record as it was before a resume: restored if the resume fails, the failed
+    attempt written beside it in ``resume_failures.json``."""
+
+    KEPT = ("summary.json", "config.yaml", "metrics.csv", "scalers.json")
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        self.saved = {name: (run.path / name).read_bytes() for name in self.KEPT if (run.path / name).is_file()}
+
+    def restore(self, err: BaseException) -> None:
+        import datetime as _dt
+
+        from knowit.atomic_io import read_json, write_atomic, write_json
+        from knowit.sweeps.guard import failure_message
+
+        try:
+            for name, data in self.saved.items():
+                write_atomic(self.run.path / name, lambda p, data=data: p.write_bytes(data))
+            for name in set(self.KEPT) - set(self.saved):
+                (self.run.path / name).unlink(missing_ok=True)
+            record = self.run.path / "resume_failures.json"
+            attempts = read_json(record) if record.is_file() else []
+            attempts = attempts if isinstance(attempts, list) else []
+            attempts.append({"at": _dt.datetime.now().isoformat(timespec="seconds"), "error": failure_message(err)})
+            write_json(record, attempts)
+        except OSError:
+            log.warning("could not restore %s after the failed resume", self.run.path)
+
+
+def _record_failure(writer: _Writer, run: RunDir, summary: dict[str, Any], err: BaseException, trainer: Any = None) -> None:
+    """Mark the run failed (or interrupted) in summary.json, naming the checkpoints that are left."""
+    from knowit.errors import KnowItError, KnowItInterrupted
+    from knowit.training.callbacks import read_history
+    from knowit.training.trainer import model_checkpoint
+
+    summary["status"] = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit, KnowItInterrupted)) else "failed"
     summary["error"] = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if not isinstance(err, KnowItError):
         summary["error"] = f"{type(err).__name__}: {summary['error']}"
     summary["epochs"] = len(read_history(run.metrics))
     last = run.last_checkpoint
     summary["last_checkpoint"] = str(last.relative_to(run.path)) if last.is_file() else None
+    callback = model_checkpoint(trainer) if trainer is not None else None
+    best = Path(callback.best_model_path) if callback is not None and callback.best_model_path else None
+    if best is not None and best.is_file() and best.resolve().is_relative_to(run.path.resolve()):
+        summary["best_checkpoint"] = str(best.resolve().relative_to(run.path.resolve()))
     try:
         writer.do(run.write_summary, summary)
     except OSError:
@@ -331,18 +412,22 @@ def finalize(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: d
     import torch.distributed as dist
 
     from knowit.plots.curves import learning_curves
-    from knowit.results.load import module_from_checkpoint
+    from knowit.results.load import load_weights, read_checkpoint
+    from knowit.results.predictions import empty_set_note
+    from knowit.training.module import KnowItModule
     from knowit.training.callbacks import read_history
     from knowit.training.trainer import eval_trainer, model_checkpoint
 
     history = read_history(run.metrics)
     ckpt_cb = model_checkpoint(trainer)
     best = Path(ckpt_cb.best_model_path) if ckpt_cb and ckpt_cb.best_model_path else None
+    if best is not None:  # on resume this path comes from the checkpoint's callback state: keep it in the run
+        best = run.inside(str(best.resolve()), "the checkpoint callback's best_model_path")
     # Evaluate in this process only: after DDP training the workers have stopped here.
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()  # metrics would otherwise wait for the finished workers
-    if best:
-        module = module_from_checkpoint(best)
+    if best:  # the weights from the file, the code from this run's own (validated) hyperparameters
+        module = load_weights(KnowItModule(**dict(module.hparams)), read_checkpoint(best)["state_dict"], best)
     limits = {"valid": trainer.limit_val_batches, "test": trainer.limit_test_batches}
     evaluator = eval_trainer(trainer.strategy.root_device.type, limit_val_batches=limits["valid"], limit_test_batches=limits["test"])
     datamodule.trainer = None  # serve whole sets again (not one DDP shard)
@@ -350,7 +435,9 @@ def finalize(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: d
     evaluated = []
     for set_name in ("valid", "test"):
         loader = datamodule.loader(set_name)
-        if len(loader) == 0:
+        if len(loader) == 0:  # said in the summary, never an error later
+            summary.setdefault("not_evaluated", {})[set_name] = empty_set_note(set_name, datamodule)
+            log.info("note: %s", summary["not_evaluated"][set_name])
             continue
         method = evaluator.validate if set_name == "valid" else evaluator.test
         out = method(module, dataloaders=loader, verbose=False)
@@ -361,7 +448,7 @@ def finalize(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: d
         status=summary["status"] if summary["status"] == "interrupted" else "completed" if finite else "failed",
         epochs=len(history),
         best_epoch=_best_epoch(history, ckpt_cb),
-        best_checkpoint=str(best.relative_to(run.path)) if best else None,
+        best_checkpoint=str(best.relative_to(run.path.resolve())) if best else None,
         metrics=metrics,
         final={k: v for k, v in (history[-1] if history else {}).items() if k != "epoch"},
         epoch_times=[r.get("epoch_time") for r in history],

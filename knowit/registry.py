@@ -61,6 +61,19 @@ def module_path(name: str) -> str:
     return f"knowit.default_archs.{shipped[key]}"
 
 
+def is_shipped(name: str) -> bool:
+    """True for a bare name of an architecture shipped with knowit (importing it runs only knowit's code)."""
+    return "." not in name and "/" not in name and name.lower().replace("-", "_") in {a.lower() for a in available_archs()}
+
+
+def is_imported(name: str) -> bool:
+    """True when the module behind a user's arch name is already imported in this process:
+    loading it again runs no new code."""
+    import sys
+
+    return "." in name and "/" not in name and not name.endswith(".py") and name in sys.modules
+
+
 def load(name: str) -> ModuleType:
     """Import the module an arch name names (nothing checked; see ``resolve``)."""
     path = module_path(name)

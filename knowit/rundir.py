@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import datetime as _dt
-import errno
+import json
 import os
+import socket
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ def resume_paths(resume: str, exp_dir: Path) -> tuple[Path, Path]:
 @dataclass
 class RunDir:
     path: Path
+    _lock_fd: int | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def for_model(cls, exp_dir: Path, model_name: str) -> RunDir:
@@ -88,14 +90,25 @@ class RunDir:
     def last_checkpoint(self) -> Path:
         return self.checkpoints / "last.ckpt"
 
+    def inside(self, relative: Any, source: str) -> Path:
+        """A path named by one of the run's own files, resolved and confined to the run folder:
+        a shared run folder must not point knowit at another run's files (or anything else)."""
+        if not isinstance(relative, str) or not relative or "\0" in relative:
+            raise KnowItRunError(f"run_dir: {source} names {relative!r}, which is not a path inside {self.path}")
+        root = self.path.resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise KnowItRunError(f"run_dir: {source} names {relative!r}, which lies outside the run folder {self.path}; refusing to read it")
+        return path
+
     def best_checkpoint(self) -> Path | None:
         summary = self.read_summary()
         if summary and summary.get("best_checkpoint"):
-            path = self.path / summary["best_checkpoint"]
+            path = self.inside(summary["best_checkpoint"], f"{self.summary.name} (best_checkpoint)")
             if path.is_file():
                 return path
         found = sorted(self.checkpoints.glob("best*.ckpt"))
-        return found[-1] if found else None
+        return self.inside(str(found[-1].relative_to(self.path)), f"checkpoints/{found[-1].name}") if found else None
 
     # -- claiming -------------------------------------------------------------------------------
     def refuse_existing(self, *, overwrite: bool, hint: str = CLI_REPLACE) -> None:
@@ -106,46 +119,79 @@ class RunDir:
     def claim(self, *, overwrite: bool, resume: bool = False, hint: str = CLI_REPLACE) -> None:
         """Take the run directory for a new run: refuse an existing run unless allowed, then lock it.
 
-        The lock is a file created with O_EXCL holding our pid; a lock whose process is gone
-        (a crashed run) is taken over.
+        The existence check is repeated once the lock is held: a run that finished between the
+        first look and the lock is never replaced without consent.
         """
-        exists = self.path.exists() and any(self.path.iterdir())
-        if not resume:
-            self.refuse_existing(overwrite=overwrite, hint=hint)
+        if self._exists() and not (overwrite or resume):
+            raise ClaimRefused(f"model_name: a run already exists at {self.path}; choose another model_name or pass {hint}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.mkdir(exist_ok=True)
         except OSError as err:
             raise KnowItRunError(f"exp_dir: cannot create {self.path}: {err.strerror or err}") from None
         self._lock()
+        exists = self._exists()
+        if exists and not (overwrite or resume):
+            self.release()
+            raise ClaimRefused(f"model_name: a run already exists at {self.path}; choose another model_name or pass overwrite=true")
         if exists and overwrite and not resume:
             for child in self.path.iterdir():
                 if child.name != LOCK:
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
 
+    def _exists(self) -> bool:
+        return self.path.is_dir() and any(p.name != LOCK for p in self.path.iterdir())
+
     def _lock(self) -> None:
+        """An exclusive ``flock`` on ``.lock``, held until ``release`` or the process ends (a crash,
+        even SIGKILL, frees it: no pid guessing). The file records its owner (pid, host, start)
+        for the message another process gets."""
+        import fcntl
+
         lock = self.path / LOCK
-        for _ in range(2):
+        for _ in range(20):
             try:
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    pid = int(lock.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and _alive(pid):
-                    raise KnowItRunError(f"model_name: run {self.path.name!r} is in use by process {pid}") from None
-                lock.unlink(missing_ok=True)  # stale: its process is gone
-                continue
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as err:
                 raise KnowItRunError(f"exp_dir: cannot write in {self.path}: {err.strerror or err}") from None
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ClaimRefused(self._in_use_message(lock, live=True)) from None
+            try:
+                same_file = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if not same_file:  # the previous holder removed it between our open and our lock
+                os.close(fd)
+                continue
+            previous = _read_owner(fd)
+            if previous and previous.get("host") not in (None, _HOST) and previous.get("pid") is not None:
+                os.close(fd)  # its process may still run there: only a person can tell
+                raise ClaimRefused(self._in_use_message(lock, live=False))
+            record = json.dumps({"pid": os.getpid(), "host": _HOST, "started": _dt.datetime.now().isoformat(timespec="seconds")})
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode(), 0)
+            self._lock_fd = fd
             return
         raise KnowItRunError(f"model_name: could not lock {self.path}")
 
+    def _in_use_message(self, lock: Path, *, live: bool) -> str:
+        owner = _read_owner(lock) or {}
+        who = f"process {owner.get('pid', '?')} on host {owner.get('host', '?')}, started {owner.get('started', '?')}"
+        if live:
+            return f"model_name: run {self.path.name!r} is in use by {who}; wait for it to finish or stop that process"
+        return (f"model_name: run {self.path.name!r} is locked by {who}, which knowit cannot check from {_HOST}; "
+                f"if no run is active there, delete {lock} and start again")
+
     def release(self) -> None:
-        (self.path / LOCK).unlink(missing_ok=True)
+        fd = getattr(self, "_lock_fd", None)
+        if fd is None:
+            return
+        self._lock_fd = None
+        (self.path / LOCK).unlink(missing_ok=True)  # before unlocking: a waiting process then re-checks the inode
+        os.close(fd)
 
     # -- artefacts ------------------------------------------------------------------------------
     def write_config(self, cfg: dict[str, Any]) -> None:
@@ -160,10 +206,13 @@ class RunDir:
             raise KnowItRunError(f"run_dir: {self.path} has no config.yaml; it is not a knowit run (or it is incomplete)")
         try:
             config = yaml.safe_load(self.config.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
             first = str(err).strip().splitlines()[0]
             raise KnowItRunError(f"run_dir: {self.config} is unreadable: {first}") from None
-        data = config.get("data") if isinstance(config, dict) else None
+        if not isinstance(config, dict) or not config:
+            what = "empty" if config in (None, {}) else f"a {type(config).__name__}"
+            raise KnowItRunError(f"run_dir: {self.config} is {what}; expected a mapping with data, arch and trainer")
+        data = config.get("data")
         if isinstance(data, dict) and data.get("nan_handling") == "split":
             del data["nan_handling"]  # a removed key that never acted: runs saved with it still load
         return config
@@ -174,15 +223,55 @@ class RunDir:
     def read_summary(self) -> dict[str, Any] | None:
         if not self.summary.is_file():
             return None
-        try:
-            return read_json(self.summary)
-        except ValueError as err:
-            raise KnowItRunError(f"run_dir: {self.summary} is unreadable: {err}") from None
+        return read_run_json(self.summary)
 
 
-def _alive(pid: int) -> bool:
+def read_run_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a run's files (summary.json, scalers.json); anything else is one clear error."""
     try:
-        os.kill(pid, 0)
-    except OSError as err:
-        return err.errno == errno.EPERM
+        value = read_json(path)
+    except (ValueError, OSError) as err:
+        raise KnowItRunError(f"run_dir: {path} is unreadable: {err}") from None
+    if not isinstance(value, dict):
+        raise KnowItRunError(f"run_dir: {path} holds a {type(value).__name__}; expected a JSON object")
+    return value
+
+
+def clear_stale_lock(folder: Path) -> bool:
+    """Remove ``folder/.lock`` when no live process holds it (a killed job's); True if removed."""
+    import fcntl
+
+    lock = Path(folder) / LOCK
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    owner = _read_owner(fd) or {}
+    if owner.get("host") not in (None, _HOST):
+        os.close(fd)  # another host's: only a person can tell whether it still runs
+        return False
+    lock.unlink(missing_ok=True)
+    os.close(fd)
     return True
+
+
+class ClaimRefused(KnowItRunError):
+    """The run directory belongs to another run (existing, or locked by a live process)."""
+
+
+_HOST = socket.gethostname()
+
+
+def _read_owner(where: Path | int) -> dict[str, Any] | None:
+    """The owner recorded in a lock file (a path, or an open descriptor)."""
+    try:
+        raw = os.pread(where, 4096, 0) if isinstance(where, int) else where.read_bytes()
+        owner = json.loads(raw.decode() or "null")
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) else None

@@ -19,7 +19,8 @@ def test_train_writes_the_run_directory(ki: KnowIt) -> None:
     result = ki.train_model("m", KWARGS, and_viz=True)
     run = result.run_dir
     assert run == ki.exp_dir / "models" / "m"
-    for name in ("config.yaml", "metrics.csv", "summary.json", "scalers.json", "checkpoints/last.ckpt", "visualizations/learning_curves.png"):
+    for name in ("config.yaml", "metrics.csv", "summary.json", "scalers.json", "checkpoints/last.ckpt", "visualizations/learning_curves.png",
+                 "predictions/test.parquet", "visualizations/predicted_vs_true_test.png"):
         assert (run / name).is_file(), name
     assert result.best_checkpoint is not None and result.best_checkpoint.parent == run / "checkpoints"
     lines = (run / "metrics.csv").read_text().strip().splitlines()

@@ -126,3 +126,30 @@ def test_every_module_imports_in_a_fresh_interpreter_and_lower_layers_pull_in_no
         pulled = [m for m in seen[label]["loaded"] if _within(m, forbidden)]
         assert pulled == [], f"importing the {label} modules loaded {pulled}"
     assert set(names) <= set(seen["all"]["loaded"])
+
+
+def test_arch_declarations_are_checked_and_read() -> None:
+    """STATEFUL_ARG and INPUT_LAYOUT are what the framework reads; a wrong one is named by the checks."""
+    import types
+    from dataclasses import dataclass
+
+    from knowit import registry
+    from knowit.config.compose import compose
+    from knowit.config.run_config import validate
+    from knowit.plugin_check import check_plugin
+
+    cfg = validate(compose(["arch=convlstm1d", "data=synth_field", "arch.stateful=true", "arch.data_format=channels_first"]))
+    assert cfg.arch.stateful_key == "arch.stateful" and cfg.arch.input_layout == "field_channels_first"
+    cfg = validate(compose(["arch=lstm", "arch.internal_state.tracking=true"]))
+    assert cfg.arch.stateful_key == "arch.internal_state.tracking" and cfg.arch.input_layout == "series"
+    assert validate(compose(["arch=lstm"])).arch.stateful_key is None
+
+    @dataclass
+    class ArchArgs:
+        width: int = 4
+
+    module = types.ModuleType("bad_decl")
+    module.ArchArgs, module.Model, module.STATEFUL_ARG = ArchArgs, registry.resolve("mlp").Model, "width"
+    assert any("STATEFUL_ARG='width'" in p and "not a bool field" in p for p in check_plugin(module))
+    module.STATEFUL_ARG, module.INPUT_LAYOUT = None, "pixels"
+    assert any("INPUT_LAYOUT" in p for p in check_plugin(module))

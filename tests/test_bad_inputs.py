@@ -369,6 +369,112 @@ def test_a_run_killed_before_its_first_checkpoint_is_reported_incomplete(ki: Kno
         ki.evaluate("k")
 
 
+# -- issue 19: the remaining tracebacks and unclear lines -----------------------------------------
+def _one_line(out) -> str:
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("knowit: error: "), out.stderr
+    assert "Traceback" not in out.stderr
+    return lines[0]
+
+
+def test_model_name_with_a_nul_byte_or_300_characters_blames_model_name(ki: KnowIt, cli_main, tmp_path: Path) -> None:
+    before = tree_digest(ki.exp_dir)
+    with pytest.raises(KnowItConfigError, match=r"^model_name: 'a\\x00b' cannot be a directory name$"):
+        ki.train_model("a\0b", BASE)
+    with pytest.raises(KnowItConfigError, match=r"^model_name: 300 bytes long; a directory name holds at most 255$"):
+        ki.train_model("m" * 300, BASE)
+    line = _one_line(cli_main(["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, f"model_name={'m' * 300}"], cwd=tmp_path, exp_dir=ki.exp_dir))
+    assert line.startswith("knowit: error: model_name: 300 bytes long")
+    assert tree_digest(ki.exp_dir) == before
+
+
+def test_a_model_too_large_for_memory_is_one_line_naming_arch(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+    line = _one_line(cli_main(["train", "arch=lstm", "arch.width=100000", *TINY_OVERRIDES, "model_name=big"], cwd=tmp_path, exp_dir=exp_dir))
+    assert line.startswith("knowit: error: arch: lstm with arch.width=100000") and "does not fit in memory" in line
+    assert not (exp_dir / "models").exists()
+
+
+@pytest.mark.parametrize("content, what", [("- data\n- arch\n", "a list"), ("just words\n", "a str"), ("", "empty")],
+                         ids=["list", "string", "empty"])
+def test_run_config_that_is_not_a_mapping(trained: Path, cli_main, tmp_path: Path, content: str, what: str) -> None:
+    (trained / "config.yaml").write_text(content)
+    with pytest.raises(KnowItRunError, match=rf"^run_dir: .*config.yaml is {what}; expected a mapping"):
+        KnowIt.load(trained)
+    line = _one_line(cli_main(["evaluate", "good"], cwd=tmp_path, exp_dir=trained.parent.parent))
+    assert f"config.yaml is {what}" in line
+
+
+def test_scalers_json_that_is_not_json(trained: Path, cli_main, tmp_path: Path) -> None:
+    (trained / "scalers.json").write_text("{not json")
+    with pytest.raises(KnowItRunError, match=r"^run_dir: .*scalers.json is unreadable"):
+        KnowIt.load(trained)
+    assert "scalers.json is unreadable" in _one_line(cli_main(["predict", "good"], cwd=tmp_path, exp_dir=trained.parent.parent))
+
+
+def test_stored_labels_outside_the_class_range(ki: KnowIt) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    ki.import_dataset({"data_import": {"raw_data": {"x": rng.normal(size=(60, 4, 2)).astype("float32"), "y": rng.integers(0, 3, 60)},
+                                       "meta": {"name": "codes", "task": "classification"}}})
+    meta_path = ki.exp_dir / "datasets" / "codes" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["class_names"] = meta["class_names"][:2]  # a damaged store: code 2 has no name
+    meta_path.write_text(json.dumps(meta))
+    kwargs = {"data": {"name": "codes", "task": "classification"}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER}
+    with pytest.raises(KnowItError, match=r"^data.name: stored dataset 'codes' holds class code 2 in 'y', but its metadata lists 2 classes"):
+        ki.train_model("c", kwargs)
+    assert not (ki.exp_dir / "models").exists()
+
+
+def test_a_non_finite_loss_before_any_checkpoint_does_not_claim_one(ki: KnowIt) -> None:
+    kwargs = {"arch": {"name": "user_archs.diverging", "nan_after_batches": 1}, "trainer": TINY_TRAINER}
+    with pytest.raises(KnowItRunError, match=r"at epoch 0, batch 1; .*; no checkpoint had been saved yet$") as info:
+        ki.train_model("early", kwargs)
+    assert "kept" not in str(info.value)
+    summary = json.loads((ki.exp_dir / "models" / "early" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["last_checkpoint"] is None
+
+
+def test_a_full_disk_names_the_artefact_not_the_temporary_file(tmp_path: Path) -> None:
+    import errno
+
+    from knowit.atomic_io import write_json
+    from knowit.errors import os_errors_as_run_errors
+
+    target = tmp_path / "summary.json"
+
+    def full(tmp: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))  # what open/write of the temporary file says
+
+    from knowit.atomic_io import write_atomic
+
+    with pytest.raises(KnowItRunError) as info, os_errors_as_run_errors():
+        write_atomic(target, full)
+    assert str(info.value) == f"exp_dir: cannot write {target}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
+    write_json(target, {"ok": True})  # and the next write works
+
+
+def test_hydra_run_dir_is_refused_and_creates_nothing(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+    elsewhere = tmp_path / "outside" / "run"
+    line = _one_line(cli_main(["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, f"hydra.run.dir={elsewhere}"], cwd=tmp_path, exp_dir=exp_dir))
+    assert line.startswith("knowit: error: hydra.run.dir: ")
+    assert not (tmp_path / "outside").exists() and not any(exp_dir.iterdir())
+
+
+def test_an_empty_set_is_noted_at_training_and_one_line_when_evaluated(ki: KnowIt, cli_main, tmp_path: Path) -> None:
+    with pytest.raises(KnowItConfigError, match=r"^data.split_portions: \[1.0, 0.0, 0.0\] leaves no validation set, but trainer.checkpoint.monitor watches 'valid_loss'"):
+        ki.train_model("none", {**BASE, "data": {"name": "synth_regression", "split_portions": [1, 0, 0]}})
+    run = ki.train_model("notest", {**BASE, "data": {"name": "synth_regression", "split_portions": [0.8, 0.2, 0]}}).run_dir
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and "valid_loss" in summary["metrics"]
+    assert summary["not_evaluated"] == {"test": "the test set holds no points (data.split_portions=[0.8, 0.2, 0.0]), so it was not evaluated"}
+    for command in (["evaluate", "notest", "--set", "test"], ["predict", "notest", "--set", "test"]):
+        assert _one_line(cli_main(command, cwd=tmp_path, exp_dir=ki.exp_dir)) == (
+            "knowit: error: set: the test set holds no points (data.split_portions=[0.8, 0.2, 0.0]); choose a set with points")
+
+
 # -- import: what the table holds (one line naming the column or key, exit 2, store unchanged) --
 def _series_csv(path: Path, n: int = 40, *, dates: bool = False, cell: tuple[int, str] | None = None) -> None:
     import numpy as np
@@ -481,3 +587,14 @@ def test_time_zone_aware_csv_across_a_dst_change_is_one_hourly_slice(cli_main, t
     prepared = prepare_dataset(cfg, DatasetStore(exp_dir), 0)
     table = prepared.point_columns(prepared.set_points("train"))
     assert pd.DatetimeIndex(table["time"]).equals(local[3:])  # wall-clock times in the zone, across the change
+
+
+def test_a_run_whose_saved_config_no_longer_validates_is_a_clear_error(trained: Path) -> None:
+    """Loading re-validates config.yaml (an old knowit's key, a hand edit): one line naming file and key."""
+    import yaml
+
+    config = yaml.safe_load((trained / "config.yaml").read_text())
+    config["data"]["retired_key"] = 1
+    (trained / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(KnowItConfigError, match=r"^config: .*config\.yaml no longer validates: data\.retired_key: unknown key"):
+        KnowIt.load(trained)

@@ -51,3 +51,15 @@ def test_multirun_gives_each_job_its_own_directory(tmp_path: Path, exp_dir: Path
     assert [p.name for p in jobs] == ["0", "1"]
     widths = [json.loads((p / "summary.json").read_text())["n_parameters"] for p in jobs]
     assert widths[0] < widths[1]  # the jobs really ran different configs
+
+
+def test_import_warning_is_one_knowit_line_without_source(tmp_path: Path, exp_dir: Path) -> None:
+    """A newcomer's first CSV with a missing value: the warning about dropped rows reads as one
+    `knowit: warning:` line, not a source path followed by a line of knowit's code."""
+    rows = ["date,units"] + [f"2020-{m:02d}-01,{'' if m == 6 else 1000 + m}" for m in range(1, 13)]
+    (tmp_path / "sales.csv").write_text("\n".join(rows) + "\n")
+    out = run_cli(["import", "sales.csv", "--name", "sales", "--time-column", "date", "--min-rows", "2"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0, out.stderr
+    warned = [line for line in out.stderr.splitlines() if "dropped 1 rows" in line]
+    assert warned and warned[0].startswith("knowit: warning: dataset 'sales': dropped 1 rows"), out.stderr
+    assert "importing.py" not in out.stderr and "UserWarning" not in out.stderr, out.stderr

@@ -109,6 +109,6 @@ def test_cli_compare_prints_the_leaderboard_and_refuses_one_model(pair, tmp_path
     exp_dir = pair.exp_dir
     assert main(["compare", "a", "--exp-dir", str(exp_dir)]) == 2
     assert capsys.readouterr().err.strip() == "knowit: error: model_names: name at least two trained models to compare"
-    done = run_cli(["compare", "a", "b", "--set", "test", "--loss", "absolute"], cwd=tmp_path, exp_dir=exp_dir)
+    done = run_cli(["compare", "a", "b", "--set", "test", "--loss", "absolute", "--arch", TINY_ARCH], cwd=tmp_path, exp_dir=exp_dir)
     assert done.returncode == 0, done.stderr
     assert "leaderboard on the test set" in done.stdout and "a vs b: statistic" in done.stdout

@@ -141,7 +141,7 @@ def test_torchrun_two_processes_train_one_run_directory(tmp_path):
     assert out.stdout.count("run directory:") == 1  # rank 0 reports, rank 1 stays quiet
     assert [p.name for p in (exp_dir / "models").iterdir()] == ["tr"]
     run_dir = exp_dir / "models" / "tr"
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "metrics.csv", "scalers.json", "summary.json", "visualizations"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "metrics.csv", "predictions", "scalers.json", "summary.json", "visualizations"]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs"] == 2
     # Each process walks its own block of 32 streams: the steps per epoch of a 2-process shard.

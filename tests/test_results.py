@@ -137,13 +137,15 @@ def test_load_restores_everything_and_predicts_new_data(ki, regression):
         loaded.predict(windows[:, :3])
 
 
-def test_cli_predict_evaluate_viz(tmp_path, exp_dir, ki, regression):
-    ev = run_cli(["evaluate", "reg", "--set", "test"], cwd=tmp_path, exp_dir=exp_dir)
+def test_cli_predict_evaluate_viz(cli_main, tmp_path, exp_dir, ki, regression):
+    ev = run_cli(["evaluate", "reg", "--set", "test"], cwd=tmp_path, exp_dir=exp_dir)  # one real process
     assert ev.returncode == 0, ev.stderr
     assert f"{regression.metrics['test_loss']:.6g}" in ev.stdout
-    pr = run_cli(["predict", "reg", "--set", "test"], cwd=tmp_path, exp_dir=exp_dir)
-    assert pr.returncode == 0 and (regression.run_dir / "predictions" / "test.parquet").is_file()
-    vz = run_cli(["viz", "reg", "--set", "valid"], cwd=tmp_path, exp_dir=exp_dir)
+    saved = regression.run_dir / "predictions" / "test.parquet"
+    saved.unlink()  # training wrote it (the shown set): the command must write it again
+    pr = cli_main(["predict", "reg", "--set", "test"], cwd=tmp_path, exp_dir=exp_dir)
+    assert pr.returncode == 0 and saved.is_file()
+    vz = cli_main(["viz", "reg", "--set", "valid"], cwd=tmp_path, exp_dir=exp_dir)
     assert vz.returncode == 0 and "predicted_vs_true_valid.png" in vz.stdout
-    bad = run_cli(["evaluate", "reg", "--set", "tset"], cwd=tmp_path, exp_dir=exp_dir)
+    bad = cli_main(["evaluate", "reg", "--set", "tset"], cwd=tmp_path, exp_dir=exp_dir)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == ["knowit: error: set: 'tset' is not a set; choose one of: train, valid, test"]

@@ -131,7 +131,7 @@ def test_cli_grid_sweep_with_a_failing_job_ends_with_a_summary(tmp_path: Path, e
     assert "the training loss became nan" in rows[2]["error"]
     best = json.loads((sweep / "sweep_summary.json").read_text())["best"]
     assert best["value"] == values[0] and (sweep / "best").resolve() == Path(best["run_dir"]).resolve()
-    assert KnowIt.load(sweep / "best").summary["metrics"]["valid_loss"] == values[0]
+    assert KnowIt.load(sweep / "best", arch="user_archs.diverging").summary["metrics"]["valid_loss"] == values[0]  # a user arch is named to be loaded
     assert "sorted by valid_loss" in out.stdout and f"best: job {best['job']}" in out.stdout
     # one line per finished job, naming only the swept values
     lines = [line for line in out.stdout.splitlines() if line.startswith("sweep job ")]

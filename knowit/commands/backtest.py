@@ -12,18 +12,19 @@ def _flag(text: str) -> bool:
 
 
 def configure(parser) -> None:
-    from knowit.commands.common import add_exp_dir
+    from knowit.commands.common import add_arch, add_exp_dir
 
     parser.add_argument("model_name", help="a trained model under <exp_dir>/models (one run, or m/rep-<k>)")
     parser.add_argument("--folds", type=int, default=5, help="number of origins across the test region (default: 5)")
     parser.add_argument("--mode", default="expanding", help="expanding (all data before the origin) or sliding (a fixed-length window)")
     parser.add_argument("--refit", nargs="?", const=True, default=False, type=_flag,
                         help="train each fold afresh (--refit, or --refit true); default: score the trained model as it is")
+    add_arch(parser)
     add_exp_dir(parser)
 
 
 def run(ns) -> int:
     from knowit.api import KnowIt
 
-    print(KnowIt(ns.exp_dir).backtest(ns.model_name, ns.folds, mode=ns.mode, refit=ns.refit).format())
+    print(KnowIt(ns.exp_dir).backtest(ns.model_name, ns.folds, mode=ns.mode, refit=ns.refit, arch=ns.arch).format())
     return 0

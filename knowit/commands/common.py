@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
 
 
 def debug_wanted(argv: Sequence[str]) -> bool:
@@ -24,6 +25,11 @@ def fail(message: str) -> int:
 
 def add_exp_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exp-dir", default=None, help="experiment directory (default: $KNOWIT_EXP_DIR or ./knowit_exp)")
+
+
+def add_arch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", default=None, help="the module of a run trained with your own architecture "
+                        "(e.g. my_pkg.my_arch); loading runs its code, so a run folder never chooses it for you")
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
@@ -45,17 +51,20 @@ def print_summary(summary: dict) -> None:
 
 def guard(fn: Callable[[], int], debug: bool) -> int:
     """Run a command; knowit's own errors become one line and exit code 2."""
-    from knowit.errors import KnowItError
+    from knowit.errors import KnowItError, KnowItInterrupted
 
     try:
         return fn()
+    except KnowItInterrupted as err:  # a run stopped by Ctrl-C: where it stopped and how to resume
+        print(f"knowit: {err}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KnowItError as err:
         if debug:
             raise
         return fail(str(err))
     except KeyboardInterrupt:
         print("knowit: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def print_result(result, optimized_metric: str | None) -> float | None:

@@ -3,10 +3,11 @@ HELP = "evaluate a trained model's best checkpoint on a set (loss and the run's 
 
 
 def configure(parser) -> None:
-    from knowit.commands.common import add_exp_dir
+    from knowit.commands.common import add_arch, add_exp_dir
 
     parser.add_argument("model_name", help="a trained model under <exp_dir>/models")
     parser.add_argument("--set", dest="set_name", default="test", help="train, valid or test (default: test)")
+    add_arch(parser)
     add_exp_dir(parser)
 
 
@@ -14,6 +15,6 @@ def run(ns) -> int:
     from knowit.api import KnowIt
     from knowit.commands.common import format_metrics
 
-    metrics = KnowIt(ns.exp_dir).evaluate(ns.model_name, ns.set_name)
+    metrics = KnowIt(ns.exp_dir).evaluate(ns.model_name, ns.set_name, arch=ns.arch)
     print(f"{ns.model_name} on the {ns.set_name} set:\n{format_metrics(metrics)}")
     return 0

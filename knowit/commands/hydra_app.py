@@ -9,7 +9,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from knowit.errors import KnowItError, os_errors_as_run_errors
+from knowit.errors import KnowItError, KnowItInterrupted, os_errors_as_run_errors
 
 _DEBUG = False
 
@@ -27,9 +27,14 @@ def _job(cfg: DictConfig) -> float | None:
     _share_cores(hc)
     run_path = Path(hc.runtime.output_dir)
     swept, total = _sweep_shape(hc)
-    value, error = run_job(run_path, job=hc.job.num, overrides=list(hc.overrides.task),
-                           optimized_metric=cfg.get("optimized_metric"), reraise=_DEBUG,
-                           train=lambda: _train(cfg, run_path=run_path), total=total, swept=swept)
+    try:
+        value, error = run_job(run_path, job=hc.job.num, overrides=list(hc.overrides.task),
+                               optimized_metric=cfg.get("optimized_metric"), reraise=_DEBUG,
+                               train=lambda: _train(cfg, run_path=run_path), total=total, swept=swept)
+    except KnowItInterrupted as err:
+        print(f"knowit: job {hc.job.num}: {err} (the sweep stopped; python -m knowit sweep resume {run_path.parent} "
+              "runs the jobs it did not finish)", file=sys.stderr)
+        sys.exit(130)
     if error:
         print(f"knowit: error: job {hc.job.num}: {error}", file=sys.stderr)
     return value if value is not None and math.isfinite(value) else _worst(cfg)
@@ -93,8 +98,17 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
 
             raw = from_resumed_run(raw, override_keys(HydraConfig.get().overrides.task))
         rc = validate(raw)
+        if run_path is not None:  # a sweep job
+            from knowit.sweeps.guard import job_config
+
+            rc = job_config(rc)
         with os_errors_as_run_errors():
             result = train_model(rc, run_path=run_path, and_viz=True, epoch_lines=run_path is None)  # sweep jobs: a line when done
+    except KnowItInterrupted as err:
+        if run_path is not None:
+            raise  # stops the sweep; its plan shows the jobs left
+        print(f"knowit: {err}", file=sys.stderr)
+        sys.exit(130)
     except KnowItError as err:
         if _DEBUG or run_path is not None:
             raise

@@ -3,7 +3,7 @@ HELP = "attribute a trained model's outputs to its input windows (Captum): npz +
 
 
 def configure(parser) -> None:
-    from knowit.commands.common import add_exp_dir
+    from knowit.commands.common import add_arch, add_exp_dir
     from knowit.interpret.config import METHODS, SELECTIONS, SETS
 
     parser.add_argument("model_name", help="a trained model under <exp_dir>/models")
@@ -14,6 +14,7 @@ def configure(parser) -> None:
     parser.add_argument("--baseline", default="mean", help="mean (of training inputs) or zeros (default: mean)")
     parser.add_argument("--local", action="store_true", help="local attributions (multiply_by_inputs=False)")
     parser.add_argument("--seed", type=int, default=123)
+    add_arch(parser)
     add_exp_dir(parser)
 
 
@@ -22,7 +23,7 @@ def run(ns) -> int:
 
     interpreter = {"interpretation_method": ns.method, "interpretation_set": ns.set_name, "selection": ns.selection,
                    "size": ns.size, "baseline": ns.baseline, "multiply_by_inputs": not ns.local, "seed": ns.seed}
-    out = KnowIt(ns.exp_dir).interpret_model(ns.model_name, {"interpreter": interpreter})
+    out = KnowIt(ns.exp_dir).interpret_model(ns.model_name, {"interpreter": interpreter}, arch=ns.arch)
     where, value = out.peak()
     print(f"{ns.method} on {len(out.points)} {ns.selection} points of the {ns.set_name} set of {ns.model_name}")
     print(f"largest mean |attribution| at {where}: {value:.4g}")

@@ -56,7 +56,15 @@ def train_from_args(args: list[str]) -> int:
     from knowit.commands.hydra_app import run_hydra
     from knowit.config.compose import normalize_overrides
 
-    return run_hydra([*flags, *normalize_overrides(overrides)], debug=debug)
+    try:
+        return run_hydra([*flags, *normalize_overrides(overrides)], debug=debug)
+    except KeyboardInterrupt:  # Ctrl-C outside training (Lightning handles it inside)
+        import sys
+
+        from knowit.commands.common import EXIT_INTERRUPTED
+
+        print("knowit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _train_here(overrides: list[str], debug: bool) -> int:
@@ -91,15 +99,29 @@ def _check_jobs(overrides: list[str], multirun: bool) -> int:
 
     own = [o for o in overrides if not o.startswith("hydra")]
     hydra_own = [o for o in overrides if o.startswith("hydra")]
+    check_hydra_dirs(hydra_own)
     jobs, direction = sweep_jobs(own, hydra_own) if multirun else ([own], None)
     for number, job in enumerate(jobs[:MAX_PREVALIDATED_JOBS]):
         # Hydra's own settings (launcher, sweeper) are checked once, with the first job.
         cfg = validate(compose(job + (hydra_own if number == 0 else [])))
         plan(cfg)
     if multirun:
-        from knowit.sweeps.guard import check_direction, check_sweep_dir, clear_sweep_dir
+        from knowit.sweeps.grid import expand_grid
+        from knowit.sweeps.guard import check_direction, hydra_sweep_dir
+        from knowit.sweeps.plan import start_sweep
 
         check_direction(direction, cfg.root.optimized_metric)
-        check_sweep_dir(cfg)
-        clear_sweep_dir(cfg)
+        grid = expand_grid(own)  # a search's trials are chosen as it runs: no fixed plan of jobs
+        start_sweep(hydra_sweep_dir(cfg, hydra_own), jobs=grid if grid == jobs else None, overwrite=cfg.root.overwrite)
     return 0
+
+
+def check_hydra_dirs(hydra_overrides: list[str]) -> None:
+    """Hydra creates ``hydra.run.dir`` before the job starts, yet knowit never writes there: a
+    path given to it would only leave empty folders outside the experiment directory."""
+    from knowit.errors import KnowItConfigError
+
+    for item in hydra_overrides:
+        if item.split("=", 1)[0].lstrip("+~") == "hydra.run.dir":
+            raise KnowItConfigError("hydra.run.dir: knowit writes a run to <exp_dir>/models/<model_name>, not to Hydra's run folder; "
+                                    "set exp_dir= or model_name= instead")

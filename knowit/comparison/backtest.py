@@ -115,10 +115,9 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     from knowit.atomic_io import write_atomic, write_json
     from knowit.comparison.baselines import baseline_report
     from knowit.comparison.compare import resolve_run
-    from knowit.config.run_config import validate_saved
     from knowit.data.datamodule import KnowItDataModule
     from knowit.data.windows import point_ranges
-    from knowit.results.load import load_run
+    from knowit.results.load import load_run, run_config
     from knowit.results.predictions import predict_set
     from knowit.rundir import RunDir
 
@@ -129,7 +128,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     summary = RunDir(path).read_summary() or {}
     if summary.get("repeats"):
         raise KnowItRunError(f"model_name: {model_name!r} holds {summary['repeats']} repeats; backtest one of them ({model_name}/rep-0)")
-    cfg = validate_saved(RunDir(path).read_config(), RunDir(path).config)
+    cfg = run_config(RunDir(path), exp_dir=Path(exp_dir))  # the run folder never chooses code (see results/load.py)
     from knowit.data.builtin import ensure_builtin
     from knowit.data.store import DatasetStore
 
@@ -201,13 +200,11 @@ def _train_fold(train_model: Any, cfg: Any, datamodule: Any, path: Path, model_n
 
     root = dataclasses.replace(cfg.root, model_name=f"{model_name}-backtest-fold-{f}", overwrite=True, repeats=1)
     trainer = dataclasses.replace(cfg.trainer, resume=None)
-    result = train_model(dataclasses.replace(cfg, root=root, trainer=trainer), run_path=path, and_viz=False,
-                         progress_bar=progress_bar, epoch_lines=False, datamodule=datamodule)
+    fold_cfg = dataclasses.replace(cfg, root=root, trainer=trainer)
+    result = train_model(fold_cfg, run_path=path, and_viz=False, progress_bar=progress_bar, epoch_lines=False, datamodule=datamodule)
     if result.status != "completed":
         raise KnowItRunError(f"fold {f}: training ended {result.status}; see {path / 'summary.json'}")
-    if result.best_checkpoint:
-        return module_from_checkpoint(result.best_checkpoint)
-    return module_from_checkpoint(path / "checkpoints" / "last.ckpt")
+    return module_from_checkpoint(result.best_checkpoint or path / "checkpoints" / "last.ckpt", fold_cfg)
 
 
 def _aggregate(table: pd.DataFrame) -> dict[str, dict[str, float]]:

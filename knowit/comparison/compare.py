@@ -85,7 +85,7 @@ def load_predictions(exp_dir: Path, name: str, set_name: str) -> RunPredictions:
     """A run's predictions of ``set_name``; for a model trained with repeats, every repeat's."""
     from knowit.results.load import load_run
     from knowit.results.predictions import predictions_frame, save_predictions
-    from knowit.config.run_config import validate_saved
+    from knowit.results.load import run_config
     from knowit.rundir import RunDir
 
     path = resolve_run(exp_dir, name)
@@ -100,7 +100,7 @@ def load_predictions(exp_dir: Path, name: str, set_name: str) -> RunPredictions:
         if len(frame) != len(frames[0]) or not all(np.array_equal(frame[c].to_numpy(), frames[0][c].to_numpy()) for c in keys):
             raise KnowItRunError(f"model_names: the repeats of {name!r} are scored on different {set_name} points (rep-0 and rep-{k}: "
                                  "a seeded random split); compare single repeats instead")
-    return RunPredictions(name, path, validate_saved(RunDir(path).read_config(), RunDir(path).config), RunDir(path).read_summary() or {}, frames[0], frames)
+    return RunPredictions(name, path, run_config(RunDir(path), exp_dir=Path(exp_dir)), RunDir(path).read_summary() or {}, frames[0], frames)
 
 
 def _fingerprint(summary: dict[str, Any]) -> Any:

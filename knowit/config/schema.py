@@ -122,6 +122,9 @@ class TrainerConfig:
                 raise FieldError(f"logger[{i}]", f"{name!r} is not a logger; choose from: {', '.join(LOGGERS)}")
 
 
+NAME_MAX = 255  # bytes in one file or directory name (Linux, macOS, Windows)
+
+
 @dataclass
 class RootConfig:
     """Top-level keys beside the three groups."""
@@ -136,8 +139,12 @@ class RootConfig:
     def check(self) -> None:
         if self.model_name is not None:
             bad = set(self.model_name) & set('/\\:*?"<>|')
-            if not self.model_name.strip() or bad or self.model_name.startswith("."):
+            control = any(ord(c) < 32 for c in self.model_name)  # NUL and friends: no filesystem takes them
+            if not self.model_name.strip() or bad or control or self.model_name.startswith("."):
                 raise FieldError("model_name", f"{self.model_name!r} cannot be a directory name")
+            size = len(self.model_name.encode("utf-8", "surrogatepass"))
+            if size > NAME_MAX:
+                raise FieldError("model_name", f"{size} bytes long; a directory name holds at most {NAME_MAX}")
 
 
 GROUPS = ("data", "arch", "trainer")

@@ -227,6 +227,10 @@ def load_arrays(store: DatasetStore, name: str) -> ArrayData:
     if meta.get("kind") != "arrays":
         raise KnowItDataError(f"data.name: dataset {name!r} is a time series, not an array dataset")
     arrays = store.load_array_file(name)
+    if meta.get("class_names") is not None:
+        from knowit.data.classes import check_stored_codes
+
+        check_stored_codes(arrays["y"], meta["class_names"], name, "y")
     return ArrayData(
         name=name,
         task=meta["task"],

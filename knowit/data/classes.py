@@ -29,3 +29,18 @@ def class_weights(spec: str | list[float] | None, train_counts: dict[str, int]) 
     if len(weights) != n_classes or any(w < 0 for w in weights):
         raise KnowItDataError(f"data.class_weights: expected {n_classes} non-negative weights (classes {', '.join(train_counts)}), got {list(spec)}")
     return weights
+
+
+def check_stored_codes(codes: np.ndarray, class_names: list[str], dataset: str, column: str) -> None:
+    """Stored class codes must index the stored class names (a hand-edited or damaged store
+    would otherwise fail deep inside the loss)."""
+    codes = np.asarray(codes)
+    if codes.size == 0:
+        return
+    finite = codes[np.isfinite(codes)] if codes.dtype.kind == "f" else codes
+    bad = finite[(finite < 0) | (finite >= len(class_names)) | (finite != np.round(finite))]
+    if bad.size:
+        raise KnowItDataError(
+            f"data.name: stored dataset {dataset!r} holds class code {bad[0].item()!r} in {column!r}, but its metadata lists "
+            f"{len(class_names)} classes ({', '.join(map(str, class_names[:10]))}); the store is damaged: import the dataset again"
+        )

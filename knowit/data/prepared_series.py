@@ -136,6 +136,9 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any =
         labels = data.values[:, out_idx[0]]
         if out_c[0] in data.categories:
             class_names = data.categories[out_c[0]]
+            from knowit.data.classes import check_stored_codes
+
+            check_stored_codes(labels, class_names, data.name, out_c[0])
         else:
             if not np.all(labels == np.round(labels)) or labels.min() < 0:
                 raise KnowItDataError(f"data.out_components: {out_c[0]!r} must hold class labels (non-negative integers or strings)")

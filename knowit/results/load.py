@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 
-from knowit.atomic_io import read_json
 from knowit.config.run_config import RunConfig, validate_saved
 from knowit.errors import KnowItRunError
 from knowit.rundir import RunDir
@@ -68,36 +67,125 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise KnowItRunError(f"checkpoint: {path} cannot be loaded safely: {first}") from None
 
 
-def module_from_checkpoint(path: Path):
-    from knowit.training.module import KnowItModule
+# Hyperparameters that choose code: never taken from a checkpoint, always from the validated config.
+# (A checkpoint's strings survive weights_only loading; importing one would run whatever it names.)
+_DATA_HPARAMS = ("input_dim", "output_dim", "task", "class_names", "class_weights")
+
+
+def arch_to_import(run: RunDir, recorded: Any, arch: str | None) -> str:
+    """The architecture a run is loaded with; the run folder alone never chooses code.
+
+    A shipped architecture by name; a user's architecture only when the caller names it
+    (``arch=`` / ``--arch``) or this process has already imported it (loading then runs no new
+    code). Anything else would import a module a shared run folder chose.
+    """
+    if not isinstance(recorded, str) or not recorded:
+        if arch is not None:
+            return arch
+        raise KnowItRunError(f"run_dir: {run.config} has no arch.name")
+    return trusted_arch(recorded, arch, f"{run.path.name} was trained with")
+
+
+def trusted_arch(recorded: str, arch: str | None, who: str) -> str:
+    """``recorded`` (an arch name read from a run's or a sweep's files) if it is safe to import,
+    else ``arch`` (named by the caller); otherwise one line saying how to name it."""
+    from knowit import registry
+
+    if arch is not None:
+        return arch
+    if registry.is_shipped(recorded) or registry.is_imported(recorded):
+        return recorded
+    raise KnowItRunError(
+        f"arch.name: {who} the user architecture {recorded!r}; loading it imports and runs "
+        f"that code, so name it yourself if you trust it: --arch {recorded} (CLI) or arch={recorded!r} (API)"
+    )
+
+
+def _exp_dir_of(run: RunDir, given: Path | None) -> Path | None:
+    """Where the run's datasets live: the caller's experiment directory, else the one the run
+    folder sits in (``<exp>/models/<name>``, ``<exp>/sweeps/<sweep>/<job>``), never a path
+    read from the run's own config when its place says otherwise."""
+    if given is not None:
+        return Path(given)
+    path = run.path.resolve()
+    if path.parent.name == "models":
+        return path.parent.parent
+    if path.parent.parent.name == "sweeps":
+        return path.parent.parent.parent
+    return None
+
+
+def run_config(run: RunDir, *, arch: str | None = None, exp_dir: Path | None = None):
+    """The run's config.yaml, validated, with the architecture chosen by ``arch_to_import``."""
+    raw = dict(run.read_config())
+    node = raw.get("arch")
+    if not isinstance(node, dict):
+        raise KnowItRunError(f"run_dir: {run.config}: arch is not a mapping")
+    raw["arch"] = {**node, "name": arch_to_import(run, node.get("name"), arch)}
+    where = _exp_dir_of(run, exp_dir)
+    if where is not None:
+        raw["exp_dir"] = str(where)
+    return validate_saved(raw, run.config)
+
+
+def module_from_checkpoint(path: Path, cfg: Any, recorded_arch: str | None = None):
+    """A ``KnowItModule`` built from the validated config ``cfg`` holding the checkpoint's weights.
+
+    Only data-derived shapes and class names come from the checkpoint; architecture, loss,
+    metrics and optimiser come from ``cfg``. A checkpoint saved for another architecture than
+    the run's config records (``recorded_arch``, default ``cfg.arch.name``) is refused."""
+    from knowit import registry
+    from knowit.training.module import KnowItModule, code_hparams
 
     ckpt = read_checkpoint(path)
-    hparams = ckpt.get("hyper_parameters")
-    if not isinstance(hparams, dict) or "arch_module" not in hparams:
+    saved = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not isinstance(saved, dict) or "arch_module" not in saved or not isinstance(ckpt.get("state_dict"), dict):
         raise KnowItRunError(f"checkpoint: {path} is not a knowit checkpoint (no architecture hyperparameters)")
-    module = KnowItModule(**hparams)
+    trusted = code_hparams(cfg)
+    expected = {"arch_module": registry.module_path(recorded_arch or cfg.arch.name), "task": cfg.data.task}
+    if recorded_arch in (None, cfg.arch.name):
+        expected["arch_args"] = trusted["arch_args"]
+    for key, value in expected.items():
+        if saved.get(key) != value:
+            raise KnowItRunError(
+                f"checkpoint: {path} was saved with {key}={saved.get(key)!r}, but the run's config.yaml says {value!r}; "
+                "the checkpoint does not belong to this run"
+            )
+    module = KnowItModule(**{**{k: saved[k] for k in _DATA_HPARAMS if k in saved}, **trusted})
+    return load_weights(module, ckpt["state_dict"], path)
+
+
+def load_weights(module: Any, state_dict: dict[str, Any], path: Path):
     try:
-        module.load_state_dict(ckpt["state_dict"])
+        module.load_state_dict(state_dict)
     except (RuntimeError, KeyError) as err:
         first = str(err).strip().splitlines()[0]
         raise KnowItRunError(f"checkpoint: {path} does not fit its architecture: {first}") from None
     return module.eval()
 
 
-def load_run(path: Path, *, checkpoint: str = "best") -> LoadedRun:
+def load_run(path: Path, *, checkpoint: str = "best", arch: str | None = None, exp_dir: Path | None = None) -> LoadedRun:
+    """A trained run, rebuilt from its validated config (see ``arch_to_import``): the best (or
+    ``last``, or a named) checkpoint's weights, its scalers and summary. Paths read from the
+    run's files must lie inside the run folder."""
+    from knowit.rundir import read_run_json
+
     run = RunDir(Path(path))
-    cfg = validate_saved(run.read_config(), run.config)
+    recorded = run.read_config().get("arch", {})
+    cfg = run_config(run, arch=arch, exp_dir=exp_dir)
     summary = run.read_summary()
     if checkpoint == "best":
-        ckpt = run.best_checkpoint() or (run.last_checkpoint if run.last_checkpoint.is_file() else None)
+        last = run.inside("checkpoints/last.ckpt", "checkpoints/last.ckpt")
+        ckpt = run.best_checkpoint() or (last if last.is_file() else None)
     elif checkpoint == "last":
-        ckpt = run.last_checkpoint
+        ckpt = run.inside("checkpoints/last.ckpt", "checkpoints/last.ckpt")
     else:
-        ckpt = Path(checkpoint)
+        ckpt = Path(checkpoint)  # named by the caller, not by the run's files
     if ckpt is None or not ckpt.is_file():
         if (summary or {}).get("repeats"):
             raise KnowItRunError(f"run_dir: {run.path} holds {summary['repeats']} repeats; load one of them: {run.path / 'rep-0'}")
         status = (summary or {}).get("status", "unknown")
         raise KnowItRunError(f"run_dir: {run.path} has no checkpoint to load (run status: {status})")
-    scalers = read_json(run.scalers) if run.scalers.is_file() else {}
-    return LoadedRun(run=run, cfg=cfg, module=module_from_checkpoint(ckpt), checkpoint=ckpt, scalers=scalers, summary=summary)
+    scalers = read_run_json(run.scalers) if run.scalers.is_file() else {}
+    module = module_from_checkpoint(ckpt, cfg, recorded.get("name") if isinstance(recorded, dict) else None)
+    return LoadedRun(run=run, cfg=cfg, module=module, checkpoint=ckpt, scalers=scalers, summary=summary)

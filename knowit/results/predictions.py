@@ -36,6 +36,22 @@ def run_data(run: LoadedRun):
     return datamodule
 
 
+def empty_set_note(set_name: str, datamodule: Any) -> str:
+    portions = getattr(getattr(datamodule, "cfg", None), "split_portions", None)
+    share = f" (data.split_portions={list(portions)})" if portions is not None else ""
+    return f"the {set_name} set holds no points{share}, so it was not evaluated"
+
+
+def set_loader(datamodule: Any, set_name: str) -> Any:
+    """A set's loader; an empty set is one clear error, not an IndexError deep in Lightning."""
+    from knowit.errors import KnowItDataError
+
+    loader = datamodule.loader(set_name)
+    if len(loader) == 0:
+        raise KnowItDataError(f"set: {empty_set_note(set_name, datamodule).replace(', so it was not evaluated', '')}; choose a set with points")
+    return loader
+
+
 @torch.no_grad()
 def predict_set(module: Any, datamodule: Any, set_name: str, *, limit: int | float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(points, outputs, targets)`` of a set in the order the set's loader serves them
@@ -48,7 +64,7 @@ def predict_set(module: Any, datamodule: Any, set_name: str, *, limit: int | flo
     module._reset_states()
     points, outputs, targets = [], [], []
     device = next(module.parameters()).device
-    loader = datamodule.loader(set_name)
+    loader = set_loader(datamodule, set_name)
     for batch in itertools.islice(loader, limited_batches(limit, len(loader))):
         if "reset" in batch:
             module._reset_states(batch["reset"].to(device))
@@ -104,5 +120,5 @@ def evaluate(run: LoadedRun, set_name: str) -> dict[str, float]:
 
     _check_set(set_name, "set")
     datamodule = run_data(run)
-    out = eval_trainer().test(run.module, dataloaders=datamodule.loader(set_name), verbose=False)[0]
+    out = eval_trainer().test(run.module, dataloaders=set_loader(datamodule, set_name), verbose=False)[0]
     return {f"{set_name}_{k[len('test_'):]}": float(v) for k, v in out.items()}

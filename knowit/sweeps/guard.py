@@ -1,7 +1,6 @@
 """Sweep directory rules: no silent reuse of a sweep name; failed jobs leave a readable record."""
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TypeVar
@@ -9,7 +8,6 @@ from typing import TypeVar
 from knowit.atomic_io import read_json, write_json
 from knowit.config.run_config import RunConfig
 from knowit.errors import KnowItRunError
-from knowit.rundir import CLI_REPLACE
 
 T = TypeVar("T")
 
@@ -18,11 +16,21 @@ def sweep_dir(cfg: RunConfig) -> Path:
     return cfg.exp_dir / "sweeps" / str(cfg.root.model_name)
 
 
-def check_sweep_dir(cfg: RunConfig, hint: str = CLI_REPLACE) -> None:
-    """An existing sweep is never reused silently; ``hint``: the door's word for consent."""
-    path = sweep_dir(cfg)
-    if path.exists() and any(path.iterdir()) and not cfg.root.overwrite:
-        raise KnowItRunError(f"model_name: sweep {path} already exists; choose another model_name or pass {hint}")
+def job_config(cfg: RunConfig) -> RunConfig:
+    """A sweep job's config: it never replaces a folder (the sweep's ``overwrite`` cleared only
+    the sweep folder it checked; a job folder holding another run stays that run's)."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, root=dataclasses.replace(cfg.root, overwrite=False))
+
+
+def hydra_sweep_dir(cfg: RunConfig, hydra_overrides: list[str]) -> Path:
+    """The folder a CLI multirun writes to: ``hydra.sweep.dir`` when given, else the default."""
+    for item in hydra_overrides:
+        key, _, value = item.partition("=")
+        if key.lstrip("+") == "hydra.sweep.dir" and value and "${" not in value:
+            return Path(value.strip("'\"")).expanduser().resolve()
+    return sweep_dir(cfg)
 
 
 def check_direction(direction: str | None, metric: str | None) -> None:
@@ -33,16 +41,6 @@ def check_direction(direction: str | None, metric: str | None) -> None:
     if direction is not None and metric and direction != metric_direction(metric):
         raise KnowItConfigError(f"hydra.sweeper.direction: {direction!r} disagrees with optimized_metric {metric!r}, "
                                 f"which is to {metric_direction(metric)}; set hydra.sweeper.direction={metric_direction(metric)}")
-
-
-def clear_sweep_dir(cfg: RunConfig) -> None:
-    """``overwrite=true``: the old sweep goes entirely, so its jobs never mix into the new summary."""
-    path = sweep_dir(cfg)
-    if cfg.root.overwrite and path.is_dir():
-        try:
-            shutil.rmtree(path)
-        except OSError as err:
-            raise KnowItRunError(f"model_name: cannot replace sweep {path}: {err.strerror or err}") from None
 
 
 def record_failed_job(run_path: Path | None, message: str) -> None:
@@ -66,18 +64,27 @@ def run_job(path: Path, *, job: int, overrides: list[str], optimized_metric: str
     recording it in the job's ``summary.json`` (the sweep goes on). The job's overrides are
     written beside its run either way, for the sweep summary, and one line says how it ended
     (job ``job`` of ``total``, with the values of the ``swept`` keys)."""
+    from knowit.rundir import ClaimRefused
+    from knowit.sweeps.plan import record_unclaimed
     from knowit.sweeps.summary import job_line, write_job_record
 
+    owned = True
     try:
         return train(), None
     except Exception as err:  # noqa: BLE001 - recorded in the job's summary.json and the sweep summary
-        if reraise:
+        from knowit.errors import KnowItInterrupted
+
+        if reraise or isinstance(err, KnowItInterrupted):  # Ctrl-C stops the whole sweep
             raise
         message = failure_message(err)
-        record_failed_job(path, message)
+        if isinstance(err, ClaimRefused):  # the folder is another run's: record beside the sweep, touch nothing there
+            owned = False
+            record_unclaimed(path.parent, job, message)
+        else:
+            record_failed_job(path, message)
         return None, message
     finally:
-        if path.is_dir():
+        if owned and path.is_dir():
             write_job_record(path, job=job, overrides=overrides, optimized_metric=optimized_metric)
             print(job_line(path, total, swept), flush=True)
 

@@ -24,20 +24,26 @@ def run_sweep(
     overwrite: bool = False,
     and_viz: bool = False,
     progress_bar: bool | None = None,
+    resume: bool = False,
 ) -> SweepSummary:
     from knowit.orchestrator import plan
     from knowit.sweeps.grid import grid_overrides
-    from knowit.sweeps.guard import check_sweep_dir, clear_sweep_dir, run_job, sweep_dir
+    from knowit.sweeps.guard import run_job, sweep_dir
+    from knowit.sweeps.plan import jobs_to_resume, start_sweep
     from knowit.sweeps.summary import summarize_sweep
 
     jobs = grid_overrides(grid)
     configs = [ki.config(model_name, kwargs, overrides=[*overrides, *job], overwrite=overwrite) for job in jobs]
     for cfg in configs:
         plan(cfg)
-    check_sweep_dir(configs[0], hint="overwrite=True")
-    clear_sweep_dir(configs[0])
     folder = sweep_dir(configs[0])
-    for number, (job, cfg) in enumerate(zip(jobs, configs)):
+    if resume:  # only the planned jobs that never finished
+        todo = [number for number, _ in jobs_to_resume(folder, jobs)]
+    else:
+        start_sweep(folder, jobs=jobs, overwrite=overwrite, door="api")
+        todo = list(range(len(jobs)))
+    for number in todo:
+        job, cfg = jobs[number], configs[number]
         path = folder / str(number)
         log.info("sweep %s: job %d/%d: %s", model_name, number + 1, len(jobs), " ".join(job))
         run_job(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric, total=len(jobs),
@@ -48,6 +54,7 @@ def run_sweep(
 def _train(cfg: Any, path: Any, and_viz: bool, progress_bar: bool | None) -> Any:
     from knowit.errors import os_errors_as_run_errors
     from knowit.orchestrator import train_model
+    from knowit.sweeps.guard import job_config
 
     with os_errors_as_run_errors():
-        return train_model(cfg, run_path=path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=False)
+        return train_model(job_config(cfg), run_path=path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=False)

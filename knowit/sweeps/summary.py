@@ -46,6 +46,13 @@ class SweepSummary:
     jobs: list[dict[str, Any]]  # sorted: best first, then the rest, failed jobs last
     best: dict[str, Any] | None = None
     files: list[Path] = field(default_factory=list)
+    planned: int | None = None  # jobs the sweep set out to run (sweep_plan.json); None: not known
+    missing: list[int] = field(default_factory=list)  # planned jobs that never finished
+    resume_hint: str = ""  # how to run the missing jobs (the door the sweep was started from)
+
+    @property
+    def finished(self) -> int:
+        return sum(j["status"] in ("completed", "failed") for j in self.jobs)
 
     @property
     def best_run_dir(self) -> Path | None:
@@ -183,12 +190,37 @@ def _finite(value: Any) -> bool:
 
 
 def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, plot: bool = True) -> SweepSummary:
-    """Read every job of a sweep directory and write the summary files (CSV, JSON, plot, ``best``)."""
+    """Read every job of a sweep directory and write the summary files (CSV, JSON, plot, ``best``).
+
+    With the sweep's plan, jobs that never finished are listed as ``missing`` (their swept values
+    kept); a job that could not claim its folder is reported from the sweep's own record, never
+    from the other run that folder holds; killed jobs' stale locks are removed."""
+    from knowit.rundir import clear_stale_lock
+    from knowit.sweeps.plan import read_plan, resume_hint, unclaimed_jobs
+
     sweep_dir = Path(sweep_dir).resolve()
-    jobs = [_read_job(p) for p in job_dirs(sweep_dir)]
+    plan = read_plan(sweep_dir) if sweep_dir.is_dir() else None
+    unclaimed = unclaimed_jobs(sweep_dir) if sweep_dir.is_dir() else {}
+    found = {int(p.name): p for p in job_dirs(sweep_dir)}
+    for path in found.values():
+        clear_stale_lock(path)
+    jobs = [_read_job(path) for number, path in sorted(found.items()) if number not in unclaimed]
+    for number, record in unclaimed.items():
+        jobs.append({"job": number, "run_dir": "", "overrides": _planned(plan, number), "status": "failed",
+                     "error": record.get("error", "could not claim its folder"), "metrics": {}})
+    planned = plan.get("n_jobs") if plan else None
+    known = {j["job"] for j in jobs}
+    for number in range(planned or 0):
+        if number not in known:
+            jobs.append({"job": number, "run_dir": str(sweep_dir / str(number)), "overrides": _planned(plan, number),
+                         "status": "missing", "metrics": {}})
+    for job in jobs:
+        if not job["overrides"] and _planned(plan, job["job"]):
+            job["overrides"] = _planned(plan, job["job"])
+    jobs.sort(key=lambda j: j["job"])
     if not jobs:
         raise KnowItRunError(f"sweep_dir: {sweep_dir} holds no sweep jobs (numbered job directories)")
-    metric = metric or next((j["optimized_metric"] for j in jobs if j.get("optimized_metric")), None)
+    metric = metric or next((j.get("optimized_metric") for j in jobs if j.get("optimized_metric")), None)
     metric = metric or next((j["config"].get("optimized_metric") for j in jobs if j.get("config")), None) or "valid_loss"
     direction = metric_direction(metric)
     completed = [j for j in jobs if j["status"] == "completed"]
@@ -209,9 +241,16 @@ def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, 
     ranked.sort(key=lambda j: j["value"], reverse=direction == "maximize")
     _mark_ties(ranked, metric)
     others = [j for j in jobs if j["status"] != "completed"]
-    summary = SweepSummary(sweep_dir, metric, direction, params, ranked + others, best=ranked[0] if ranked else None)
+    missing = sorted(j["job"] for j in jobs if j["status"] in ("missing", "incomplete"))
+    summary = SweepSummary(sweep_dir, metric, direction, params, ranked + others, best=ranked[0] if ranked else None,
+                           planned=planned if planned is not None else None, missing=missing, resume_hint=resume_hint(plan, sweep_dir))
     _write(summary, plot=plot)
     return summary
+
+
+def _planned(plan: dict[str, Any] | None, number: int) -> list[str]:
+    jobs = (plan or {}).get("jobs") or []
+    return list(jobs[number]) if 0 <= number < len(jobs) and isinstance(jobs[number], list) else []
 
 
 def _mark_ties(ranked: list[dict[str, Any]], metric: str) -> None:
@@ -250,6 +289,9 @@ def _write(summary: SweepSummary, *, plot: bool) -> None:
         "optimized_metric": summary.metric,
         "direction": summary.direction,
         "swept": summary.params,
+        "planned_jobs": summary.planned,
+        "finished_jobs": summary.finished,
+        "missing_jobs": summary.missing,
         "best": _public(summary.best) if summary.best else None,
         "jobs": [_public(j) for j in summary.jobs],
     }
@@ -300,11 +342,15 @@ def format_table(summary: SweepSummary) -> str:
             row.append(f"[{interval[0]:.4g}, {interval[1]:.4g}]" if interval else "")
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [f"sweep {summary.sweep_dir} ({len(summary.jobs)} jobs, sorted by {summary.metric}, {summary.direction})"]
+    total = summary.planned if summary.planned is not None else len(summary.jobs)
+    lines = [f"sweep {summary.sweep_dir} ({summary.finished} of {total} jobs finished, sorted by {summary.metric}, {summary.direction})"]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     for job in summary.jobs:
-        if job["status"] != "completed":
+        if job["status"] not in ("completed", "missing", "incomplete"):
             lines.append(f"job {job['job']} {job['status']}: {job.get('error', 'no error recorded')}")
+    if summary.missing:
+        lines.append(f"missing: job{'s' if len(summary.missing) > 1 else ''} {', '.join(map(str, summary.missing))} never finished; "
+                     f"run them with: {summary.resume_hint}")
     if repeated:
         lines.append(f"{summary.metric} is the mean over repeats; = marks jobs tied with the best (their 95 % intervals overlap)")
     if summary.best:

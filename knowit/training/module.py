@@ -5,13 +5,14 @@ loads with ``torch.load(..., weights_only=True)`` and the module rebuilds from i
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
 from knowit import registry
-from knowit.errors import KnowItRunError
+from knowit.errors import KnowItConfigError, KnowItRunError
 from knowit.config.validate import build
 from knowit.training.losses import make_loss
 from knowit.training.metrics import CLASSIFICATION, REGRESSION, EpochMetrics, check_on_one_batch
@@ -37,7 +38,45 @@ def build_model(arch_module: str, arch_args: dict[str, Any], input_dim: list[int
     """The arch's model and whether it carries states between batches (its ``STATEFUL_ARG``)."""
     module = registry.resolve(arch_module)
     args = build(module.ArchArgs, arch_args, "arch")
-    return module.Model(list(input_dim), list(output_dim), task, args), registry.stateful_key(module, args) is not None
+    try:
+        model = module.Model(list(input_dim), list(output_dim), task, args)
+    except (MemoryError, RuntimeError) as err:
+        if not isinstance(err, MemoryError) and "memory" not in str(err).lower():
+            raise
+        need = re.search(r"allocate (\d+) bytes", str(err))
+        size = f" (one tensor alone needs {int(need.group(1)) / 2**30:.1f} GiB)" if need else ""
+        raise KnowItConfigError(f"arch: {arch_module.split('.')[-1]} with {_sizes(arch_args)} does not fit in memory{size}; "
+                                "choose a smaller model") from None
+    return model, registry.stateful_key(module, args) is not None
+
+
+def _sizes(arch_args: dict[str, Any]) -> str:
+    """The numeric settings that size a model, for the out-of-memory message."""
+    return ", ".join(f"arch.{k}={v}" for k, v in arch_args.items() if isinstance(v, int) and not isinstance(v, bool)) or "these settings"
+
+
+def code_hparams(cfg: Any) -> dict[str, Any]:
+    """The hyperparameters that choose code (architecture, loss, metrics, optimiser, scheduler),
+    from a validated ``RunConfig``: training saves them, loading rebuilds them from the run's
+    config (never from the strings a checkpoint carries)."""
+    from knowit.config.validate import to_plain
+    from knowit.training.losses import check_loss_name
+    from knowit.training.metrics import check_metric_names
+
+    t = cfg.trainer
+    return {
+        "arch_module": cfg.arch.module,
+        "arch_args": to_plain(cfg.arch.args),
+        "loss_fn": check_loss_name(t.loss_fn, cfg.data.task),
+        "performance_metrics": check_metric_names(t.performance_metrics, cfg.data.task),
+        "optim": t.optim,
+        "learning_rate": t.learning_rate,
+        "weight_decay": t.weight_decay,
+        "optim_kwargs": t.optim_kwargs,
+        "lr_scheduler": t.lr_scheduler,
+        "lr_scheduler_kwargs": t.lr_scheduler_kwargs,
+        "loss_kwargs": t.loss_kwargs,
+    }
 
 
 class KnowItModule(pl.LightningModule):
@@ -146,7 +185,7 @@ class KnowItModule(pl.LightningModule):
         raise NonFiniteLoss(
             f"trainer: the training loss became {value} at epoch {self.current_epoch}, {where}; "
             "likely causes: a learning rate too high (trainer.learning_rate), unscaled inputs (data.scaling_method), "
-            "or NaN/inf values in the data; the last good checkpoint is kept"
+            "or NaN/inf values in the data"
         )
 
     def _log_epoch(self, stage: str) -> None:

@@ -1,0 +1,43 @@
+"""Ctrl-C: one line saying where the run stopped and how to resume, exit code 130, the run marked
+``interrupted`` with its best checkpoint recorded, and resumable."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from knowit.training.callbacks import read_history
+
+from conftest import TESTS_DIR, TINY_ARCH, run_cli
+
+
+def test_ctrl_c_is_one_line_exit_130_recorded_and_resumable(tmp_path: Path, exp_dir: Path) -> None:
+    args = ["train", f"arch.name={TINY_ARCH}", "model_name=stopped", "trainer.max_epochs=500", "trainer.limit_train_batches=4",
+            "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "trainer.accelerator=cpu"]
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "KNOWIT_EXP_DIR": str(exp_dir)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "knowit", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = exp_dir / "models" / "stopped"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(read_history(run / "metrics.csv")) < 2 and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    ours = [line for line in err.splitlines() if line.startswith("knowit:")]
+    assert len(ours) == 1 and "Traceback" not in err, err[-3000:]
+    assert ours[0].startswith("knowit: trainer: interrupted at epoch ") and ours[0].endswith(f"resume with: python -m knowit train trainer.resume={run}")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["error"] == ours[0].removeprefix("knowit: ")
+    assert summary["best_checkpoint"] and (run / summary["best_checkpoint"]).is_file()
+    assert summary["last_checkpoint"] == "checkpoints/last.ckpt" and not (run / ".lock").exists()
+    done = summary["epochs"]
+    resumed = run_cli([*args[:3], f"trainer.max_epochs={done + 1}", *args[4:], "trainer.resume=stopped"], cwd=tmp_path, exp_dir=exp_dir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = json.loads((run / "summary.json").read_text())
+    assert after["status"] == "completed" and after["epochs"] == done + 1
