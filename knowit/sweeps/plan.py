@@ -38,11 +38,12 @@ def start_sweep(folder: Path, *, jobs: list[list[str]] | None, overwrite: bool, 
     ``api`` when they are ``KI.sweep``'s grid on top of its kwargs). An existing sweep is refused unless ``overwrite``; a folder
     that is not a knowit sweep (a models folder, say) is never replaced."""
     folder = Path(folder)
+    consent = "overwrite=True" if door == "api" else "overwrite=true"  # the door's own word
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
-            raise KnowItRunError(f"{key}: sweep {folder} already exists; choose another model_name or pass overwrite=true")
+            raise KnowItRunError(f"{key}: sweep {folder} already exists; choose another model_name or pass {consent}")
         if not is_sweep_folder(folder):
-            raise KnowItRunError(f"{key}: {folder} holds other things than a knowit sweep; refusing to replace it with overwrite=true")
+            raise KnowItRunError(f"{key}: {folder} holds other things than a knowit sweep; refusing to replace it with {consent}")
         try:
             shutil.rmtree(folder)
         except OSError as err:
