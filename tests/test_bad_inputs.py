@@ -62,7 +62,7 @@ CONFIG_CASES = [
     ("plateau-monitor", BASE, ["trainer.lr_scheduler=ReduceLROnPlateau", "+trainer.lr_scheduler_kwargs.monitor=valid_acc"], "trainer.lr_scheduler_kwargs.monitor"),
     ("loss-unknown", BASE, ["trainer.loss_fn=mse"], "trainer.loss_fn"),
     ("metric-unknown", BASE, ["trainer.performance_metrics=[r2,rsquared]"], "trainer.performance_metrics[1]"),
-    ("logger-unknown", BASE, ["trainer.logger=wandb"], "trainer.logger[0]"),
+    ("logger-unknown", BASE, ["trainer.logger=wandbx"], "trainer.logger[0]"),
     ("resume-missing", BASE, ["trainer.resume=no_such_run"], "trainer.resume"),
     ("tracking-shuffled", LSTM, ["arch.internal_state.tracking=true"], "data.batch_sampling"),
     ("monitor-unknown", BASE, ["trainer.early_stopping.enabled=true", "trainer.early_stopping.monitor=valid_f1"], "trainer.early_stopping.monitor"),
