@@ -100,6 +100,22 @@ def test_config_naming_a_module_in_the_run_folder_is_refused_unless_the_user_nam
         KnowIt.load(run, arch="lstm")
 
 
+@pytest.mark.parametrize("key", ["loss_fn", "performance_metrics"])
+def test_config_naming_a_loss_or_metric_in_the_run_folder_never_runs_it(on_path, key) -> None:
+    exp, marker = on_path
+    run = exp / "models" / f"evil_{key}"
+    if not run.exists():
+        shutil.copytree(exp / "models" / "evil", run)
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        name = f"models.evil_{key}.payload.score"
+        cfg["trainer"][key] = name if key == "loss_fn" else [name]
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(KnowItRunError, match=rf"^trainer.{key}.*models.evil_{key}.payload.score"):
+        KnowIt.load(run)
+    with pytest.raises(KnowItRunError, match=rf"^trainer.{key}"):
+        KnowIt(exp).evaluate(run.name)
+
+
 def test_best_checkpoint_outside_the_run_folder_is_refused(on_path) -> None:
     exp, marker = on_path
     run = _summary_points_outside(exp, "evil_summary")

@@ -125,7 +125,41 @@ def run_config(run: RunDir, *, arch: str | None = None, exp_dir: Path | None = N
     where = _exp_dir_of(run, exp_dir)
     if where is not None:
         raw["exp_dir"] = str(where)
+    _refuse_code_from(run, where, raw.get("trainer"))
     return validate_saved(raw, run.config)
+
+
+def _refuse_code_from(run: RunDir, exp_dir: Path | None, trainer: Any) -> None:
+    """Dotted loss and metric names in a run's config.yaml are imported when the config is
+    validated. One whose package lies inside the run folder or its experiment directory (where
+    shared run folders land) would run code the folder chose: refused unless already imported."""
+    import importlib.util
+    import sys
+
+    if not isinstance(trainer, dict):
+        return
+    metrics = trainer.get("performance_metrics")
+    entries = [("trainer.loss_fn", trainer.get("loss_fn"))] + [
+        (f"trainer.performance_metrics[{i}]", m.get("name") if isinstance(m, dict) else m)
+        for i, m in enumerate(metrics if isinstance(metrics, list) else [])
+    ]
+    roots = [run.path.resolve()] + ([Path(exp_dir).resolve()] if exp_dir is not None else [])
+    for key, name in entries:
+        if not isinstance(name, str) or "." not in name or name.rpartition(".")[0] in sys.modules:
+            continue
+        try:  # a top-level spec is found without running any code
+            spec = importlib.util.find_spec(name.split(".")[0])
+        except (ImportError, ValueError):
+            continue  # validation reports the missing module
+        places = [spec.origin] if spec and spec.origin else []
+        places += list(spec.submodule_search_locations or []) if spec else []
+        for place in places:
+            where = Path(place).resolve()
+            if any(where == root or root in where.parents for root in roots):
+                raise KnowItRunError(
+                    f"{key}: {run.path.name} names {name!r}, code inside the run's experiment folder; "
+                    "knowit never imports code a run folder chose: import it yourself first if you trust it"
+                )
 
 
 def module_from_checkpoint(path: Path, cfg: Any, recorded_arch: str | None = None):
