@@ -15,13 +15,13 @@ LINEAR = {"name": TINY_ARCH}
 
 @pytest.mark.slow  # importing torch._dynamo alone takes ~10 s here
 def test_compiled_arch_trains_and_its_checkpoint_loads_into_the_plain_model(ki):
-    from knowit.results.load import module_from_checkpoint
+    from knowit.results.load import load_run
 
     result = ki.train_model("c", {"arch": LINEAR, "trainer": {**TINY_TRAINER, "compile": "eager"}}, and_viz=False)
     assert result.status == "completed"
     state = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert state and not any("_orig_mod" in key for key in state)  # names of the plain model
-    module = module_from_checkpoint(result.run_dir / "checkpoints" / "last.ckpt")
+    module = load_run(result.run_dir, checkpoint="last").module
     assert not hasattr(module.model, "_compiled_call_impl") or module.model._compiled_call_impl is None
 
 

@@ -69,7 +69,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 # Hyperparameters that choose code: never taken from a checkpoint, always from the validated config.
 # (A checkpoint's strings survive weights_only loading; importing one would run whatever it names.)
-_DATA_HPARAMS = ("input_dim", "output_dim", "task", "class_names", "class_weights")
+_DATA_HPARAMS = ("input_dim", "output_dim", "task", "class_names", "class_weights", "target_scaling")
 
 
 def arch_to_import(run: RunDir, recorded: Any, arch: str | None) -> str:
