@@ -114,7 +114,8 @@ class RunDir:
     def refuse_existing(self, *, overwrite: bool, hint: str = CLI_REPLACE) -> None:
         """An existing run is never replaced without consent; ``hint`` is the door's own word for it."""
         if not overwrite and self.path.exists() and any(self.path.iterdir()):
-            raise KnowItRunError(f"model_name: a run already exists at {self.path}; choose another model_name or pass {hint}")
+            # ClaimRefused, like claim(): a sweep records it beside the sweep, never in this folder
+            raise ClaimRefused(f"model_name: a run already exists at {self.path}; choose another model_name or pass {hint}")
 
     def claim(self, *, overwrite: bool, resume: bool = False, hint: str = CLI_REPLACE) -> None:
         """Take the run directory for a new run: refuse an existing run unless allowed, then lock it.
