@@ -52,8 +52,9 @@ def _functional_losses() -> dict[str, Callable[..., torch.Tensor]]:
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {**_functional_losses(), "pinball_loss": pinball_loss}
 
 
-def _import_callable(path: str, key: str) -> Any:
-    """``package.module.attr`` imported; KnowItConfigError naming ``key`` when it cannot be."""
+def import_callable(path: str, key: str) -> Any:
+    """``package.module.attr`` imported (a user's loss or metric); KnowItConfigError naming ``key``
+    when it cannot be."""
     module_name, _, attr = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
@@ -92,7 +93,7 @@ def resolve_loss(name: str) -> Callable[..., Any]:
     if name in LOSSES:
         return LOSSES[name]
     if "." in name:
-        return _import_callable(name, "trainer.loss_fn")
+        return import_callable(name, "trainer.loss_fn")
     raise KnowItConfigError(
         f"trainer.loss_fn: {name!r} is not a loss; choose one of: {', '.join(sorted(LOSSES))}, "
         "or a dotted path to your own function (package.module.function)"

@@ -19,7 +19,6 @@ in (scaled targets when ``data.scaling_tag=full``).
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from torchmetrics import regression as R
 from torchmetrics.utilities import dim_zero_cat
 
 from knowit.errors import KnowItConfigError
+from knowit.training.losses import import_callable
 
 CLASSIFICATION = ("accuracy", "f1", "precision", "recall", "auroc")
 REGRESSION = ("r2", "mae", "mse", "rmse", "mape")
@@ -111,18 +111,6 @@ def check_metric_names(entries: list[MetricEntry] | None, task: str) -> list[Met
     return out
 
 
-def _user_metric(path: str, key: str) -> Any:
-    module_name, _, attr = path.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise KnowItConfigError(f"{key}: cannot import module {module_name!r} for {path!r}: {err}") from None
-    found = getattr(module, attr, None)
-    if not callable(found):
-        raise KnowItConfigError(f"{key}: module {module_name!r} has no callable {attr!r}")
-    return found
-
-
 class EpochFunction(torchmetrics.Metric):
     """A user's function ``fn(preds, target, **kwargs)`` evaluated once on the whole epoch."""
 
@@ -155,7 +143,7 @@ def _build_one(entry: MetricEntry, task: str, n_classes: int | None, key: str) -
                    "rmse": (R.MeanSquaredError, {"squared": False}), "mape": (R.MeanAbsolutePercentageError, {})}[lower]
         return _construct(cls, {**kw, **kwargs}, name, key)
     if "." in name:
-        found = _user_metric(name, key)
+        found = import_callable(name, key)
         if isinstance(found, type) and issubclass(found, torchmetrics.Metric):
             return _construct(found, kwargs, name, key)
         return EpochFunction(found, kwargs)
