@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import runpy
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -58,16 +60,24 @@ def _captured(argv: list[str]) -> tuple[int, str, str]:
         return code, out.read().decode(errors="replace"), err.read().decode(errors="replace")
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (what a step cost)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main(steps_file: str, results_file: str) -> int:
     results = []
     for step in json.loads(Path(steps_file).read_text()):
         argv = [sys.executable, *step["argv"][1:]] if step["argv"][0] == "python" else step["argv"]
+        started, cpu = time.perf_counter(), _cpu_seconds()
         if step["real"]:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
             code, out, err = proc.returncode, proc.stdout, proc.stderr
         else:
             code, out, err = _captured(argv)
-        results.append({"argv": step["argv"], "code": code, "stdout": out[-5000:], "stderr": err[-5000:]})
+        results.append({"argv": step["argv"], "code": code, "stdout": out[-5000:], "stderr": err[-5000:],
+                        "wall_s": round(time.perf_counter() - started, 2), "cpu_s": round(_cpu_seconds() - cpu, 2)})
         Path(results_file).write_text(json.dumps(results))  # what ran so far, should a step hang
         if code != step["expected"]:  # later steps build on this one
             break
