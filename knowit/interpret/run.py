@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from knowit.errors import KnowItConfigError, KnowItRunError
-from knowit.interpret.config import InterpreterConfig
+from knowit.config.options import InterpreterConfig
 from knowit.registry import layout_for_rank
 
 log = logging.getLogger("knowit")
