@@ -128,7 +128,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, given: BacktestOptions, *
 
     store = DatasetStore(cfg.exp_dir)
     ensure_builtin(store, cfg.data.name)
-    if store.meta(cfg.data.name).get("kind") == "arrays":
+    if store.kind(cfg.data.name) == "arrays":
         raise KnowItConfigError(f"data.name: a backtest needs a time series; {cfg.data.name!r} is an array dataset, with no time order")
     if not refit and cfg.data.split_method != "chronological":
         raise KnowItConfigError(f"refit: the model was trained on a {cfg.data.split_method} split, so its training rows lie "

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from knowit.config.schema import SETS
-from knowit.data.store import SeriesData
+from knowit.data.series import SeriesData
 from knowit.data.windows import WindowSpec, expand_ranges, touched_rows
 from knowit.errors import KnowItDataError
 
