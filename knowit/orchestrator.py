@@ -142,15 +142,14 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
     from knowit.config.run_config import validate_saved
 
-    raw_saved = RunDir(run_path).read_config()
-    saved_arch = raw_saved.get("arch", {}).get("name") if isinstance(raw_saved.get("arch"), dict) else None
+    saved_arch = RunDir(run_path).recorded_arch()
     from knowit import registry
 
     if saved_arch not in (cfg.arch.name, cfg.arch.module) and not registry.is_shipped(str(saved_arch)):
         # validating it would import a module the run folder chose: refused before that
         raise KnowItConfigError(f"trainer.resume: arch.name was {saved_arch!r} in the run being resumed, this config says "
                                 f"{cfg.arch.name!r}; resume with the run's own data, arch, optimiser and scheduler settings")
-    saved = validate_saved(raw_saved, run_path / "config.yaml")
+    saved = validate_saved(RunDir(run_path).read_config(), run_path / "config.yaml")
     # The optimiser and scheduler states in the checkpoint only fit the same classes.
     pairs = [("arch.name", saved.arch.name, cfg.arch.name)]
     if saved.arch.module == cfg.arch.module:
