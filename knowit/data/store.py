@@ -19,6 +19,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -86,11 +87,18 @@ class SeriesData:
 
         return step_in_words(self.freq, self.time_delta, self.time_kind)
 
-    def fingerprint(self) -> str:
-        """sha256 over the rows, times, slices, components and class names: equal for equal data."""
+    def fingerprint(self, folder: Path | None = None) -> str:
+        """sha256 over the rows, times, slices, components and class names: equal for equal data.
+        With ``folder``, the rows and times are read from its store files block by block
+        (``npy_blocks``) instead of from ``values``/``times``; the digest is the same."""
         digest = hashlib.sha256()
-        for array in (self.values, self.times, self.slices):
-            digest.update(np.ascontiguousarray(array).tobytes())
+        for array, name in ((self.values, VALUES_FILE), (self.times, TIMES_FILE)):
+            if folder is None:
+                update_digest(digest, array)
+            else:
+                for block in npy_blocks(Path(folder) / name, HASH_ROWS):
+                    digest.update(block.tobytes())
+        update_digest(digest, self.slices)
         digest.update(json.dumps([self.components, self.instances, self.categories, self.freq, self.time_delta], sort_keys=True).encode())
         return digest.hexdigest()
 
@@ -132,6 +140,69 @@ class SeriesData:
 
 
 VALUES_FILE, TIMES_FILE, LEGACY_FILE = "values.npy", "times.npy", "data.parquet"
+HASH_ROWS = 1 << 20  # rows hashed at a time: a mapped series larger than RAM is never copied whole
+
+
+def update_digest(digest: Any, array: np.ndarray) -> None:
+    """Feed ``array``'s C-order bytes to ``digest`` a block of rows at a time (same digest as one
+    ``update(array.tobytes())``)."""
+    if array.ndim == 0 or len(array) <= HASH_ROWS:
+        digest.update(np.ascontiguousarray(array).tobytes())
+        return
+    for start in range(0, len(array), HASH_ROWS):
+        digest.update(np.ascontiguousarray(array[start:start + HASH_ROWS]).tobytes())
+
+
+def npy_blocks(path: Path, rows: int) -> Iterator[np.ndarray]:
+    """The rows of an ``.npy`` file, ``rows`` at a time, read rather than mapped: the pages pass
+    through the page cache without staying resident in this process (a pass over a series
+    larger than RAM)."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if fortran:
+            raise ValueError(f"{path.name}: Fortran-ordered arrays are not a knowit store file")
+        per_row = int(np.prod(shape[1:], dtype=np.int64))
+        for start in range(0, shape[0], rows):
+            k = min(rows, shape[0] - start)
+            yield np.fromfile(fh, dtype=dtype, count=k * per_row).reshape(k, *shape[1:])
+
+
+class NpyAppender:
+    """An ``.npy`` file written row block by row block when the row count is known only at the end.
+
+    The header is written with room for any row count and rewritten by ``close()`` with the
+    real shape (same length, padded with spaces, as the format allows), so the file is a plain
+    ``.npy`` that ``np.load(mmap_mode="r")`` opens.
+    """
+
+    HEADER_BYTES = 128  # magic + version + length + dict text; a multiple of 64 keeps the data aligned
+
+    def __init__(self, path: Path, dtype: Any, row_shape: tuple[int, ...] = ()):
+        self.path, self.dtype, self.row_shape, self.rows = Path(path), np.dtype(dtype), tuple(row_shape), 0
+        self.fh = open(self.path, "wb")
+        self.fh.write(self._header())
+
+    def _header(self) -> bytes:
+        shape = (self.rows, *self.row_shape)
+        text = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (self.dtype.str, shape)
+        text = text.ljust(self.HEADER_BYTES - 10 - 1) + "\n"
+        return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode("latin1")
+
+    def append(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if block.shape[1:] != self.row_shape:
+            raise ValueError(f"{self.path.name}: rows of shape {block.shape[1:]}, expected {self.row_shape}")
+        self.fh.write(memoryview(block).cast("B"))
+        self.rows += len(block)
+
+    def close(self) -> None:
+        if self.fh.closed:
+            return
+        self.fh.seek(0)
+        self.fh.write(self._header())
+        self.fh.close()
 
 
 def _read_parquet_columns(path: Path, components: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -222,8 +293,9 @@ class DatasetStore:
         except (ValueError, OSError) as err:
             raise KnowItDataError(f"data.name: metadata of dataset {name!r} is unreadable ({path}): {err}") from None
 
-    def _commit(self, name: str, fill: Any, overwrite: bool) -> None:
-        """Write a dataset into a temporary folder, then move it into place in one rename."""
+    def commit(self, name: str, fill: Any, overwrite: bool) -> None:
+        """Write a dataset into a temporary folder (``fill(folder)``), then move it into place in
+        one rename: an error inside ``fill`` leaves the store as it was."""
         target = self.path(name)
         if target.exists() and not overwrite:
             raise KnowItDataError(f"meta.name: dataset {name!r} already exists in {self.root}; pass overwrite=True to replace it")
@@ -255,7 +327,7 @@ class DatasetStore:
             np.save(folder / TIMES_FILE, np.ascontiguousarray(data.times, dtype=np.float64), allow_pickle=False)
             write_json(folder / "meta.json", data.meta())
 
-        self._commit(data.name, fill, overwrite)
+        self.commit(data.name, fill, overwrite)
 
     def save_arrays(self, name: str, arrays: dict[str, np.ndarray], meta: dict[str, Any], *, overwrite: bool = False) -> None:
         digest = hashlib.sha256()
@@ -267,7 +339,7 @@ class DatasetStore:
             np.savez(folder / "arrays.npz", **arrays)
             write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, "kind": "arrays", "name": name, **meta, "content_hash": digest.hexdigest()})
 
-        self._commit(name, fill, overwrite)
+        self.commit(name, fill, overwrite)
 
     def load_series(self, name: str) -> SeriesData:
         meta = self.meta(name)
