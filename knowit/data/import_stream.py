@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.atomic_io import write_json
 from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, slice_breaks, tick_alias
 from knowit.data.importing import (
     INTERNAL, REGULAR_SHARE, interpolate_missing, report_drops, declared_step, time_values, drop_duplicate_times,
     drop_missing_rows, label_codes, numeric_column, resolve_columns, sorted_classes,
 )
-from knowit.data.store import TIMES_FILE, VALUES_FILE, NpyAppender, SeriesData, npy_blocks, open_rows
+from knowit.data.series import SeriesData
+from knowit.data.store import TIMES_FILE, VALUES_FILE, NpyAppender, npy_blocks, open_rows
 from knowit.errors import KnowItDataError
 
 DEFAULT_BATCH_ROWS = 1 << 19  # rows per batch: ~0.5 M rows keeps pandas' per-call cost small and memory bounded
@@ -345,8 +345,9 @@ class SeriesImport:
                 f"{meta['min_rows']} (one window of the default config); set meta.min_rows (--min-rows) to import it anyway"
                 + ("" if freq else f", or {HOW_TO_DECLARE}")
             )
-        data.content_hash = data.fingerprint(self.folder)  # read, not mapped: the series may exceed RAM
-        write_json(self.folder / "meta.json", data.meta())
+        # the store's files read (not mapped) block by block: the series may exceed RAM
+        data.content_hash = data.fingerprint((npy_blocks(self.folder / VALUES_FILE, self.batch_rows),
+                                              npy_blocks(self.folder / TIMES_FILE, self.batch_rows)))
         return data
 
 

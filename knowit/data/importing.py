@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.data.arrays import ArrayData, import_arrays
+from knowit.data.arrays import ArrayData
 from knowit.data.frequency import parse_freq
-from knowit.data.store import DatasetStore, SeriesData
+from knowit.data.importing_arrays import import_arrays
+from knowit.data.series import SeriesData
+from knowit.data.store import DatasetStore
 from knowit.errors import KnowItDataError
 
 META_KEYS = {
@@ -312,7 +314,7 @@ def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, 
     meta = check_meta(meta)
     batches = table_batches(raw, batch_rows)
     source = Path(raw).name if isinstance(raw, (str, Path)) else "the table"
-    store.commit(meta["name"], lambda folder: stream_series(batches, meta, folder, batch_rows, source), overwrite)
+    store.save_series_streamed(meta["name"], lambda folder: stream_series(batches, meta, folder, batch_rows, source), overwrite=overwrite)
     return store.load_series(meta["name"])
 
 
