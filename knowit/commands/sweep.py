@@ -44,9 +44,10 @@ def resume_grid(path, arch: str | None = None) -> None:
     from knowit.config.compose import compose
     from knowit.config.run_config import validate
     from knowit.errors import os_errors_as_run_errors
-    from knowit.orchestrator import plan, train_model
+    from knowit.orchestrator import plan
     from knowit.results.load import trusted_arch
     from knowit.sweeps.guard import job_config, run_job
+    from knowit.sweeps.objective import train_job
     from knowit.sweeps.plan import jobs_to_resume
 
     todo = jobs_to_resume(path)
@@ -63,7 +64,7 @@ def resume_grid(path, arch: str | None = None) -> None:
 
         def train(cfg=cfg, job_dir=path / str(number)):
             with os_errors_as_run_errors():
-                return train_model(job_config(cfg), run_path=job_dir, and_viz=True)
+                return train_job(job_config(cfg), job_dir, and_viz=True)
 
         _, error = run_job(path / str(number), job=number, overrides=overrides, optimized_metric=cfg.root.optimized_metric, train=train)
         if error:

@@ -53,8 +53,8 @@ def run_sweep(
 
 def _train(cfg: Any, path: Any, and_viz: bool, progress_bar: bool | None) -> Any:
     from knowit.errors import os_errors_as_run_errors
-    from knowit.orchestrator import train_model
     from knowit.sweeps.guard import job_config
+    from knowit.sweeps.objective import train_job
 
     with os_errors_as_run_errors():
-        return train_model(job_config(cfg), run_path=path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=False)
+        return train_job(job_config(cfg), path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=False)
