@@ -11,7 +11,8 @@ import torch
 
 from knowit.config.schema import DataConfig
 from knowit.data.prepared import prepare_dataset
-from knowit.data.store import TIME_COLUMN, DatasetStore, SeriesData
+from knowit.data.series import SeriesData
+from knowit.data.store import TIME_COLUMN, DatasetStore
 from knowit.data.windows import touched_rows
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.config.schema import BACKTEST_MODES as MODES
+from knowit.config.options import BacktestOptions
 from knowit.errors import KnowItConfigError, KnowItRunError
 
 DEFAULT_TEST_SHARE = 0.2
@@ -130,34 +130,28 @@ def _layout(data: Any, rows: np.ndarray, spec: Any, test_share: float, valid_sha
     return out
 
 
-def _check_args(folds: int, mode: str) -> None:
-    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 1:
-        raise KnowItConfigError(f"folds: {folds!r} must be a whole number of at least 1")
-    if mode not in MODES:
-        raise KnowItConfigError(f"mode: {mode!r} is not a backtest mode; choose one of: {', '.join(MODES)}")
-
-
 def _check_series(cfg: Any) -> None:
     from knowit.data.builtin import ensure_builtin
     from knowit.data.store import DatasetStore
 
     store = DatasetStore(cfg.exp_dir)
     ensure_builtin(store, cfg.data.name)
-    if store.meta(cfg.data.name).get("kind") == "arrays":
+    if store.kind(cfg.data.name) == "arrays":
         raise KnowItConfigError(f"data.name: a backtest needs a time series; {cfg.data.name!r} is an array dataset, with no time order")
 
 
-def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: str = "expanding", refit: bool = False,
+def run_backtest(exp_dir: str | Path, model_name: str, given: BacktestOptions, *,
                  train: Callable[..., Any] | None = None, progress_bar: bool | None = False, plot: bool = True) -> Backtest:
-    """``train``: the orchestrator's ``train_model`` for ``refit`` (handed in by the caller: this
-    layer never imports the runs)."""
+    """``given``: the validated options (``KnowIt.backtest`` builds them); ``train``: the
+    orchestrator's ``train_model`` for ``refit`` (handed in by the caller: this layer never
+    imports the runs)."""
     from knowit.comparison.compare import resolve_run
     from knowit.data.windows import point_ranges
     from knowit.results.load import load_run, run_config
     from knowit.results.predictions import run_data
     from knowit.rundir import RunDir
 
-    _check_args(folds, mode)
+    folds, mode, refit = given.folds, given.mode, given.refit
     if refit and train is None:
         raise KnowItConfigError("refit: a refit backtest needs the training function (KnowIt.backtest hands it in)")
     path = resolve_run(Path(exp_dir), model_name)
@@ -194,7 +188,6 @@ def refit_backtest(cfg: Any, folder: Path, name: str, layout: Callable[..., list
     ``selection_layout``: before the test set) into ``<folder>/fold-<f>`` and score it."""
     from knowit.data.datamodule import KnowItDataModule
 
-    _check_args(folds, mode)
     _check_series(cfg)
     made: dict[str, list[Fold]] = {}
 

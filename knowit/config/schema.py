@@ -11,6 +11,7 @@ from typing import Any, Optional, Union
 from knowit.config.validate import FieldError
 
 TASKS = ("regression", "classification")
+SETS = ("train", "valid", "test")  # the three sets a dataset's points are split into
 LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 SPLIT_METHODS = (
     "auto", "chronological", "random", "instance-random", "instance-chronological",
@@ -160,22 +161,20 @@ class RootConfig:
     def check(self) -> None:
         if self.sweep.objective == "backtest" and self.repeats > 1:
             raise FieldError("sweep.objective", f"backtest ranks a job by its interval over folds; it runs with repeats=1, not {self.repeats}")
-        if self.model_name is not None:
-            bad = set(self.model_name) & set('/\\:*?"<>|')
-            control = any(ord(c) < 32 for c in self.model_name)  # NUL and friends: no filesystem takes them
-            if not self.model_name.strip() or bad or control or self.model_name.startswith("."):
-                raise FieldError("model_name", f"{self.model_name!r} cannot be a directory name")
-            size = len(self.model_name.encode("utf-8", "surrogatepass"))
-            if size > NAME_MAX:
-                raise FieldError("model_name", f"{size} bytes long; a directory name holds at most {NAME_MAX}")
+        if self.model_name is not None and dir_name_problem(self.model_name):
+            raise FieldError("model_name", dir_name_problem(self.model_name))
+
+
+def dir_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one directory's name on Linux, macOS and Windows (None: it can)."""
+    bad = set(name) & set('/\\:*?"<>|')
+    control = any(ord(c) < 32 for c in name)  # NUL and friends: no filesystem takes them
+    if not name.strip() or bad or control or name.startswith("."):
+        return f"{name!r} cannot be a directory name"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > NAME_MAX:
+        return f"{size} bytes long; a directory name holds at most {NAME_MAX}"
+    return None
 
 
 GROUPS = ("data", "arch", "trainer")
-
-
-@dataclass
-class PredictorConfig:
-    """KnowIt's ``{'predictor': {...}}`` for ``KnowIt.generate_predictions``."""
-
-    prediction_set: str = field(default="valid", metadata={"choices": ("train", "valid", "test")})  # the set to predict
-    rescale_outputs: bool = True  # targets and predictions in original units (false: scaled units)

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.data.arrays import ArrayData, import_arrays
+from knowit.data.arrays import ArrayData
 from knowit.data.frequency import HOW_TO_DECLARE, detect_step, parse_freq, slice_breaks
-from knowit.data.store import DatasetStore, SeriesData
+from knowit.data.importing_arrays import import_arrays
+from knowit.data.series import SeriesData
+from knowit.data.store import DatasetStore
 from knowit.errors import KnowItDataError
 
 META_KEYS = {

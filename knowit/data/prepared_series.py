@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from knowit.config.schema import DataConfig
-from knowit.data.builtin import ensure_builtin
 from knowit.data.classes import class_weights, count_classes
-from knowit.data.prepared_arrays import flat_output_labels
+from knowit.data.output_labels import flat_output_labels
 from knowit.data.scaling import FittedScalers, Scaler, covered_rows, fit_on_rows
 from knowit.data.frequency import display_times
 from knowit.data.splitting import SETS, resolve_split_method, split_codes, split_points
-from knowit.data.store import DatasetStore, SeriesData
+from knowit.data.series import SeriesData
+from knowit.data.store import DatasetStore
 from knowit.data.windows import WindowGather, WindowSpec, point_ranges, slice_of_rows
 from knowit.errors import KnowItDataError
 
@@ -123,7 +123,6 @@ def _components(cfg: DataConfig, data: SeriesData) -> tuple[list[str], list[str]
 def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any = None) -> PreparedSeries:
     """``split``: a function ``(data, first, counts, spec) -> sets`` replacing ``data.split_method``
     (the backtest's folds); the scalers are fitted on its training points as usual."""
-    ensure_builtin(store, cfg.name)
     data = store.load_series(cfg.name)
     in_c, out_c = _components(cfg, data)
     in_idx = data.component_index(in_c, "data.in_components")

@@ -24,7 +24,7 @@ def selection_folder(run_dir: Path, cfg: RunConfig) -> Path:
     return Path(run_dir) / "backtests" / f"selection-{b.mode}-{b.folds}folds"
 
 
-def train_job(cfg: RunConfig, run_path: Path, **train_kwargs: Any) -> Any:
+def train_for_objective(cfg: RunConfig, run_path: Path, **train_kwargs: Any) -> Any:
     """Train one sweep job (``train_model(cfg, run_path=..., **train_kwargs)``) and, under
     ``sweep.objective=backtest``, add the backtest aggregate to its result and summary."""
     from knowit.orchestrator import train_model
