@@ -1,10 +1,12 @@
-"""The guide's "Comparing models" study is written in commands that knowit accepts as they stand."""
+"""The guide's "Comparing models" study is written in commands that knowit accepts and runs as they stand."""
 from __future__ import annotations
 
 import ast
 import re
 import shlex
 from pathlib import Path
+
+import pytest
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
 
@@ -39,6 +41,7 @@ def test_the_study_in_python_is_valid_code() -> None:
     ast.parse(_blocks("python")[0])
 
 
+@pytest.mark.slow
 def test_the_study_runs_as_written_shrunk_by_knowit_smoke(cli_main, tmp_path: Path, monkeypatch) -> None:
     """The bash block, line by line, in an empty folder (KNOWIT_SMOKE=1: one epoch of two batches
     per run, everything else as written); each command prints the blocks the guide shows."""
