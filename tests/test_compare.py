@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_ARCH, run_cli
+from conftest import TINY_ARCH
 
 DATA = {"in_chunk": [-7, 0], "out_chunk": [1, 3], "in_components": ["x1", "x2", "y1"], "out_components": ["y1"]}
 TRAINER = {"max_epochs": 1, "limit_train_batches": 4, "limit_val_batches": 2, "accelerator": "cpu"}
@@ -103,13 +103,13 @@ def test_classifiers_are_paired_by_mcnemar_on_the_same_points(ki, exp_dir) -> No
     assert "majority_class" in result.baselines["scores"]
 
 
-def test_cli_compare_prints_the_leaderboard_and_refuses_one_model(pair, tmp_path, capsys) -> None:
+def test_cli_compare_prints_the_leaderboard_and_refuses_one_model(pair, tmp_path, capsys, cli_main) -> None:
     from knowit.cli import main
 
     exp_dir = pair.exp_dir
     assert main(["compare", "a", "--exp-dir", str(exp_dir)]) == 2
     assert capsys.readouterr().err.strip() == "knowit: error: model_names: name at least two trained models to compare"
-    done = run_cli(["compare", "a", "b", "--set", "test", "--loss", "absolute", "--arch", TINY_ARCH], cwd=tmp_path, exp_dir=exp_dir)
+    done = cli_main(["compare", "a", "b", "--set", "test", "--loss", "absolute", "--arch", TINY_ARCH], cwd=tmp_path, exp_dir=exp_dir)
     assert done.returncode == 0, done.stderr
     assert "leaderboard on the test set" in done.stdout and "a vs b: statistic" in done.stdout
 
