@@ -116,11 +116,14 @@ class KnowIt:
 
         return sorted(set(DatasetStore(self.exp_dir).names()) | set(BUILTIN))
 
-    def import_dataset(self, kwargs: Mapping[str, Any], *, safe_mode: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    def import_dataset(self, kwargs: Mapping[str, Any], *, safe_mode: bool = True, overwrite: bool = False,
+                       batch_rows: int | None = None) -> dict[str, Any]:
         """Import ``{'data_import': {'raw_data': ..., 'meta': {...}}}`` into ``<exp_dir>/datasets``.
 
         ``raw_data``: a DataFrame, a ``.csv``/``.parquet`` path (time series), a ``{'x', 'y'}``
         dict of arrays or an ``.npz`` path (array dataset). Returns the stored dataset's summary.
+        A CSV/Parquet file is read and stored ``batch_rows`` rows at a time (default 524288), so a
+        table larger than memory imports; it must then be sorted by instance and time.
         An existing dataset is replaced only with ``safe_mode=False`` or ``overwrite=True``.
         Also writes ``<exp_dir>/conf/data/<name>.yaml``, so that ``data=<name>`` (CLI overrides)
         or ``kwargs={'data': {'name': <name>}}`` trains on it with its task and targets.
@@ -136,7 +139,9 @@ class KnowIt:
         if unknown:
             raise KnowItDataError(f"data_import.{sorted(unknown)[0]}: unknown key; allowed keys: raw_data, meta")
         store = DatasetStore(self.exp_dir)
-        data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode)
+        if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1):
+            raise KnowItDataError(f"batch_rows: expected a positive number of rows, got {batch_rows!r}")
+        data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode, batch_rows=batch_rows)
         with os_errors_as_run_errors("exp_dir"):
             write_data_config(self.exp_dir, data.name, store.meta(data.name))
         return store.summarize(data.name)

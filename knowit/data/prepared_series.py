@@ -64,12 +64,10 @@ class PreparedSeries(FittedScalers):
 
     def batch(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
         points = points.long()  # sets are stored as int32 where rows allow it
-        x = self.gather.inputs(points)  # a fresh block: scaled in place
-        if self.x_scaler is not None:
-            x = self.x_scaler.transform_(x)
+        x = self.gather.inputs(points)  # a fresh block (or a column view of one): scaled without another copy
+        x = self.x_scaler.transform_(x) if self.x_scaler is not None else x.contiguous()
         y = self.gather.targets(points)
-        if self.y_scaler is not None:
-            y = self.y_scaler.transform_(y)
+        y = self.y_scaler.transform_(y) if self.y_scaler is not None else y.contiguous()
         mask = self.gather.input_mask(points)
         if mask is not None:
             x = x * mask  # pads read as zero in scaled units: the training mean

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,58 @@ def as_tensor(array: np.ndarray) -> "torch.Tensor":
         return torch.from_numpy(array)
 
 
+def npy_blocks(path: Path, rows: int) -> Iterator[np.ndarray]:
+    """The rows of an ``.npy`` file, ``rows`` at a time, read rather than mapped: the pages pass
+    through the page cache without staying resident in this process (a pass over a series
+    larger than RAM)."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if fortran:
+            raise ValueError(f"{path.name}: Fortran-ordered arrays are not a knowit store file")
+        per_row = int(np.prod(shape[1:], dtype=np.int64))
+        for start in range(0, shape[0], rows):
+            k = min(rows, shape[0] - start)
+            yield np.fromfile(fh, dtype=dtype, count=k * per_row).reshape(k, *shape[1:])
+
+
+class NpyAppender:
+    """An ``.npy`` file written block of rows by block when the row count is known only at the end.
+
+    The header is written with room for any row count and rewritten by ``close()`` with the
+    real shape (same length, padded with spaces, as the format allows), so the file is a plain
+    ``.npy`` that ``np.load(mmap_mode="r")`` opens.
+    """
+
+    HEADER_BYTES = 128  # magic + version + length + dict text; a multiple of 64 keeps the data aligned
+
+    def __init__(self, path: Path, dtype: Any, row_shape: tuple[int, ...] = ()):
+        self.path, self.dtype, self.row_shape, self.rows = Path(path), np.dtype(dtype), tuple(row_shape), 0
+        self.fh = open(self.path, "wb")
+        self.fh.write(self._header())
+
+    def _header(self) -> bytes:
+        shape = (self.rows, *self.row_shape)
+        text = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (self.dtype.str, shape)
+        text = text.ljust(self.HEADER_BYTES - 10 - 1) + "\n"
+        return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode("latin1")
+
+    def append(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if block.shape[1:] != self.row_shape:
+            raise ValueError(f"{self.path.name}: rows of shape {block.shape[1:]}, expected {self.row_shape}")
+        self.fh.write(memoryview(block).cast("B"))
+        self.rows += len(block)
+
+    def close(self) -> None:
+        if self.fh.closed:
+            return
+        self.fh.seek(0)
+        self.fh.write(self._header())
+        self.fh.close()
+
+
 class DatasetStore:
     """Datasets kept under one experiment directory."""
 
@@ -158,6 +211,16 @@ class DatasetStore:
             write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, **data.meta()})
 
         self._commit(data.name, fill, overwrite)
+
+    def save_series_streamed(self, name: str, write: Callable[[Path], SeriesData], *, overwrite: bool = False) -> None:
+        """A series whose ``values.npy`` and ``times.npy`` ``write(folder)`` writes itself (batch
+        by batch, see ``NpyAppender``), returning what it wrote; the store adds ``meta.json`` and
+        moves the folder into place only if ``write`` returns (an error leaves the store as it was)."""
+        def fill(folder: Path) -> None:
+            data = write(folder)
+            write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, **data.meta()})
+
+        self._commit(name, fill, overwrite)
 
     def save_arrays(self, data: ArrayData, *, overwrite: bool = False) -> None:
         arrays, meta = {"x": data.x, "y": data.y}, array_meta(data)
