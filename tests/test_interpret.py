@@ -190,14 +190,12 @@ def test_stateful_lstm_replays_the_stream_context(ki: KnowIt) -> None:
         np.testing.assert_allclose(np.load(other.file)["output"][:, 0], saved["output"][:, 0], rtol=1e-5, atol=1e-6)
 
 
-def test_cli_interpret(tmp_path, lag_lstm: KnowIt) -> None:
-    from conftest import run_cli
-
-    out = run_cli(["interpret", "lag", "--method", "DeepLift", "--size", "20", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
+def test_cli_interpret(cli_main, tmp_path, lag_lstm: KnowIt) -> None:
+    out = cli_main(["interpret", "lag", "--method", "DeepLift", "--size", "20", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "largest mean |attribution| at t-3, x1: " in out.stdout  # index (2, 1): offset -3 of in_chunk [-5, 0], x1
     assert (lag_lstm.exp_dir / "models" / "lag" / "interpretations" / "DeepLift_valid_random.npz").is_file()
-    bad = run_cli(["interpret", "lag", "--method", "Shapley", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
+    bad = cli_main(["interpret", "lag", "--method", "Shapley", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == "knowit: error: interpreter.interpretation_method: 'Shapley' is not a valid choice; choose one of: IntegratedGradients, DeepLift, DeepLiftShap"
 
 
