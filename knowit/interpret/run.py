@@ -123,7 +123,11 @@ def interpret(loaded: Any, cfg: InterpreterConfig) -> Interpretation:
     file = _save(loaded.run.path / "interpretations" / f"{name}.npz", arrays)
     from knowit.plots.attributions import attribution_plots
 
-    plots = attribution_plots(arrays, layout_for_rank(loaded.cfg.arch.input_layout, x.ndim - 1), loaded.run.visualizations / "interpretation", name, cfg.plot_points)
+    from knowit.plots.explanations import explanation_plots
+
+    folder = loaded.run.visualizations / "interpretation"
+    plots = attribution_plots(arrays, layout_for_rank(loaded.cfg.arch.input_layout, x.ndim - 1), folder, name, cfg.plot_points)
+    plots += explanation_plots(arrays, folder, name, Path(str(loaded.cfg.arch.name)).stem)
     axis_names = None
     if prepared.spec is not None and result.ndim == 4:  # a series window: (time, components)
         axis_names = [[offset_name(o) for o in prepared.spec.in_offsets], [str(c) for c in prepared.in_components]]
