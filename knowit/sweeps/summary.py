@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from knowit.atomic_io import read_json, write_atomic, write_json
+from knowit.config.schema import as_logged
 from knowit.errors import KnowItRunError
 from knowit.sweeps.grid import parse_override
 
 JOB_RECORD = "sweep_job.json"
-LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "mape")
+LOWER_IS_BETTER = ("loss", "loss_scaled", "mae", "mse", "rmse", "mape")
 # Overrides that name where a job runs, not what it trains: never "swept hyperparameters".
 NOT_HYPERPARAMETERS = ("model_name", "exp_dir", "overwrite", "optimized_metric")
 
@@ -224,6 +225,8 @@ def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, 
     metric = metric or next((j["config"].get("optimized_metric") for j in jobs if j.get("config")), None) or "valid_loss"
     direction = metric_direction(metric)
     completed = [j for j in jobs if j["status"] == "completed"]
+    if not any(metric in j["metrics"] for j in completed) and any(as_logged(metric, True) in j["metrics"] for j in completed):
+        metric = as_logged(metric, True)  # the loss of a sweep on scaled regression targets
     if completed and not any(metric in j["metrics"] for j in completed):
         from knowit.errors import KnowItConfigError
 
