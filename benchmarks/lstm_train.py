@@ -39,8 +39,9 @@ def make_series(steps: int, seed: int = 0) -> pd.DataFrame:
 
 
 def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, accelerator: str = "cpu", precision: str = "32",
-                          arch: dict | None = None) -> tuple[float, int]:
-    """knowit's training throughput; ``arch`` (default: the LSTM of ``size``) is the arch config."""
+                          arch: dict | None = None, data: dict | None = None) -> tuple[float, int]:
+    """knowit's training throughput; ``arch`` (default: the LSTM of ``size``) is the arch config,
+    ``data`` overrides data keys."""
     from knowit import KnowIt
     from knowit.data.importing import import_frame
     from knowit.data.store import DatasetStore
@@ -54,7 +55,7 @@ def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, acc
             "data": {
                 "name": "bench", "task": "regression", "in_components": COMPONENTS, "out_components": ["x1"],
                 "in_chunk": [-(WINDOW - 1), 0], "out_chunk": [1, 1], "split_portions": PORTIONS,
-                "batch_size": BATCH, "scaling_tag": "full",
+                "batch_size": BATCH, "scaling_tag": "full", **(data or {}),
             },
             "arch": arch or {"name": "lstm", "width": size["width"], "depth": size["depth"], "dropout": 0.0},
             "trainer": {"max_epochs": size["epochs"], "learning_rate": 1e-3, "accelerator": accelerator, "precision": precision,

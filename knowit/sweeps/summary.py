@@ -34,6 +34,14 @@ def metric_direction(metric: str) -> str:
     return "minimize" if base in LOWER_IS_BETTER else "maximize"
 
 
+def logged_as(metric: str, logged: list[dict[str, Any]]) -> str:
+    """``valid_loss`` asks for the loss: a run on scaled regression targets logs it as
+    ``valid_loss_scaled`` (a job record may hold the name as the sweep's config wrote it)."""
+    if not any(metric in m for m in logged) and any(as_logged(metric, True) in m for m in logged):
+        return as_logged(metric, True)
+    return metric
+
+
 def write_job_record(job_dir: Path, *, job: int, overrides: list[str], optimized_metric: str | None) -> None:
     write_json(job_dir / JOB_RECORD, {"job": job, "overrides": overrides, "optimized_metric": optimized_metric})
 
@@ -89,7 +97,7 @@ def job_line(path: Path, total: int | None = None, swept: Collection[str] | None
         parts.append(f"{job['status']}: {job['error']}")
         return "  ".join(parts)
     parts.append(job["status"])
-    metric = job.get("optimized_metric")
+    metric = job.get("optimized_metric") and logged_as(job["optimized_metric"], [job["metrics"]])
     if metric and _finite(job["metrics"].get(metric)):
         parts.append(f"{metric} {job['metrics'][metric]:.4g}")
     if job.get("train_time_s") is not None:
@@ -225,8 +233,7 @@ def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, 
     metric = metric or next((j["config"].get("optimized_metric") for j in jobs if j.get("config")), None) or "valid_loss"
     direction = metric_direction(metric)
     completed = [j for j in jobs if j["status"] == "completed"]
-    if not any(metric in j["metrics"] for j in completed) and any(as_logged(metric, True) in j["metrics"] for j in completed):
-        metric = as_logged(metric, True)  # the loss of a sweep on scaled regression targets
+    metric = logged_as(metric, [j["metrics"] for j in completed])
     if completed and not any(metric in j["metrics"] for j in completed):
         from knowit.errors import KnowItConfigError
 
