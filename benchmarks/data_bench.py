@@ -37,7 +37,8 @@ COMPONENTS, BATCH = 8, 256
 
 def store_series(exp_dir: Path, steps: int, name: str = "bench") -> None:
     """Write a ``steps x 8`` float32 random walk straight into the dataset store."""
-    from knowit.data.store import DatasetStore, SeriesData
+    from knowit.data.series import SeriesData
+    from knowit.data.store import DatasetStore
 
     rng = np.random.default_rng(0)
     values = np.cumsum(rng.standard_normal((steps, COMPONENTS), dtype=np.float32), axis=0, dtype=np.float32)
@@ -54,7 +55,8 @@ def write_store(exp_dir: Path, steps: int, name: str = "bench", chunk: int = 1 <
     series can be larger than RAM (the store's own layout: values.npy, times.npy, meta.json).
     Returns the bytes of ``values.npy``."""
     from knowit.atomic_io import write_json
-    from knowit.data.store import TIMES_FILE, VALUES_FILE, SeriesData
+    from knowit.data.series import SeriesData
+    from knowit.data.store import FORMAT_VERSION, TIMES_FILE, VALUES_FILE
 
     folder = Path(exp_dir) / "datasets" / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +72,7 @@ def write_store(exp_dir: Path, steps: int, name: str = "bench", chunk: int = 1 <
         values.flush()
     data = SeriesData(name=name, components=[f"c{i}" for i in range(COMPONENTS)], values=values, times=times,
                       slices=np.array([[0, 0, steps]], dtype=np.int64), instances=["0"], time_delta=1.0, targets=["c0"])
-    write_json(folder / "meta.json", data.meta())
+    write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, **data.meta()})
     del values, times
     return steps * COMPONENTS * 4
 

@@ -27,6 +27,34 @@ WINDOW, BATCH, COMPONENTS = 32, 64, ["x1", "x2", "x3", "x4"]
 PORTIONS = [0.8, 0.1, 0.1]
 
 
+# knowit's data config: x1..x4 windows of WINDOW rows predict x1 one step after the window.
+DATA = {
+    "name": "bench", "task": "regression", "in_components": COMPONENTS, "out_components": ["x1"],
+    "in_chunk": [-(WINDOW - 1), 0], "out_chunk": [1, 1], "split_portions": PORTIONS,
+    "batch_size": BATCH, "scaling_tag": "full",
+}
+
+
+def knowit_sets(frame: pd.DataFrame) -> tuple[torch.Tensor, ...]:
+    """``train_x, train_y, val_x, val_y``: every window and target of knowit's own training and
+    validation sets (same points, same scaling), materialised once for a baseline (not timed)."""
+    from knowit.config.schema import DataConfig
+    from knowit.config.validate import build
+    from knowit.data.importing import import_frame
+    from knowit.data.prepared import prepare_dataset
+    from knowit.data.store import DatasetStore
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = DatasetStore(Path(tmp))
+        import_frame(store, frame, {"name": "bench", "time_column": "time"})
+        prepared = prepare_dataset(build(DataConfig, DATA, "data"), store, seed=0)
+        out = []
+        for name in ("train", "valid"):
+            batch = prepared.batch(torch.as_tensor(prepared.set_points(name)))
+            out += [batch["x"].clone(), batch["y"].clone()]  # own memory: the store's files go with tmp
+        return tuple(out)
+
+
 def make_series(steps: int, seed: int = 0) -> pd.DataFrame:
     """Four coupled noisy oscillators; the task is to predict x1 one step ahead."""
     rng = np.random.default_rng(seed)
@@ -52,11 +80,7 @@ def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, acc
     result = ki.train_model(
         "bench",
         {
-            "data": {
-                "name": "bench", "task": "regression", "in_components": COMPONENTS, "out_components": ["x1"],
-                "in_chunk": [-(WINDOW - 1), 0], "out_chunk": [1, 1], "split_portions": PORTIONS,
-                "batch_size": BATCH, "scaling_tag": "full", **(data or {}),
-            },
+            "data": {**DATA, **(data or {})},
             "arch": arch or {"name": "lstm", "width": size["width"], "depth": size["depth"], "dropout": 0.0},
             "trainer": {"max_epochs": size["epochs"], "learning_rate": 1e-3, "accelerator": accelerator, "precision": precision,
                         "early_stopping": {"enabled": False}},
@@ -89,19 +113,24 @@ class PlainLSTM(torch.nn.Module):
         return self.head(out[:, -1]).unsqueeze(1)  # (B, 1, 1): one step of x1
 
 
-def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu", make_model=None) -> float:
+def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu", make_model=None,
+                       sets: tuple[torch.Tensor, ...] | None = None) -> float:
     """The loop a user writes by hand: materialised windows, randperm batches, Adam (tensors and
-    model on ``device``). ``make_model()`` builds the model (default: ``PlainLSTM`` of ``size``)."""
-    values = frame[COMPONENTS].to_numpy(np.float32)
-    n_train_rows = int(len(values) * PORTIONS[0])
-    mean, std = values[:n_train_rows].mean(0), values[:n_train_rows].std(0)
-    scaled = torch.from_numpy((values - mean) / std)
-    windows = scaled.unfold(0, WINDOW, 1).transpose(1, 2).contiguous()  # (n, WINDOW, C), copied
-    targets = scaled[WINDOW:, :1].unsqueeze(1)  # x1 one step after each window's last row
-    windows = windows[: len(targets)]
-    n_val = int(len(values) * PORTIONS[1])
-    train_x, train_y = windows[: n_train_rows - WINDOW], targets[: n_train_rows - WINDOW]
-    val_x, val_y = windows[n_train_rows : n_train_rows + n_val], targets[n_train_rows : n_train_rows + n_val]
+    model on ``device``). ``make_model()`` builds the model (default: ``PlainLSTM`` of ``size``);
+    ``sets`` (``knowit_sets``) gives it knowit's very windows, else it cuts its own."""
+    if sets is not None:
+        train_x, train_y, val_x, val_y = sets
+    else:
+        values = frame[COMPONENTS].to_numpy(np.float32)
+        n_train_rows = int(len(values) * PORTIONS[0])
+        mean, std = values[:n_train_rows].mean(0), values[:n_train_rows].std(0)
+        scaled = torch.from_numpy((values - mean) / std)
+        windows = scaled.unfold(0, WINDOW, 1).transpose(1, 2).contiguous()  # (n, WINDOW, C), copied
+        targets = scaled[WINDOW:, :1].unsqueeze(1)  # x1 one step after each window's last row
+        windows = windows[: len(targets)]
+        n_val = int(len(values) * PORTIONS[1])
+        train_x, train_y = windows[: n_train_rows - WINDOW], targets[: n_train_rows - WINDOW]
+        val_x, val_y = windows[n_train_rows : n_train_rows + n_val], targets[n_train_rows : n_train_rows + n_val]
 
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
     torch.manual_seed(0)

@@ -116,11 +116,14 @@ class KnowIt:
 
         return sorted(set(DatasetStore(self.exp_dir).names()) | set(BUILTIN))
 
-    def import_dataset(self, kwargs: Mapping[str, Any], *, safe_mode: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    def import_dataset(self, kwargs: Mapping[str, Any], *, safe_mode: bool = True, overwrite: bool = False,
+                       batch_rows: int | None = None) -> dict[str, Any]:
         """Import ``{'data_import': {'raw_data': ..., 'meta': {...}}}`` into ``<exp_dir>/datasets``.
 
         ``raw_data``: a DataFrame, a ``.csv``/``.parquet`` path (time series), a ``{'x', 'y'}``
         dict of arrays or an ``.npz`` path (array dataset). Returns the stored dataset's summary.
+        A CSV/Parquet file is read and stored ``batch_rows`` rows at a time (default 524288), so a
+        table larger than memory imports; it must then be sorted by instance and time.
         An existing dataset is replaced only with ``safe_mode=False`` or ``overwrite=True``.
         Also writes ``<exp_dir>/conf/data/<name>.yaml``, so that ``data=<name>`` (CLI overrides)
         or ``kwargs={'data': {'name': <name>}}`` trains on it with its task and targets.
@@ -136,7 +139,9 @@ class KnowIt:
         if unknown:
             raise KnowItDataError(f"data_import.{sorted(unknown)[0]}: unknown key; allowed keys: raw_data, meta")
         store = DatasetStore(self.exp_dir)
-        data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode)
+        if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1):
+            raise KnowItDataError(f"batch_rows: expected a positive number of rows, got {batch_rows!r}")
+        data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode, batch_rows=batch_rows)
         with os_errors_as_run_errors("exp_dir"):
             write_data_config(self.exp_dir, data.name, store.meta(data.name))
         return store.summarize(data.name)
@@ -171,15 +176,10 @@ class KnowIt:
         ``<run>/predictions/<set>.parquet``. ``kwargs = {'predictor': {'prediction_set':
         'train'|'valid'|'test', 'rescale_outputs': True}}`` (KnowIt's form; both keys optional).
         ``arch``: the module of a run trained with your own architecture (see ``KnowIt.load``)."""
-        from knowit.config.schema import PredictorConfig
-        from knowit.config.validate import build
-        from knowit.errors import KnowItConfigError
+        from knowit.config.options import PredictorConfig, kwargs_options
         from knowit.results.predictions import predictions_frame, save_predictions
 
-        unknown = set(kwargs or {}) - {"predictor"}
-        if unknown:
-            raise KnowItConfigError(f"kwargs.{sorted(unknown)[0]}: unknown key; predicting takes {{'predictor': {{...}}}}")
-        predictor = build(PredictorConfig, (kwargs or {}).get("predictor"), "predictor")
+        predictor = kwargs_options(PredictorConfig, kwargs, "predictor", "predicting")
         run = self._load_model(model_name, arch)
         set_name = predictor.prediction_set
         frame = predictions_frame(run, set_name, rescale_outputs=predictor.rescale_outputs)
@@ -195,13 +195,13 @@ class KnowIt:
 
     def visualize(self, model_name: str, set_name: str = "test", *, min_probability: float = 0.0, arch: str | None = None) -> list[Path]:
         """Draw a trained model's plots into ``<run>/visualizations``; returns the files written."""
-        from knowit.errors import KnowItConfigError
+        from knowit.config.options import VisualizeOptions, options
         from knowit.plots.curves import learning_curves
         from knowit.plots.results import visualize_set
         from knowit.results.predictions import predictions_frame
 
-        if not 0.0 <= min_probability <= 1.0:
-            raise KnowItConfigError(f"min_probability: {min_probability} is out of range; it must be within [0, 1]")
+        shown = options(VisualizeOptions, {"set_name": set_name, "min_probability": min_probability})
+        set_name, min_probability = shown.set_name, shown.min_probability
         run = self._load_model(model_name, arch)
         frame = predictions_frame(run, set_name)
         folder = run.run.visualizations
@@ -220,10 +220,12 @@ class KnowIt:
         data or points are refused with what differs. ``arch``: the module of runs trained with your
         own architecture (see ``KnowIt.load``)."""
         from knowit.comparison.compare import compare_runs
+        from knowit.config.options import CompareOptions, options
 
+        given = options(CompareOptions, {"model_names": model_names if isinstance(model_names, str) else list(model_names), "set_name": set_name, "loss": loss, "name": name})
         _import_named_arch(arch)
         with os_errors_as_run_errors():
-            return compare_runs(self.exp_dir, list(model_names), set_name=set_name, loss=loss, name=name)
+            return compare_runs(self.exp_dir, given)
 
     def backtest(self, model_name: str, folds: int = 5, *, mode: str = "expanding", refit: bool = False, progress_bar: bool | None = False,
                  arch: str | None = None):
@@ -234,24 +236,26 @@ class KnowIt:
         folds, saved under ``<run>/backtests/``; returns a ``Backtest`` (``.folds``, ``.aggregate``,
         ``.format()``)."""
         from knowit.comparison.backtest import run_backtest
+        from knowit.config.options import BacktestOptions, options
         from knowit.orchestrator import train_model
 
+        given = options(BacktestOptions, {"folds": folds, "mode": mode, "refit": refit})
         _import_named_arch(arch)
         with os_errors_as_run_errors():
-            return run_backtest(self.exp_dir, model_name, folds=folds, mode=mode, refit=refit, train=train_model, progress_bar=progress_bar)
+            return run_backtest(self.exp_dir, model_name, given, train=train_model, progress_bar=progress_bar)
 
     def interpret_model(self, model_name: str, kwargs: Mapping[str, Any] | None = None, *, arch: str | None = None):
         """Attribute a trained model's outputs to its input windows (Captum; ``pip install
         'knowit[interpret]'``). ``kwargs = {'interpreter': {'interpretation_method':
         'IntegratedGradients'|'DeepLift'|'DeepLiftShap', 'interpretation_set': 'valid', 'selection':
         'random'|'all'|'success'|'failure', 'size': 100, 'multiply_by_inputs': True, 'seed': 123}}``
-        (more keys in ``knowit.interpret.config.InterpreterConfig``). Saves
+        (more keys in ``knowit.config.options.InterpreterConfig``). Saves
         ``<run>/interpretations/<method>_<set>_<selection>.npz`` and heatmaps under
         ``<run>/visualizations/interpretation``; returns an ``Interpretation``."""
-        from knowit.interpret.config import interpreter_config
+        from knowit.config.options import InterpreterConfig, kwargs_options
         from knowit.interpret.run import interpret, require_captum
 
-        cfg = interpreter_config(kwargs)
+        cfg = kwargs_options(InterpreterConfig, kwargs, "interpreter", "interpretation")
         require_captum()
         return interpret(self._load_model(model_name, arch), cfg)
 

@@ -4,8 +4,8 @@
   stateful sampling, loggers);
 - ``resume_target(cfg)``: the run and checkpoint ``trainer.resume`` names, checked against the
   run's own validated config;
-- fit (in ``train_model``): data, model, run directory, trainer, ``trainer.fit``; a failure is
-  recorded in summary.json;
+- ``fit``: data, model, run directory, trainer, ``trainer.fit``; it holds the run directory
+  until finalize is done, and a failure in either is recorded in summary.json;
 - ``finalize``: the best checkpoint evaluated, the shown set predicted once into
   predictions/<set>.parquet, summary.json, and the plots drawn from metrics.csv and that file.
 
@@ -18,6 +18,8 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,15 +143,14 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
     from knowit.config.run_config import validate_saved
 
-    raw_saved = RunDir(run_path).read_config()
-    saved_arch = raw_saved.get("arch", {}).get("name") if isinstance(raw_saved.get("arch"), dict) else None
+    saved_arch = RunDir(run_path).recorded_arch()
     from knowit import registry
 
     if saved_arch not in (cfg.arch.name, cfg.arch.module) and not registry.is_shipped(str(saved_arch)):
         # validating it would import a module the run folder chose: refused before that
         raise KnowItConfigError(f"trainer.resume: arch.name was {saved_arch!r} in the run being resumed, this config says "
                                 f"{cfg.arch.name!r}; resume with the run's own data, arch, optimiser and scheduler settings")
-    saved = validate_saved(raw_saved, run_path / "config.yaml")
+    saved = validate_saved(RunDir(run_path).read_config(), run_path / "config.yaml")
     # The optimiser and scheduler states in the checkpoint only fit the same classes.
     pairs = [("arch.name", saved.arch.name, cfg.arch.name)]
     if saved.arch.module == cfg.arch.module:
@@ -169,45 +170,126 @@ def resume_target(cfg: RunConfig) -> tuple[Path, Path] | None:
 
 def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool = True, progress_bar: bool | None = None,
                 epoch_lines: bool = True, datamodule: Any = None, replace_hint: str = CLI_REPLACE) -> TrainResult:
-    """``datamodule``: data prepared elsewhere (a backtest fold's sets) instead of ``cfg.data``'s split.
+    """One run in its four stages (see the module docstring).
+
+    ``datamodule``: data prepared elsewhere (a backtest fold's sets) instead of ``cfg.data``'s split.
     ``replace_hint``: how the calling door consents to replacing an existing run, for the refusal
     (``overwrite=true`` on the command line)."""
     if cfg.root.repeats > 1:  # N seeds into <run>/rep-<k>, each trained by this function
-        from knowit.comparison.repeats import train_repeats
-
-        plan(cfg)
-        path, summary, intervals = train_repeats(cfg, train_model, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar,
-                                                 epoch_lines=epoch_lines, replace_hint=replace_hint)
-        return TrainResult(run_dir=path, best_checkpoint=None, metrics=summary["metrics"], status=summary["status"],
-                           n_parameters=summary["n_parameters"], final=summary["final"], baselines=summary.get("baselines") or {},
-                           intervals=intervals)
-    import pytorch_lightning as pl
-    import torch
-
-    from knowit.data.datamodule import KnowItDataModule
-    from knowit.training.module import KnowItModule, code_hparams
-    from knowit.training.distributed import agree_on_run_dir
-    from knowit.training.metrics import metric_key
-    from knowit.training.trainer import DDP_RUN_DIR_ENV, build_trainer, is_ddp_child
-
-    from knowit.provenance import data_change, versions
-
+        return _train_repeats(cfg, run_path=run_path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=epoch_lines,
+                              replace_hint=replace_hint)
     _, metric_names = plan(cfg)
     resume = resume_target(cfg)
-    if resume:
-        run = RunDir(resume[0])
-        model_name = run.path.name
-    else:
-        model_name = cfg.root.model_name or auto_model_name(cfg.arch.name, cfg.data.name)
-        run = RunDir(run_path) if run_path else RunDir.for_model(cfg.exp_dir, model_name)
-        if _decides_run_dir():
-            run.refuse_existing(overwrite=cfg.root.overwrite, hint=replace_hint)  # before data and model are built
+    with fit(cfg, resume, metric_names, run_path=run_path, datamodule=datamodule, progress_bar=progress_bar,
+             epoch_lines=epoch_lines, replace_hint=replace_hint) as fitted:
+        if fitted.worker:  # a DDP worker: rank 0 finalizes
+            return TrainResult(run_dir=fitted.run.path, best_checkpoint=None, status="worker")
+        return finalize(fitted, and_viz=and_viz)
+
+
+def _train_repeats(cfg: RunConfig, **kw: Any) -> TrainResult:
+    from knowit.comparison.repeats import train_repeats
+
+    plan(cfg)
+    path, summary, intervals = train_repeats(cfg, train_model, **kw)
+    return TrainResult(run_dir=path, best_checkpoint=None, metrics=summary["metrics"], status=summary["status"],
+                       n_parameters=summary["n_parameters"], final=summary["final"], baselines=summary.get("baselines") or {},
+                       intervals=intervals)
+
+
+@dataclass
+class Fitted:
+    """What ``fit`` hands to ``finalize``."""
+
+    run: RunDir
+    trainer: Any
+    module: Any  # the module as training left it (finalize reloads the best checkpoint)
+    datamodule: Any
+    summary: dict[str, Any]  # summary.json as written so far
+    writer: _Writer
+    worker: bool  # a DDP worker started by rank 0: it writes nothing and does not finalize
+
+
+@contextmanager
+def fit(cfg: RunConfig, resume: tuple[Path, Path] | None, metric_names: list[Any], *, run_path: Path | None, datamodule: Any,
+        progress_bar: bool | None, epoch_lines: bool, replace_hint: str) -> Iterator[Fitted]:
+    """The third stage: data, model, the run directory claimed, config/scalers/summary written,
+    ``trainer.fit``. Yields while the run directory is held: a failure here or in the caller's
+    block (``finalize``) is recorded in summary.json (a failed resume is undone instead, the
+    attempt noted beside the run), and the directory is released when the block ends."""
+    import pytorch_lightning as pl
+
+    from knowit.data.datamodule import KnowItDataModule
+    from knowit.errors import KnowItInterrupted
+
+    run, model_name = _run_dir(cfg, resume, run_path, replace_hint)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = datamodule or KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed)
+    _check_resumed_data(cfg, resume, datamodule)
+    module = _build_module(cfg, datamodule)
+    run, ddp_child = _claim(run, cfg, resume, replace_hint)
+    summary = _first_summary(cfg, model_name, module, datamodule)
+    writer = _Writer(run, enabled=not ddp_child)
+    attempt = ResumeAttempt(run) if resume and not ddp_child else None
+    trainer = None
+    try:
+        resolved = cfg.to_dict()
+        resolved["model_name"] = model_name
+        writer.do(run.write_config, resolved)
+        from knowit.atomic_io import write_json
+
+        writer.do(write_json, run.scalers, datamodule.prepared.scalers_dict())
+        if resume:
+            summary["resumed_from"] = str(resume[1])
+        writer.do(run.write_summary, summary)
+        from knowit.training.metrics import metric_key
+        from knowit.training.trainer import build_trainer
+
+        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar,
+                                epoch_lines=epoch_lines, main_metric=metric_key(metric_names[0]) if metric_names else None)
+        _run_fit(trainer, module, datamodule, resume, run, summary, leader=not ddp_child)
+        if trainer.interrupted:
+            summary["status"] = "interrupted"
+        yield Fitted(run, trainer, module, datamodule, summary, writer, worker=bool(ddp_child))
+    except BaseException as err:
+        if attempt is not None and not isinstance(err, KnowItInterrupted):
+            attempt.restore(err)  # a failed resume leaves the run as it was, the attempt recorded beside it
+        elif "train_time_s" in summary or isinstance(err, KnowItInterrupted):
+            _record_failure(writer, run, summary, err, trainer)
+        raise
+    finally:
+        if not ddp_child:
+            run.release()
+
+
+def _run_dir(cfg: RunConfig, resume: tuple[Path, Path] | None, run_path: Path | None, replace_hint: str) -> tuple[RunDir, str]:
+    """The run directory and model name: the resumed run's own, or a new one (an existing run is
+    refused here, before data and model are built, unless overwrite says otherwise)."""
     if resume:
-        changed = data_change(RunDir(resume[0]).read_summary(), datamodule.data_hash)
-        if changed and not cfg.trainer.resume_changed_data:
-            raise KnowItConfigError(f"trainer.resume: {changed}; set trainer.resume_changed_data=true to resume on the new data anyway")
+        run = RunDir(resume[0])
+        return run, run.path.name
+    model_name = cfg.root.model_name or auto_model_name(cfg.arch.name, cfg.data.name)
+    run = RunDir(run_path) if run_path else RunDir.for_model(cfg.exp_dir, model_name)
+    if _decides_run_dir():
+        run.refuse_existing(overwrite=cfg.root.overwrite, hint=replace_hint)
+    return run, model_name
+
+
+def _check_resumed_data(cfg: RunConfig, resume: tuple[Path, Path] | None, datamodule: Any) -> None:
+    """A resumed run continues on the data it started with, unless the config allows the change."""
+    if not resume:
+        return
+    from knowit.provenance import data_change
+
+    changed = data_change(RunDir(resume[0]).read_summary(), datamodule.data_hash)
+    if changed and not cfg.trainer.resume_changed_data:
+        raise KnowItConfigError(f"trainer.resume: {changed}; set trainer.resume_changed_data=true to resume on the new data anyway")
+
+
+def _build_module(cfg: RunConfig, datamodule: Any) -> Any:
+    """The LightningModule, its dimensions and classes taken from the prepared data."""
+    from knowit.training.module import KnowItModule, code_hparams
+
     module = KnowItModule(
         **code_hparams(cfg),
         input_dim=datamodule.input_dim,
@@ -221,28 +303,47 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     if cfg.trainer.compile:
         # In place: parameter names (and checkpoints) stay those of the plain model.
         module.model.compile(backend=compile_backend(cfg.trainer.compile))
-    n_parameters = sum(p.numel() for p in module.model.parameters())
-    log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{n_parameters:,}",
+    log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{_n_parameters(module):,}",
              f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")
+    return module
+
+
+def _n_parameters(module: Any) -> int:
+    return sum(p.numel() for p in module.model.parameters())
+
+
+def _claim(run: RunDir, cfg: RunConfig, resume: tuple[Path, Path] | None, replace_hint: str) -> tuple[RunDir, str | None]:
+    """Take the run directory. Returns it and, for a DDP worker, the directory rank 0 took (such
+    a process writes nothing of its own)."""
+    from knowit.training.distributed import agree_on_run_dir
+    from knowit.training.trainer import is_ddp_child
 
     ddp_child = is_ddp_child()
-    if ddp_child:  # a DDP worker started by rank 0: same run directory, writes nothing of its own
-        run = RunDir(Path(ddp_child))
-    else:
-        overwrite = cfg.root.overwrite
-        # Ranks started by torchrun/srun: rank 0 claims, the others learn its run directory.
-        agreed = agree_on_run_dir(lambda: run.claim(overwrite=overwrite, resume=resume is not None, hint=replace_hint) or run.path)
-        if agreed is None:
-            run.claim(overwrite=overwrite, resume=resume is not None, hint=replace_hint)
-        elif not agreed[1]:
-            run, ddp_child = RunDir(agreed[0]), str(agreed[0])
+    if ddp_child:  # a DDP worker started by rank 0: same run directory
+        return RunDir(Path(ddp_child)), ddp_child
+    overwrite = cfg.root.overwrite
+    # Ranks started by torchrun/srun: rank 0 claims, the others learn its run directory.
+    agreed = agree_on_run_dir(lambda: run.claim(overwrite=overwrite, resume=resume is not None, hint=replace_hint) or run.path)
+    if agreed is None:
+        run.claim(overwrite=overwrite, resume=resume is not None, hint=replace_hint)
+    elif not agreed[1]:
+        return RunDir(agreed[0]), str(agreed[0])
+    return run, None
+
+
+def _first_summary(cfg: RunConfig, model_name: str, module: Any, datamodule: Any) -> dict[str, Any]:
+    """summary.json as the run starts: what is trained on what, and with which versions."""
+    import torch
+
+    from knowit.provenance import versions
+
     summary: dict[str, Any] = {
         "status": "running",
         "model_name": model_name,
         "arch": cfg.arch.name,
         "dataset": cfg.data.name,
         "task": cfg.data.task,
-        "n_parameters": n_parameters,
+        "n_parameters": _n_parameters(module),
         "torch_threads": torch.get_num_threads(),  # timings are comparable only at equal threads
         "data": datamodule.describe(),
         "data_hash": datamodule.data_hash,
@@ -259,52 +360,28 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     arch_info = getattr(module.model, "arch_info", None)
     if callable(arch_info):  # what the arch reports about itself, e.g. a TCN's receptive field
         summary["arch_info"] = arch_info()
-    writer = _Writer(run, enabled=not ddp_child)
-    attempt = ResumeAttempt(run) if resume and not ddp_child else None
-    trainer = None
+    return summary
+
+
+def _run_fit(trainer: Any, module: Any, datamodule: Any, resume: tuple[Path, Path] | None, run: RunDir,
+             summary: dict[str, Any], *, leader: bool) -> None:
+    """``trainer.fit``, timed into the summary; Ctrl-C and a non-finite loss become one line."""
+    from knowit.training.trainer import DDP_RUN_DIR_ENV
+
+    started = time.perf_counter()
+    if leader:
+        os.environ[DDP_RUN_DIR_ENV] = str(run.path)  # inherited by DDP workers Lightning starts
     try:
-        resolved = cfg.to_dict()
-        resolved["model_name"] = model_name
-        writer.do(run.write_config, resolved)
-        from knowit.atomic_io import write_json
-
-        writer.do(write_json, run.scalers, datamodule.prepared.scalers_dict())
-        if resume:
-            summary["resumed_from"] = str(resume[1])
-        writer.do(run.write_summary, summary)
-        trainer = build_trainer(cfg.trainer, run, seed=cfg.seed, progress_bar=progress_bar,
-                                epoch_lines=epoch_lines, main_metric=metric_key(metric_names[0]) if metric_names else None)
-        started = time.perf_counter()
-        if not ddp_child:
-            os.environ[DDP_RUN_DIR_ENV] = str(run.path)  # inherited by DDP workers Lightning starts
-        try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume[1]) if resume else None, weights_only=True)
-        except BaseException as err:
-            summary["train_time_s"] = time.perf_counter() - started
-            if isinstance(err, (KeyboardInterrupt, SystemExit)) or _is_nonfinite(err):
-                raise _ended_early(err, trainer, run) from None
-            raise
-        finally:
-            if not ddp_child:
-                os.environ.pop(DDP_RUN_DIR_ENV, None)
-        summary["train_time_s"] = time.perf_counter() - started
-        if ddp_child:
-            return TrainResult(run_dir=run.path, best_checkpoint=None, status="worker")
-        if trainer.interrupted:
-            summary["status"] = "interrupted"
-        result = finalize(run, trainer, module, datamodule, summary, and_viz and not ddp_child, writer)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume[1]) if resume else None, weights_only=True)
     except BaseException as err:
-        from knowit.errors import KnowItInterrupted
-
-        if attempt is not None and not isinstance(err, KnowItInterrupted):
-            attempt.restore(err)  # a failed resume leaves the run as it was, the attempt recorded beside it
-        elif "train_time_s" in summary or isinstance(err, KnowItInterrupted):
-            _record_failure(writer, run, summary, err, trainer)
+        summary["train_time_s"] = time.perf_counter() - started
+        if isinstance(err, (KeyboardInterrupt, SystemExit)) or _is_nonfinite(err):
+            raise _ended_early(err, trainer, run) from None
         raise
     finally:
-        if not ddp_child:
-            run.release()
-    return result
+        if leader:
+            os.environ.pop(DDP_RUN_DIR_ENV, None)
+    summary["train_time_s"] = time.perf_counter() - started
 
 
 def _decides_run_dir() -> bool:
@@ -407,9 +484,11 @@ def _record_failure(writer: _Writer, run: RunDir, summary: dict[str, Any], err: 
         log.warning("could not record the failure in %s", run.summary)
 
 
-def finalize(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: dict[str, Any], and_viz: bool, writer: _Writer) -> TrainResult:
+def finalize(fitted: Fitted, *, and_viz: bool) -> TrainResult:
     """The last stage: evaluate the best checkpoint on valid and test, predict the shown set once
     (saved as predictions/<set>.parquet), record the summary, draw the plots from the files."""
+    run, trainer, module, datamodule, summary, writer = (fitted.run, fitted.trainer, fitted.module, fitted.datamodule,
+                                                         fitted.summary, fitted.writer)
     import torch.distributed as dist
 
     from knowit.plots.curves import learning_curves
@@ -470,7 +549,7 @@ def finalize(run: RunDir, trainer: Any, module: Any, datamodule: Any, summary: d
         summary["evaluation"] = set_report_from_arrays(outputs, targets, datamodule.prepared, shown)
         summary["baselines"] = baseline_report(datamodule.prepared, shown, points, outputs, targets, datamodule.cfg.season)
     writer.do(run.write_summary, summary)
-    if and_viz and writer.enabled:  # plots read the files written above: metrics.csv, predictions/<set>.parquet
+    if and_viz:  # plots read the files written above: metrics.csv, predictions/<set>.parquet
         learning_curves(read_history(run.metrics), run.visualizations / "learning_curves.png", title=summary["model_name"])
         if shown:
             import pandas as pd

@@ -200,6 +200,13 @@ class RunDir:
 
         write_text(self.config, yaml.safe_dump(cfg, sort_keys=False))
 
+    def recorded_arch(self) -> str | None:
+        """The ``arch.name`` config.yaml records, read before the config is validated: validating
+        imports the architecture, and a run folder alone must never choose code."""
+        node = self.read_config().get("arch")
+        name = node.get("name") if isinstance(node, dict) else None
+        return name if isinstance(name, str) else None
+
     def read_config(self) -> dict[str, Any]:
         import yaml
 

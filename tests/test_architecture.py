@@ -153,3 +153,51 @@ def test_arch_declarations_are_checked_and_read() -> None:
     assert any("STATEFUL_ARG='width'" in p and "not a bool field" in p for p in check_plugin(module))
     module.STATEFUL_ARG, module.INPUT_LAYOUT = None, "pixels"
     assert any("INPUT_LAYOUT" in p for p in check_plugin(module))
+
+
+# Where a run's config may be read as plain containers: the config layer composes and validates
+# it, the run directory reads the file, loading and resuming validate what they read.
+RAW_CONFIG_READERS = ("knowit.config", "knowit.rundir", "knowit.results.load", "knowit.orchestrator") + DOORS
+GROUP_KEYS = {"data", "arch", "trainer"}
+
+
+def _raw_config_reads(tree: ast.AST, source: str) -> list[str]:
+    """``x.read_config()``, ``x.config[...]``/``x.config.get(...)`` and ``x["data"|"arch"|"trainer"]``
+    or ``x.get("data"|...)`` on anything but a summary (summary.json has a ``data`` entry too)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner, attr = node.func.value, node.func.attr
+            if attr == "read_config":
+                found.append(f"line {node.lineno}: read_config()")
+            elif attr == "get" and isinstance(owner, ast.Attribute) and owner.attr == "config":
+                found.append(f"line {node.lineno}: .config.get(...)")
+            elif (attr == "get" and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in GROUP_KEYS
+                  and "summary" not in (ast.get_source_segment(source, owner) or "")):
+                found.append(f"line {node.lineno}: .get({node.args[0].value!r})")
+        elif isinstance(node, ast.Subscript):
+            if isinstance(node.value, ast.Attribute) and node.value.attr == "config":
+                found.append(f"line {node.lineno}: .config[...]")
+            elif (isinstance(node.slice, ast.Constant) and node.slice.value in GROUP_KEYS
+                  and "summary" not in (ast.get_source_segment(source, node.value) or "")):
+                found.append(f"line {node.lineno}: [{node.slice.value!r}]")
+    return found
+
+
+def test_below_the_doors_nothing_reads_a_raw_config_dict() -> None:
+    """Everything below the doors reads the typed RunConfig (``LoadedRun.cfg``); the raw mapping
+    is read only where it is composed or validated (docs/architecture.md)."""
+    broken = []
+    for name, path in _modules().items():
+        if _within(name, RAW_CONFIG_READERS):
+            continue
+        source = path.read_text()
+        broken += [f"{path.relative_to(ROOT)} {hit}" for hit in _raw_config_reads(ast.parse(source), source)]
+    assert not broken, "\n".join(broken)
+
+
+def test_the_raw_config_check_finds_what_it_looks_for() -> None:
+    source = 'a = run.config["data"]\nb = loaded.config.get("arch")\nc = raw["trainer"]\nd = summary.get("data")\ne = r.read_config()\n'
+    hits = _raw_config_reads(ast.parse(source), source)
+    assert [h.split(":")[0] for h in hits].count("line 1") >= 1 and any("line 2" in h for h in hits)
+    assert any("line 3" in h for h in hits) and any("line 5" in h for h in hits) and not any("line 4" in h for h in hits)

@@ -11,7 +11,8 @@ import torch
 
 from knowit.config.schema import DataConfig
 from knowit.data.prepared import prepare_dataset
-from knowit.data.store import TIME_COLUMN, DatasetStore, SeriesData
+from knowit.data.series import SeriesData
+from knowit.data.store import TIME_COLUMN, DatasetStore
 from knowit.data.windows import touched_rows
 
 
@@ -98,3 +99,23 @@ def test_covered_rows_marks_exactly_the_rows_of_the_windows(monkeypatch):
                 expected[first:last + 1] = True
         got = scaling.covered_rows(n, rows, slices, lo, hi)
         assert got.dtype == bool and np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("in_idx", [[0, 1, 2], [1, 2], [2, 0]])
+def test_window_blocks_gather_the_same_windows_as_rows(in_idx):
+    """Unpadded windows of consecutive rows are copied from a flat window view, one block per
+    window; they equal the row-by-row gather for every column choice (all, a run, reordered)."""
+    from knowit.data.windows import WindowGather, WindowSpec
+
+    values = np.random.default_rng(2).standard_normal((50, 3)).astype(np.float32)
+    spec = WindowSpec(in_chunk=(-5, 0), out_chunk=(1, 3))
+    gather = WindowGather(values, spec, np.array(in_idx), np.array([2]), classification=False)
+    assert gather.in_windows is not None and gather.out_windows is not None
+    points = torch.tensor([5, 6, 30, 46, 5])
+    x, y = gather.inputs(points), gather.targets(points)
+    np.testing.assert_array_equal(x.numpy(), values[points.numpy()[:, None] + np.arange(-5, 1)][..., in_idx])
+    np.testing.assert_array_equal(y.numpy(), values[points.numpy()[:, None] + np.arange(1, 4)][..., [2]])
+    padded = WindowGather(values, WindowSpec(in_chunk=(-5, 0), out_chunk=(1, 3), padded=True), np.array(in_idx), np.array([2]),
+                          classification=False, slices=np.array([[0, 0, 50]]))
+    assert padded.in_windows is None  # clamped rows: the row gather
+    np.testing.assert_array_equal(padded.inputs(points).numpy(), x.numpy())

@@ -268,3 +268,21 @@ def test_api_sweep_runs_a_grid_and_returns_the_summary(ki: KnowIt) -> None:
         ki.sweep("api_sweep", kwargs, {"arch.nan_after_batches": [100]})
     again = ki.sweep("api_sweep", kwargs, {"arch.nan_after_batches": [100]}, overwrite=True)
     assert [j["job"] for j in again.jobs] == [0]
+
+
+@pytest.mark.slow
+def test_ray_launcher_runs_a_sweep_on_a_local_ray_cluster(tmp_path: Path, exp_dir: Path) -> None:
+    """hydra/launcher=ray_cluster with RAY_ADDRESS empty starts a local Ray instance (an empty
+    address once reached ray.init and was refused); each job runs as a Ray task in a worker
+    process and lands in the sweep like a local job."""
+    pytest.importorskip("ray")
+    out = run_cli([*DIVERGING, "-m", "hydra/launcher=ray_cluster", "+hydra.launcher.ray.init.num_cpus=2",
+                   "+hydra.launcher.ray.init.include_dashboard=false", "hydra.launcher.ray.remote.num_cpus=1",
+                   "arch.nan_after_batches=50,100", "model_name=on_ray"],
+                  cwd=tmp_path, exp_dir=exp_dir, env={"RAY_ADDRESS": ""}, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Ray Launcher is launching 2 jobs" in out.stdout + out.stderr
+    record = json.loads((exp_dir / "sweeps" / "on_ray" / "sweep_summary.json").read_text())
+    assert [j["status"] for j in record["jobs"]] == ["completed", "completed"]
+    for job in record["jobs"]:
+        assert json.loads((Path(job["run_dir"]) / "summary.json").read_text())["status"] == "completed"

@@ -119,3 +119,36 @@ def test_interpret_saves_the_tft_weights_of_the_chosen_points_beside_captum(ki):
         model(torch.as_tensor(saved["inputs"]))
     np.testing.assert_allclose(model.explain()["variable_weights"].numpy(), selection, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model.explain()["attention"].numpy(), saved["explain_attention"], rtol=1e-5, atol=1e-6)
+    # Drawn too, beside the attribution heatmaps: attention heatmap and variable-selection bars.
+    import matplotlib.image
+
+    folder = ki.run_dir("tft") / "visualizations" / "interpretation"
+    drawn = {p.name for p in out.plots}
+    for plot in ("IntegratedGradients_valid_random_attention.png", "IntegratedGradients_valid_random_variable_selection.png"):
+        assert plot in drawn and (folder / plot).is_file()
+        height, width, _ = matplotlib.image.imread(folder / plot).shape
+        assert height > 200 and width > 300
+
+
+def test_explanation_plots_show_the_saved_weights():
+    """The attention heatmap is the points' mean attention with the window's offsets on both axes;
+    the bars are each component's mean selection weight, the heatmap beside them per step."""
+    from knowit.plots.explanations import attention_figure, variable_selection_figure
+
+    rng = np.random.default_rng(0)
+    attention = rng.random((5, 3, 3)).astype(np.float32)
+    weights = rng.dirichlet([1.0, 2.0], size=(5, 3)).astype(np.float32)  # (points, T, n_in), rows sum to 1
+    arrays = {"explain_attention": attention, "explain_variable_weights": weights,
+              "in_offsets": np.array([-2, -1, 0]), "in_components": np.array(["a", "b"])}
+    fig = attention_figure(arrays, "tft")
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), attention.mean(0), rtol=1e-6)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["t-2", "t-1", "t"] == [t.get_text() for t in ax.get_yticklabels()]
+    fig = variable_selection_figure(arrays, "tft")
+    bars, heat = fig.axes[:2]
+    np.testing.assert_allclose([p.get_width() for p in bars.patches], weights.mean(axis=(0, 1)), rtol=1e-6)
+    assert [t.get_text() for t in bars.get_yticklabels()] == ["a", "b"]
+    np.testing.assert_allclose(heat.images[0].get_array(), weights.mean(0).T, rtol=1e-6)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

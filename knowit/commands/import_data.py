@@ -16,6 +16,7 @@ def configure(parser) -> None:
     parser.add_argument("--freq", default=None, help="the series' pandas frequency when it cannot be recognised, e.g. MS, ME, B, W-MON, h")
     parser.add_argument("--min-rows", type=int, default=None, help="accept a series whose longest slice is shorter than one default window (32 rows)")
     parser.add_argument("--coerce", action="store_true", help="read non-numeric cells of numeric columns as missing values instead of refusing them")
+    parser.add_argument("--batch-rows", type=int, default=None, help="rows read and stored at a time from a .csv/.parquet file (default 524288); a file larger than memory must be sorted by instance and time")
     parser.add_argument("--overwrite", action="store_true", help="replace a stored dataset of the same name")
     add_exp_dir(parser)
 
@@ -69,7 +70,7 @@ def run(ns) -> int:
 
     ki = KnowIt(ns.exp_dir)
     try:
-        summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite)
+        summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite, batch_rows=ns.batch_rows)
     except KnowItError as err:
         raise type(err)(in_cli_words(str(err))) from None
     print(f"imported {ns.name!r} into {ki.exp_dir / 'datasets' / ns.name}")

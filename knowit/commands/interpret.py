@@ -4,7 +4,7 @@ HELP = "attribute a trained model's outputs to its input windows (Captum): npz +
 
 def configure(parser) -> None:
     from knowit.commands.common import add_arch, add_exp_dir
-    from knowit.interpret.config import METHODS, SELECTIONS, SETS
+    from knowit.config.options import INTERPRETATION_METHODS as METHODS, SELECTIONS, SETS
 
     parser.add_argument("model_name", help="a trained model under <exp_dir>/models")
     parser.add_argument("--method", default="IntegratedGradients", help=f"one of: {', '.join(METHODS)} (default: IntegratedGradients)")

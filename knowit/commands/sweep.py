@@ -43,11 +43,10 @@ def resume_grid(path, arch: str | None = None) -> None:
 
     from knowit.config.compose import compose
     from knowit.config.run_config import validate
-    from knowit.errors import os_errors_as_run_errors
-    from knowit.orchestrator import plan, train_model
+    from knowit.orchestrator import plan
     from knowit.results.load import trusted_arch
-    from knowit.sweeps.guard import job_config, run_job
     from knowit.sweeps.plan import jobs_to_resume
+    from knowit.sweeps.sequential import train_job
 
     todo = jobs_to_resume(path)
     configs = []
@@ -60,11 +59,6 @@ def resume_grid(path, arch: str | None = None) -> None:
         plan(cfg)
     for (number, overrides), cfg in zip(todo, configs):
         print(f"sweep {path.name}: job {number}: {' '.join(overrides)}", file=sys.stderr)
-
-        def train(cfg=cfg, job_dir=path / str(number)):
-            with os_errors_as_run_errors():
-                return train_model(job_config(cfg), run_path=job_dir, and_viz=True)
-
-        _, error = run_job(path / str(number), job=number, overrides=overrides, optimized_metric=cfg.root.optimized_metric, train=train)
+        _, error = train_job(path, number, overrides, cfg)
         if error:
             print(f"knowit: error: job {number}: {error}", file=sys.stderr)

@@ -1,9 +1,13 @@
-"""``python -m knowit train [overrides ...] [-m]``: one run, or a sweep through Hydra.
+"""``python -m knowit train [overrides ...] [-m]``: one run, or a sweep.
 
-A single run with no Hydra flags is composed and validated once (the API's path: the compose
-API on ``knowit.conf``, then ``validate``) and trained in this process. Sweeps (``-m``,
-``hparams_search=``) and runs with Hydra's own flags or ``hydra.*`` overrides go to
-``@hydra.main`` (knowit/commands/hydra_app.py), after every job of the grid was checked here.
+Each run and each job of a plain grid is composed and validated once (the API's path: the
+compose API on ``knowit.conf``, then ``validate``) and trained in this process: a single run
+with no Hydra flags, and a grid (``-m a=1,2``) with no Hydra flags or ``hydra*`` overrides, whose
+jobs are all composed and checked before the first one trains. What needs Hydra's machinery (a
+search sweeper: ``hparams_search=``, ``key=interval(..)``; a launcher: ``hydra/launcher=joblib``;
+any ``hydra.*`` override or Hydra flag) goes to ``@hydra.main`` (knowit/commands/hydra_app.py):
+Hydra composes every job itself where its launcher runs it (maybe another process or machine),
+so there each job is checked here first and validated again where it runs.
 """
 from __future__ import annotations
 
@@ -50,6 +54,8 @@ def train_from_args(args: list[str]) -> int:
         return guard(lambda: _train_here(overrides, debug), debug)
     if multirun and not any(o.split("=", 1)[0].lstrip("+") == "model_name" for o in overrides):
         overrides.append("model_name=sweep_" + _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f"))
+    if multirun and _plain_grid(flags, overrides):
+        return guard(lambda: _sweep_here(overrides, debug), debug)
     code = guard(lambda: _check_jobs(overrides, multirun), debug)
     if code:
         return code
@@ -86,6 +92,57 @@ def _train_here(overrides: list[str], debug: bool) -> int:
         result = train_model(cfg, run_path=None, and_viz=True)
     if result.status != "worker":  # a DDP worker process: rank 0 reports
         print_result(result, None)
+    return 0
+
+
+def _plain_grid(flags: list[str], overrides: list[str]) -> bool:
+    """A grid that needs nothing of Hydra's: no Hydra flag, no ``hydra*`` override, no search."""
+    from knowit.sweeps.grid import interval_overrides
+
+    return (all(f in ("-m", "--multirun") for f in flags) and not any(o.startswith("hydra") for o in overrides)
+            and not any(o.split("=", 1)[0].lstrip("+") == "hparams_search" for o in overrides)
+            and not interval_overrides(overrides))
+
+
+def _sweep_here(overrides: list[str], debug: bool) -> int:
+    """A plain grid in this process: every job composed and validated once (all of them before
+    the first trains), then trained one after another into ``<exp_dir>/sweeps/<model_name>/<n>``,
+    the same layout, job lines and summary as a Hydra multirun."""
+    import logging
+    import sys
+
+    from knowit.commands.common import EXIT_INTERRUPTED
+    from knowit.config.compose import compose
+    from knowit.config.run_config import validate
+    from knowit.errors import KnowItError, KnowItInterrupted
+    from knowit.orchestrator import plan
+    from knowit.sweeps.grid import expand_grid, swept_keys
+    from knowit.sweeps.guard import sweep_dir
+    from knowit.sweeps.plan import start_sweep
+    from knowit.sweeps.sequential import train_job
+    from knowit.sweeps.summary import summarize_sweep
+
+    jobs = expand_grid(overrides)
+    configs = [validate(compose(job)) for job in jobs]
+    for cfg in configs:
+        plan(cfg)
+    folder = sweep_dir(configs[0])
+    start_sweep(folder, jobs=jobs, overwrite=configs[0].root.overwrite)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    swept = swept_keys(overrides)
+    for number, (job, cfg) in enumerate(zip(jobs, configs)):
+        try:
+            _, error = train_job(folder, number, job, cfg, total=len(jobs), swept=swept, reraise=debug)
+        except KnowItInterrupted as err:
+            print(f"knowit: job {number}: {err} (the sweep stopped; python -m knowit sweep resume {folder} "
+                  "runs the jobs it did not finish)", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if error:
+            print(f"knowit: error: job {number}: {error}", file=sys.stderr)
+    try:
+        print("\n" + summarize_sweep(folder, metric=configs[0].root.optimized_metric).format())
+    except (KnowItError, OSError) as err:  # as the Hydra callback: the jobs ran, only the summary is missing
+        print(f"knowit: sweep summary not written: {err}", file=sys.stderr)
     return 0
 
 

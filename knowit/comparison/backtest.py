@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from knowit.config.options import BacktestOptions
 from knowit.errors import KnowItConfigError, KnowItRunError
 
-MODES = ("expanding", "sliding")
 DEFAULT_TEST_SHARE = 0.2
 
 
@@ -101,17 +101,11 @@ def fold_layout(data: Any, first: np.ndarray, counts: np.ndarray, spec: Any, por
     return out
 
 
-def _check_args(folds: int, mode: str) -> None:
-    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 1:
-        raise KnowItConfigError(f"folds: {folds!r} must be a whole number of at least 1")
-    if mode not in MODES:
-        raise KnowItConfigError(f"mode: {mode!r} is not a backtest mode; choose one of: {', '.join(MODES)}")
-
-
-def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: str = "expanding", refit: bool = False,
+def run_backtest(exp_dir: str | Path, model_name: str, given: BacktestOptions, *,
                  train: Callable[..., Any] | None = None, progress_bar: bool | None = False, plot: bool = True) -> Backtest:
-    """``train``: the orchestrator's ``train_model`` for ``refit`` (handed in by the caller: this
-    layer never imports the runs)."""
+    """``given``: the validated options (``KnowIt.backtest`` builds them); ``train``: the
+    orchestrator's ``train_model`` for ``refit`` (handed in by the caller: this layer never
+    imports the runs)."""
     from knowit.atomic_io import write_atomic, write_json
     from knowit.comparison.baselines import baseline_report
     from knowit.comparison.compare import resolve_run
@@ -121,7 +115,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
     from knowit.results.predictions import predict_set
     from knowit.rundir import RunDir
 
-    _check_args(folds, mode)
+    folds, mode, refit = given.folds, given.mode, given.refit
     if refit and train is None:
         raise KnowItConfigError("refit: a refit backtest needs the training function (KnowIt.backtest hands it in)")
     path = resolve_run(Path(exp_dir), model_name)
@@ -134,7 +128,7 @@ def run_backtest(exp_dir: str | Path, model_name: str, *, folds: int = 5, mode: 
 
     store = DatasetStore(cfg.exp_dir)
     ensure_builtin(store, cfg.data.name)
-    if store.meta(cfg.data.name).get("kind") == "arrays":
+    if store.kind(cfg.data.name) == "arrays":
         raise KnowItConfigError(f"data.name: a backtest needs a time series; {cfg.data.name!r} is an array dataset, with no time order")
     if not refit and cfg.data.split_method != "chronological":
         raise KnowItConfigError(f"refit: the model was trained on a {cfg.data.split_method} split, so its training rows lie "

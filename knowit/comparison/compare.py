@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.errors import KnowItConfigError, KnowItRunError
+from knowit.config.options import CompareOptions
+from knowit.errors import KnowItRunError
 
-LOSSES = ("squared", "absolute")
 # config keys that change which points exist or what their targets are
 DATA_KEYS = ("name", "task", "out_components", "out_chunk", "in_chunk", "split_method", "split_portions", "split_column", "padding", "val_fraction", "stratify")
 
@@ -183,22 +183,15 @@ def _baselines(runs: list[RunPredictions], set_name: str) -> tuple[dict[str, np.
     return naive, notes, points
 
 
-def compare_runs(exp_dir: str | Path, names: list[str], *, set_name: str = "test", loss: str = "squared", name: str | None = None, plot: bool = True) -> Comparison:
+def compare_runs(exp_dir: str | Path, given: CompareOptions, *, plot: bool = True) -> Comparison:
+    """``given``: the validated options (``KnowIt.compare`` builds them)."""
     from knowit.atomic_io import write_atomic, write_json
     from knowit.comparison.baselines import horizon
     from knowit.comparison.scores import scores, skill
     from knowit.comparison.stats import diebold_mariano, holm, mcnemar
-    from knowit.results.predictions import SETS
 
     exp_dir = Path(exp_dir)
-    if len(names) < 2:
-        raise KnowItConfigError("model_names: name at least two trained models to compare")
-    if len(set(names)) != len(names):
-        raise KnowItConfigError("model_names: a model is named twice")
-    if set_name not in SETS:
-        raise KnowItConfigError(f"set: {set_name!r} is not a set; choose one of: {', '.join(SETS)}")
-    if loss not in LOSSES:
-        raise KnowItConfigError(f"loss: {loss!r} is not a loss; choose one of: {', '.join(LOSSES)}")
+    names, set_name, loss, name = given.model_names, given.set_name, given.loss, given.name
     runs = [load_predictions(exp_dir, n, set_name) for n in names]
     check_comparable(runs, set_name)
     task = runs[0].cfg.data.task

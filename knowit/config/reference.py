@@ -116,6 +116,17 @@ def sections() -> list[tuple[str, str, list[tuple[str, str, str, str]]]]:
         doc = (inspect.getdoc(module.ArchArgs) or "").splitlines()[0] if inspect.getdoc(module.ArchArgs) else ""
         tasks = ", ".join(registry.supported_tasks(module))
         out.append((f"`arch` = `{name}`", f"{doc} Tasks: {tasks}. Select with `arch={name}` (or `arch.name={name}`).", rows(module.ArchArgs, "arch.")))
+    from knowit.config import options
+
+    for title, cls, prefix in (
+        ("Options: `predictor`", options.PredictorConfig, "predictor."),
+        ("Options: `viz`", options.VisualizeOptions, ""),
+        ("Options: `interpreter`", options.InterpreterConfig, "interpreter."),
+        ("Options: `compare`", options.CompareOptions, ""),
+        ("Options: `backtest`", options.BacktestOptions, ""),
+    ):
+        doc = " ".join((inspect.getdoc(cls) or "").split())
+        out.append((title, f"{doc} Checked by the same validator as the config keys.", rows(cls, prefix)))
     return out
 
 

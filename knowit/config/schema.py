@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 from knowit.config.validate import FieldError
 
 TASKS = ("regression", "classification")
-STAGES = ("train", "valid", "test")
+SETS = ("train", "valid", "test")  # the three sets a dataset's points are split into
 
 
 def loss_name(stage: str, scaled: bool) -> str:
@@ -22,7 +22,7 @@ def loss_name(stage: str, scaled: bool) -> str:
 
 def as_logged(metric: str, scaled: bool) -> str:
     """A metric name as a run logs it: ``<stage>_loss`` means the loss in whatever space it is in."""
-    return next((loss_name(s, scaled) for s in STAGES if metric == loss_name(s, False)), metric)
+    return next((loss_name(s, scaled) for s in SETS if metric == loss_name(s, False)), metric)
 
 
 def scheduler_name(name: str | None) -> str | None:
@@ -35,6 +35,8 @@ def scheduler_monitor(name: str | None, kwargs: dict[str, Any]) -> str | None:
     if scheduler_name(name) and name.lower() == "reducelronplateau":
         return kwargs.get("monitor", "valid_loss")
     return None
+
+
 LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 SPLIT_METHODS = (
     "auto", "chronological", "random", "instance-random", "instance-chronological",
@@ -166,22 +168,20 @@ class RootConfig:
     optimized_metric: Optional[str] = "valid_loss"  # what a sweep job returns and the sweep summary ranks by (valid_*, test_*, train_*; *_loss as for monitor)
 
     def check(self) -> None:
-        if self.model_name is not None:
-            bad = set(self.model_name) & set('/\\:*?"<>|')
-            control = any(ord(c) < 32 for c in self.model_name)  # NUL and friends: no filesystem takes them
-            if not self.model_name.strip() or bad or control or self.model_name.startswith("."):
-                raise FieldError("model_name", f"{self.model_name!r} cannot be a directory name")
-            size = len(self.model_name.encode("utf-8", "surrogatepass"))
-            if size > NAME_MAX:
-                raise FieldError("model_name", f"{size} bytes long; a directory name holds at most {NAME_MAX}")
+        if self.model_name is not None and dir_name_problem(self.model_name):
+            raise FieldError("model_name", dir_name_problem(self.model_name))
+
+
+def dir_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be one directory's name on Linux, macOS and Windows (None: it can)."""
+    bad = set(name) & set('/\\:*?"<>|')
+    control = any(ord(c) < 32 for c in name)  # NUL and friends: no filesystem takes them
+    if not name.strip() or bad or control or name.startswith("."):
+        return f"{name!r} cannot be a directory name"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > NAME_MAX:
+        return f"{size} bytes long; a directory name holds at most {NAME_MAX}"
+    return None
 
 
 GROUPS = ("data", "arch", "trainer")
-
-
-@dataclass
-class PredictorConfig:
-    """KnowIt's ``{'predictor': {...}}`` for ``KnowIt.generate_predictions``."""
-
-    prediction_set: str = field(default="valid", metadata={"choices": ("train", "valid", "test")})  # the set to predict
-    rescale_outputs: bool = True  # targets and predictions in original units (false: scaled units)

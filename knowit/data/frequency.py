@@ -105,39 +105,82 @@ class TimeStep:
     regular_share: float  # share of consecutive row pairs exactly one step apart
 
 
-def _one_step_share(ordinals: np.ndarray, same_instance: np.ndarray, step: int) -> float:
-    pairs = int(same_instance.sum())
-    if pairs == 0:
-        return 0.0
-    return float(((np.diff(ordinals) == step) & same_instance).sum() / pairs)
+def _count(counts: dict, steps: np.ndarray) -> None:
+    values, k = np.unique(steps, return_counts=True)
+    for value, n in zip(values.tolist(), k.tolist()):
+        counts[value] = counts.get(value, 0) + n
+
+
+class StepCounter:
+    """The step of rows sorted by (instance, time), read in chunks.
+
+    Feed the chunks in order, each starting with the previous chunk's last row (so every pair of
+    consecutive rows is seen once), then ``result()``. Only counts are kept: the pairs one period
+    apart for each calendar frequency still possible, and how often each step occurs.
+    """
+
+    def __init__(self, *, dates: bool, tz: str | None = None):
+        self.dates, self.tz = dates, tz
+        self.pairs = 0  # consecutive rows of one instance
+        self.steps: dict[float, int] = {}  # positive step in the time unit -> pairs
+        self.calendar: dict[str, int] | None = None  # alias -> one-period pairs, while every row is on its grid
+        self.time_of_day: int | None = None
+        self.ns_steps: dict[int, int] = {}  # every step in ns, for a calendar frequency's nominal length
+
+    def feed(self, times: np.ndarray, instance_idx: np.ndarray) -> StepCounter:
+        same = instance_idx[1:] == instance_idx[:-1]
+        self.pairs += int(same.sum())
+        if self.dates and len(times):
+            times_ns = np.asarray(times, dtype=np.int64)
+            wall = _local(times_ns, self.tz).asi8
+            if self.calendar is None:  # the first row fixes the candidates and the time of day
+                self.time_of_day = int(wall[0] % DAY_NS)
+                self.calendar = dict.fromkeys(_candidates(_local(times_ns[:1], self.tz)[0]), 0)
+            if self.calendar and not np.all(wall % DAY_NS == self.time_of_day):
+                self.calendar = {}  # hourly or finer data skips the calendar checks
+            for alias in list(self.calendar):
+                ordinals, on_grid, step = period_ordinals(times_ns, to_offset(alias), self.tz)
+                if on_grid.all():
+                    self.calendar[alias] += int(((np.diff(ordinals) == step) & same).sum())
+                else:
+                    del self.calendar[alias]
+            if self.calendar:
+                _count(self.ns_steps, np.diff(times_ns)[same])
+        diffs = np.diff(np.asarray(times, dtype=np.float64))[same]
+        _count(self.steps, diffs[diffs > 0])
+        return self
+
+    def result(self) -> TimeStep:
+        for alias, hits in (self.calendar or {}).items():
+            share = hits / self.pairs if self.pairs else 0.0
+            if share >= 0.5:
+                return TimeStep(alias, _median(self.ns_steps) if self.pairs else 0.0, share)
+        if not self.steps:
+            return TimeStep(None, 1.0, 0.0)
+        most = max(self.steps.values())
+        delta = float(min(v for v, n in self.steps.items() if n == most))  # ties: the shortest step
+        return TimeStep(tick_alias(delta) if self.dates else None, delta, most / max(1, self.pairs))
+
+
+def _median(counts: dict[int, int]) -> float:
+    """np.median of the multiset ``{value: count}``."""
+    values = sorted(counts)
+    total = sum(counts.values())
+    cum = np.cumsum([counts[v] for v in values])
+    lo = values[int(np.searchsorted(cum, (total - 1) // 2, side="right"))]
+    hi = values[int(np.searchsorted(cum, total // 2, side="right"))]
+    return (float(lo) + float(hi)) / 2
 
 
 def detect_step(times: np.ndarray, instance_idx: np.ndarray, *, dates: bool, tz: str | None = None) -> TimeStep:
-    """The step of a chunk of rows sorted by (instance, time).
+    """The step of rows sorted by (instance, time) (all of them at once; ``StepCounter`` for chunks).
 
     Dates try the calendar frequencies, coarsest first: the first whose grid holds every row and
     which is one period for at least half of the row pairs wins. Otherwise (and for numeric
     times) the most common positive step is the time delta; its frequency alias is kept when it
     has one (``h``, ``15min``).
     """
-    same = instance_idx[1:] == instance_idx[:-1]
-    if dates and len(times):
-        times_ns = np.asarray(times, dtype=np.int64)
-        wall = _local(times_ns, tz).asi8
-        if np.all(wall % DAY_NS == wall[0] % DAY_NS):  # hourly or finer data skips the calendar checks
-            for alias in _candidates(_local(times_ns[:1], tz)[0]):
-                ordinals, on_grid, step = period_ordinals(times_ns, to_offset(alias), tz)
-                share = _one_step_share(ordinals, same, step) if on_grid.all() else 0.0
-                if share >= 0.5:
-                    return TimeStep(alias, float(np.median(np.diff(times_ns)[same])) if same.any() else 0.0, share)
-    diffs = np.diff(np.asarray(times, dtype=np.float64))[same]
-    diffs = diffs[diffs > 0]
-    if diffs.size == 0:
-        return TimeStep(None, 1.0, 0.0)
-    values, counts = np.unique(diffs, return_counts=True)
-    delta = float(values[np.argmax(counts)])
-    share = float(counts.max() / max(1, int(same.sum())))
-    return TimeStep(tick_alias(delta) if dates else None, delta, share)
+    return StepCounter(dates=dates, tz=tz).feed(times, instance_idx).result()
 
 
 def tick_alias(delta_ns: float) -> str | None:
@@ -147,9 +190,11 @@ def tick_alias(delta_ns: float) -> str | None:
     return to_offset(pd.Timedelta(int(delta_ns), unit="ns")).freqstr
 
 
-def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | None, delta: float, tz: str | None = None) -> np.ndarray:
+def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | None, delta: float, tz: str | None = None,
+                 first_row: int = 0) -> np.ndarray:
     """For each row after the first: whether a new slice starts there (new instance, a missing
-    period or a broken step). Rows off the frequency's grid are an error naming the first."""
+    period or a broken step). Rows off the frequency's grid are an error naming the first
+    (counted from ``first_row``, where a chunk of a longer series starts)."""
     new_instance = instance_idx[1:] != instance_idx[:-1]
     if freq is not None:
         offset = parse_freq(freq)
@@ -157,7 +202,7 @@ def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | Non
         if not on_grid.all():
             first = int(np.argmin(on_grid))
             when = _local(np.asarray(times[first:first + 1], dtype=np.int64), tz)[0]
-            raise KnowItDataError(f"meta.freq: row {first} at {when} is not on the {freq!r} grid; {HOW_TO_DECLARE}")
+            raise KnowItDataError(f"meta.freq: row {first_row + first} at {when} is not on the {freq!r} grid; {HOW_TO_DECLARE}")
         return new_instance | (np.diff(ordinals) != step)
     step = np.diff(np.asarray(times, dtype=np.float64))
     return new_instance | (np.abs(step - delta) > 1e-6 * max(abs(delta), 1.0))

@@ -6,8 +6,9 @@ The import is a chain of small checks and steps, each working on a frame (or a c
 explicitly), ``drop_duplicate_times`` and ``drop_missing_rows`` (counted, reported), then the time step is
 found (``knowit.data.frequency``: calendar frequencies, fixed deltas) and each instance is cut
 into slices only where a period is missing or a row was dropped. A result too short for one
-window of the default config is refused unless ``meta.min_rows`` says otherwise. Nothing is
-written until every check has passed.
+window of the default config is refused unless ``meta.min_rows`` says otherwise.
+``knowit.data.import_stream`` applies these steps batch by batch to a file read in record
+batches; the dataset appears in the store only when every check has passed.
 """
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.data.arrays import ArrayData, import_arrays
-from knowit.data.frequency import HOW_TO_DECLARE, detect_step, parse_freq, slice_breaks
-from knowit.data.store import DatasetStore, SeriesData
+from knowit.data.arrays import ArrayData
+from knowit.data.frequency import parse_freq
+from knowit.data.importing_arrays import import_arrays
+from knowit.data.series import SeriesData
+from knowit.data.store import DatasetStore
 from knowit.errors import KnowItDataError
 
 META_KEYS = {
@@ -43,34 +46,6 @@ def default_window_rows() -> int:
     cfg = DataConfig()
     lo, hi = min(cfg.in_chunk[0], cfg.out_chunk[0]), max(cfg.in_chunk[1], cfg.out_chunk[1])
     return hi - lo + 1
-
-
-def read_table(raw: Any) -> pd.DataFrame:
-    """A DataFrame from a DataFrame, a CSV path or a Parquet path."""
-    if isinstance(raw, pd.DataFrame):
-        return raw.copy()
-    if isinstance(raw, (str, Path)):
-        path = Path(raw)
-        if not path.is_file():
-            raise KnowItDataError(f"data_import.raw_data: file not found: {path}")
-        try:
-            if path.suffix.lower() in (".parquet", ".pq"):
-                df = pd.read_parquet(path)
-            elif path.suffix.lower() in (".csv", ".txt"):
-                df = pd.read_csv(path)
-            else:
-                raise KnowItDataError(f"data_import.raw_data: {path.name}: unsupported file type; use .csv, .parquet or .npz")
-        except KnowItDataError:
-            raise
-        except Exception as err:  # noqa: BLE001 - any reader failure is a bad file to the user
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise KnowItDataError(f"data_import.raw_data: cannot read {path.name}: {first}") from None
-        if df.empty:
-            raise KnowItDataError(f"data_import.raw_data: {path.name} holds no rows")
-        return df
-    raise KnowItDataError(
-        f"data_import.raw_data: expected a DataFrame or a path to a .csv/.parquet/.npz file, got {type(raw).__name__}"
-    )
 
 
 def _name_list(meta: Mapping[str, Any], key: str) -> list[str]:
@@ -115,8 +90,9 @@ def check_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     return meta
 
 
-def _time_values(df: pd.DataFrame, meta: Mapping[str, Any]) -> tuple[pd.DataFrame, str, str | None]:
-    """Move the time axis into a column ``__time__`` (UTC for aware dates); return (frame, kind, tz)."""
+def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -> tuple[pd.DataFrame, str, str | None]:
+    """Move the time axis into a column ``__time__`` (UTC for aware dates); return (frame, kind, tz).
+    ``first_row``: the table row of ``df``'s first row (errors name table rows)."""
     col = meta.get("time_column")
     if col is not None:
         if col not in df.columns:
@@ -133,7 +109,7 @@ def _time_values(df: pd.DataFrame, meta: Mapping[str, Any]) -> tuple[pd.DataFram
     t = df["__time__"]
     if pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t):
         if t.isna().any() or not np.isfinite(t.to_numpy(dtype=np.float64)).all():
-            raise KnowItDataError(f"meta.time_column: row {int(np.argmax(~np.isfinite(t.to_numpy(dtype=np.float64))))} has no finite time")
+            raise KnowItDataError(f"meta.time_column: row {first_row + int(np.argmax(~np.isfinite(t.to_numpy(dtype=np.float64))))} has no finite time")
         return df, "numeric", None
     if not pd.api.types.is_datetime64_any_dtype(t):
         try:
@@ -146,7 +122,7 @@ def _time_values(df: pd.DataFrame, meta: Mapping[str, Any]) -> tuple[pd.DataFram
         if not pd.api.types.is_datetime64_any_dtype(t):
             raise KnowItDataError("meta.time_column: time values are neither numbers nor dates")
     if t.isna().any():
-        raise KnowItDataError(f"meta.time_column: row {int(np.argmax(t.isna().to_numpy()))} has no time")
+        raise KnowItDataError(f"meta.time_column: row {first_row + int(np.argmax(t.isna().to_numpy()))} has no time")
     tz = meta.get("tz")
     if t.dt.tz is not None:
         tz = tz or (str(t.dt.tz) if str(t.dt.tz) != "UTC" else None)
@@ -203,9 +179,10 @@ def resolve_columns(df: pd.DataFrame, meta: Mapping[str, Any]) -> Columns:
     return Columns(components, labels, targets, ignored)
 
 
-def numeric_column(df: pd.DataFrame, col: str, *, coerce: bool) -> np.ndarray:
+def numeric_column(df: pd.DataFrame, col: str, *, coerce: bool, first_row: int = 0) -> np.ndarray:
     """A column as float64: bool/int/float as they are; text cells are refused (first one named)
-    unless ``coerce`` turns them into NaN; complex values and values beyond float32 are refused."""
+    unless ``coerce`` turns them into NaN; complex values and values beyond float32 are refused.
+    ``first_row``: the table row of ``df``'s first row (errors name table rows)."""
     column = df[col]
     if pd.api.types.is_complex_dtype(column):
         raise KnowItDataError(f"meta.components: column {col!r} holds complex numbers; import the real and imaginary parts as two columns")
@@ -217,34 +194,61 @@ def numeric_column(df: pd.DataFrame, col: str, *, coerce: bool) -> np.ndarray:
         if bad.any() and not coerce:
             row = int(np.argmax(bad))
             raise KnowItDataError(
-                f"meta.components: column {col!r} is not numeric: row {row} holds {column.iloc[row]!r} "
+                f"meta.components: column {col!r} is not numeric: row {first_row + row} holds {column.iloc[row]!r} "
                 f"({int(bad.sum())} such cells); fix them, declare the column in meta.labels, or import with --coerce to read them as missing"
             )
         if np.iscomplexobj(converted.to_numpy()):
             raise KnowItDataError(f"meta.components: column {col!r} holds complex numbers; import the real and imaginary parts as two columns")
         values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
-        raise KnowItDataError(f"data_import.raw_data: column {col!r} holds infinite values (first at row {int(np.argmax(np.isinf(values)))})")
+        raise KnowItDataError(f"data_import.raw_data: column {col!r} holds infinite values (first at row {first_row + int(np.argmax(np.isinf(values)))})")
     big = np.abs(np.nan_to_num(values)) > FLOAT32_MAX
     if big.any():
         row = int(np.argmax(big))
-        raise KnowItDataError(f"data_import.raw_data: column {col!r} row {row} holds {values[row]:g}, beyond float32's range (±{FLOAT32_MAX:.3g}); rescale the column")
+        raise KnowItDataError(f"data_import.raw_data: column {col!r} row {first_row + row} holds {values[row]:g}, beyond float32's range (±{FLOAT32_MAX:.3g}); rescale the column")
     return values
 
 
-def _label_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
-    cats = sorted(column.dropna().unique(), key=lambda v: (str(type(v)), v))
-    codes = pd.Categorical(column, categories=cats).codes.astype("float64")
+def _class_key(value: Any) -> tuple[str, Any]:
+    return str(type(value)), value
+
+
+def label_codes(column: pd.Series, known: dict[Any, int]) -> np.ndarray:
+    """A label column as float64 codes (NaN where missing). ``known`` maps each class seen so far
+    to its code; new classes get the next codes, in sorted order among themselves."""
+    new = sorted((v for v in column.dropna().unique() if v not in known), key=_class_key)
+    known.update({v: len(known) + i for i, v in enumerate(new)})
+    codes = pd.Categorical(column, categories=list(known)).codes.astype("float64")
     codes[column.isna().to_numpy()] = np.nan
-    return codes, [str(c) for c in cats]
+    return codes
+
+
+def sorted_classes(known: dict[Any, int]) -> tuple[list[str], np.ndarray]:
+    """The class names in sorted order and, per code given by ``label_codes``, its sorted code."""
+    classes = sorted(known, key=_class_key)
+    renumber = np.empty(len(known), dtype=np.int64)
+    for new, value in enumerate(classes):
+        renumber[known[value]] = new
+    return [str(c) for c in classes], renumber
+
+
+def in_time_order(df: pd.DataFrame) -> bool:
+    """Whether the rows are sorted by (instance, time) already."""
+    inst, t = df["__instance__"].to_numpy(), df["__time__"].to_numpy()
+    same = inst[1:] == inst[:-1]
+    return bool(np.all((same & (t[1:] >= t[:-1])) | (~same & (inst[1:] > inst[:-1]))))
 
 
 def drop_duplicate_times(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Sort by (instance, time) and drop repeated timestamps (the first row is kept)."""
-    n = len(df)
-    df = df.sort_values(["__instance__", "__time__"], kind="stable")
-    df = df.drop_duplicates(subset=["__instance__", "__time__"], keep="first")
-    return df, n - len(df)
+    """Sort by (instance, time) (unless sorted already) and drop repeated timestamps (the first
+    row is kept)."""
+    if not in_time_order(df):
+        df = df.sort_values(["__instance__", "__time__"], kind="stable")
+    inst, t = df["__instance__"].to_numpy(), df["__time__"].to_numpy()
+    repeat = np.concatenate([[False], (inst[1:] == inst[:-1]) & (t[1:] == t[:-1])])
+    if not repeat.any():
+        return df, 0
+    return df.iloc[np.nonzero(~repeat)[0]], int(repeat.sum())
 
 
 def drop_missing_rows(df: pd.DataFrame, components: list[str]) -> tuple[pd.DataFrame, int]:
@@ -253,7 +257,7 @@ def drop_missing_rows(df: pd.DataFrame, components: list[str]) -> tuple[pd.DataF
     return df.loc[keep], int((~keep).sum())
 
 
-def _time_delta(meta: Mapping[str, Any], time_kind: str) -> float | None:
+def declared_step(meta: Mapping[str, Any], time_kind: str) -> float | None:
     delta = meta.get("time_delta")
     if delta is None:
         return None
@@ -272,7 +276,7 @@ def _time_delta(meta: Mapping[str, Any], time_kind: str) -> float | None:
     return value
 
 
-def _report_drops(name: str, dropped: dict[str, int]) -> None:
+def report_drops(name: str, dropped: dict[str, int]) -> None:
     n = max(1, dropped["of"])
     if dropped["duplicate"]:
         warnings.warn(f"dataset {name!r}: dropped {dropped['duplicate']} rows with duplicate timestamps ({dropped['duplicate'] / n:.1%} of {n})", stacklevel=3)
@@ -285,130 +289,36 @@ def is_array_source(raw: Any) -> bool:
     return isinstance(raw, Mapping) or (isinstance(raw, (str, Path)) and Path(raw).suffix.lower() == ".npz")
 
 
-def import_dataset(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, *, overwrite: bool = False) -> SeriesData | ArrayData:
+def import_dataset(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, *, overwrite: bool = False,
+                   batch_rows: int | None = None) -> SeriesData | ArrayData:
     """Validate and store a time series (DataFrame/CSV/Parquet) or an array dataset (dict/.npz).
 
-    Everything is checked before the store is written, so a rejected import leaves it untouched.
+    A rejected import leaves the store untouched (the dataset is moved into place only when
+    every check has passed).
     """
     if is_array_source(raw):
         return import_arrays(store, raw, meta, overwrite=overwrite)
-    return import_frame(store, raw, meta, overwrite=overwrite)
+    return import_frame(store, raw, meta, overwrite=overwrite, batch_rows=batch_rows)
 
 
-def series_from_frame(raw: Any, meta: Mapping[str, Any] | None) -> SeriesData:
-    """Validate and clean a table into a SeriesData (nothing written)."""
+def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, *, overwrite: bool = False,
+                 batch_rows: int | None = None) -> SeriesData:
+    """Validate, clean and store a time series (DataFrame, CSV or Parquet); returns what was stored.
+
+    A file is read in batches of ``batch_rows`` rows (``knowit.data.import_stream``) and written to
+    the store as it is read; a DataFrame is one batch. The dataset appears in one rename at the
+    end, so a rejected import leaves the store as it was.
+    """
+    from knowit.data.import_stream import stream_series, table_batches
+
     meta = check_meta(meta)
-    name = meta["name"]
-    df = read_table(raw)
-    if df.empty:
-        raise KnowItDataError("data_import.raw_data: the table holds no rows")
-    df.columns = [str(c) for c in df.columns]
-    dup = df.columns[df.columns.duplicated()]
-    if len(dup):
-        raise KnowItDataError(f"data_import.raw_data: column {dup[0]!r} appears more than once")
-    reserved = [c for c in df.columns if c in INTERNAL]
-    if reserved:
-        raise KnowItDataError(f"data_import.raw_data: column name {reserved[0]!r} is reserved for knowit's own use; rename the column")
-    df, time_kind, tz = _time_values(df, meta)
-
-    inst_col = meta.get("instance_column", "instance")
-    if inst_col in df.columns:
-        df["__instance__"] = df.pop(inst_col).astype(str)
-    elif meta.get("instance_column") is not None:
-        raise KnowItDataError(f"meta.instance_column: no column {inst_col!r}; columns: {', '.join(c for c in df.columns if c not in INTERNAL)}")
-    else:
-        df["__instance__"] = "0"
-
-    cols = resolve_columns(df, meta)
-    table = {"__instance__": df["__instance__"].to_numpy(), "__time__": df["__time__"].to_numpy()}
-    categories: dict[str, list[str]] = {}
-    for col in cols.components:
-        if col in cols.labels:
-            table[col], categories[col] = _label_codes(df[col])
-        else:
-            table[col] = numeric_column(df, col, coerce=meta["coerce"])
-            if np.isnan(table[col]).all():
-                raise KnowItDataError(f"meta.components: column {col!r} holds only missing values")
-    df = pd.DataFrame(table)
-    if time_kind == "index":
-        df["__time__"] = df.groupby("__instance__", sort=False).cumcount().astype("float64")
-
-    components = cols.components
-    n_rows = len(df)
-    df, duplicate = drop_duplicate_times(df)
-    if meta.get("nan_handling", "split") != "split":
-        df = _interpolate(df, components, meta["nan_handling"])
-    df, missing = drop_missing_rows(df, components)
-    dropped = {"of": n_rows, "duplicate": duplicate, "missing": missing}
-    _report_drops(name, dropped)
-    if df.empty:
-        raise KnowItDataError("data_import.raw_data: no row is free of missing values")
-
-    times = df["__time__"].to_numpy()
-    times = times.astype("datetime64[ns]").astype(np.int64).astype(np.float64) if time_kind == "datetime" else times.astype(np.float64)
-    inst = df["__instance__"].to_numpy()
-    instances = list(dict.fromkeys(inst.tolist()))
-    inst_idx = pd.Index(instances).get_indexer(inst)
-    freq, delta = meta.get("freq"), _time_delta(meta, time_kind)
-    if freq is None and delta is None:
-        step = detect_step(times, inst_idx, dates=time_kind == "datetime", tz=tz)
-        if step.regular_share < REGULAR_SHARE and len(times) > len(instances):
-            raise KnowItDataError(
-                f"data_import.raw_data: the time steps of {name!r} are irregular (the most common step covers "
-                f"{step.regular_share:.0%} of them); {HOW_TO_DECLARE}"
-            )
-        freq, delta = step.freq, step.delta
-    elif freq is not None:
-        if time_kind != "datetime":
-            raise KnowItDataError("meta.freq: a frequency needs dates in the time column; give meta.time_delta for numeric times")
-        delta = detect_step(times, inst_idx, dates=False).delta
-    elif time_kind == "datetime":
-        from knowit.data.frequency import tick_alias
-
-        freq = tick_alias(delta)
-
-    breaks = slice_breaks(times if time_kind != "datetime" else times.astype(np.int64), inst_idx, freq=freq, delta=delta, tz=tz)
-    class_counts = {}
-    for col, cats in categories.items():
-        codes = df[col].to_numpy(dtype=np.int64)
-        class_counts[col] = {c: int(k) for c, k in zip(cats, np.bincount(codes, minlength=len(cats)))}
-    data = SeriesData.from_breaks(
-        name=name,
-        components=components,
-        values=df[components].to_numpy(dtype=np.float32),
-        times=times,
-        breaks=breaks,
-        instance_idx=inst_idx,
-        instances=instances,
-        time_delta=float(delta),
-        time_kind=time_kind,
-        freq=freq,
-        tz=tz,
-        categories=categories,
-        class_counts=class_counts,
-        targets=cols.targets,
-        description=str(meta.get("description", "")),
-        dropped_rows=dropped,
-        ignored_columns=cols.ignored,
-    )
-    longest = int(data.slices[:, 2].max())
-    if longest < meta["min_rows"]:
-        raise KnowItDataError(
-            f"data_import.raw_data: the longest contiguous slice of {name!r} has {longest} rows, fewer than "
-            f"{meta['min_rows']} (one window of the default config); set meta.min_rows (--min-rows) to import it anyway"
-            + ("" if freq else f", or {HOW_TO_DECLARE}")
-        )
-    return data
+    batches = table_batches(raw, batch_rows)
+    source = Path(raw).name if isinstance(raw, (str, Path)) else "the table"
+    store.save_series_streamed(meta["name"], lambda folder: stream_series(batches, meta, folder, batch_rows, source), overwrite=overwrite)
+    return store.load_series(meta["name"])
 
 
-def import_frame(store: DatasetStore, raw: Any, meta: Mapping[str, Any] | None, *, overwrite: bool = False) -> SeriesData:
-    """Validate, clean and store a time series; returns what was stored."""
-    data = series_from_frame(raw, meta)
-    store.save_series(data, overwrite=overwrite)
-    return data
-
-
-def _interpolate(df: pd.DataFrame, components: list[str], method: str) -> pd.DataFrame:
+def interpolate_missing(df: pd.DataFrame, components: list[str], method: str) -> pd.DataFrame:
     parts = []
     for _, part in df.groupby("__instance__", sort=False):
         part = part.copy()

@@ -58,6 +58,6 @@ class PreparedData(Protocol):
 def prepare_dataset(cfg: DataConfig, store: DatasetStore, seed: int, split: Any = None) -> PreparedSeries | PreparedArrays:
     """Prepare a stored (or built-in) dataset of either kind for batching."""
     ensure_builtin(store, cfg.name)
-    if store.meta(cfg.name).get("kind") == "arrays":
+    if store.kind(cfg.name) == "arrays":
         return prepare_arrays(cfg, store, seed)
     return prepare_series(cfg, store, seed, split)

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from knowit.config.schema import DataConfig
-from knowit.data.arrays import ArrayData, load_arrays
+from knowit.data.arrays import ArrayData
 from knowit.data.classes import class_weights, count_classes
+from knowit.data.output_labels import flat_output_labels
 from knowit.data.scaling import FittedScalers, Scaler
 from knowit.data.splitting import SETS, resolve_split_method
 from knowit.data.store import DatasetStore
@@ -88,12 +89,6 @@ class PreparedArrays(FittedScalers):
         return 1
 
 
-def flat_output_labels(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Step 0 and the flat index as the component name, for outputs without (step, component) axes."""
-    size = int(np.prod(shape))
-    return np.zeros(size, dtype=np.int64), np.asarray([str(i) for i in range(size)], dtype=object)
-
-
 def _partition(idx: np.ndarray, fractions: list[float], rng: np.random.Generator | None, groups: np.ndarray | None) -> list[np.ndarray]:
     """Cut ``idx`` into consecutive parts of the given fractions, per group when stratifying."""
     parts: list[list[np.ndarray]] = [[] for _ in fractions]
@@ -136,7 +131,7 @@ def split_samples(data: ArrayData, cfg: DataConfig, seed: int) -> dict[str, np.n
 
 
 def prepare_arrays(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedArrays:
-    data = load_arrays(store, cfg.name)
+    data = store.load_arrays(cfg.name)
     if cfg.task != data.task:
         raise KnowItDataError(f"data.task: dataset {data.name!r} holds {data.task} targets; set data.task={data.task}")
     for key in ("in_components", "out_components"):

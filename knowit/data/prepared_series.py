@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from knowit.config.schema import DataConfig
-from knowit.data.builtin import ensure_builtin
 from knowit.data.classes import class_weights, count_classes
-from knowit.data.prepared_arrays import flat_output_labels
+from knowit.data.output_labels import flat_output_labels
 from knowit.data.scaling import FittedScalers, Scaler, covered_rows, fit_on_rows
 from knowit.data.frequency import display_times
 from knowit.data.splitting import SETS, resolve_split_method, split_codes, split_points
-from knowit.data.store import DatasetStore, SeriesData
+from knowit.data.series import SeriesData
+from knowit.data.store import DatasetStore
 from knowit.data.windows import WindowGather, WindowSpec, point_ranges, slice_of_rows
 from knowit.errors import KnowItDataError
 
@@ -64,12 +64,10 @@ class PreparedSeries(FittedScalers):
 
     def batch(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
         points = points.long()  # sets are stored as int32 where rows allow it
-        x = self.gather.inputs(points)  # a fresh block: scaled in place
-        if self.x_scaler is not None:
-            x = self.x_scaler.transform_(x)
+        x = self.gather.inputs(points)  # a fresh block (or a column view of one): scaled without another copy
+        x = self.x_scaler.transform_(x) if self.x_scaler is not None else x.contiguous()
         y = self.gather.targets(points)
-        if self.y_scaler is not None:
-            y = self.y_scaler.transform_(y)
+        y = self.y_scaler.transform_(y) if self.y_scaler is not None else y.contiguous()
         mask = self.gather.input_mask(points)
         if mask is not None:
             x = x * mask  # pads read as zero in scaled units: the training mean
@@ -123,7 +121,6 @@ def _components(cfg: DataConfig, data: SeriesData) -> tuple[list[str], list[str]
 def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any = None) -> PreparedSeries:
     """``split``: a function ``(data, first, counts, spec) -> sets`` replacing ``data.split_method``
     (the backtest's folds); the scalers are fitted on its training points as usual."""
-    ensure_builtin(store, cfg.name)
     data = store.load_series(cfg.name)
     in_c, out_c = _components(cfg, data)
     in_idx = data.component_index(in_c, "data.in_components")

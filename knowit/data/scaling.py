@@ -97,11 +97,17 @@ class Scaler:
         return self.transform_(x.clone())
 
     def transform_(self, x: torch.Tensor) -> torch.Tensor:
-        """``(x - shift) / scale`` in place, for a freshly gathered batch nobody else holds."""
+        """``(x - shift) / scale`` of a freshly gathered batch nobody else holds: in place when
+        it is contiguous; a strided view (some columns of a gathered block) is read once by the
+        same fused multiply-add into a new contiguous block."""
         factor, offset = self._tensors(x)
-        flat = x.view(x.shape[0], -1) if x.is_contiguous() else x.reshape(x.shape[0], -1)
-        torch.addcmul(offset, flat, factor, out=flat)
-        return flat.view_as(x) if flat.data_ptr() == x.data_ptr() else flat.reshape(x.shape)
+        if x.is_contiguous():
+            flat = x.view(x.shape[0], -1)
+            torch.addcmul(offset, flat, factor, out=flat)
+            return x
+        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        torch.addcmul(offset.view(x.shape[1:]), x, factor.view(x.shape[1:]), out=out)
+        return out
 
     def inverse(self, x: np.ndarray) -> np.ndarray:
         shape = self._shape()

@@ -12,11 +12,11 @@ import warnings
 
 import numpy as np
 
-from knowit.data.store import SeriesData
+from knowit.config.schema import SETS
+from knowit.data.series import SeriesData
 from knowit.data.windows import WindowSpec, expand_ranges, touched_rows
 from knowit.errors import KnowItDataError
 
-SETS = ("train", "valid", "test")
 SET_NAMES = {"train": 0, "training": 0, "valid": 1, "validation": 1, "val": 1, "test": 2, "testing": 2}
 
 

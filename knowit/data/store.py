@@ -1,4 +1,7 @@
-"""The dataset store under ``<exp_dir>/datasets/<name>/``: ``values.npy`` + ``times.npy`` + ``meta.json``.
+"""The dataset store under ``<exp_dir>/datasets/<name>/``, for both kinds of dataset: a series
+(``knowit.data.series``) as ``values.npy`` + ``times.npy`` + ``meta.json``, an array dataset
+(``knowit.data.arrays``) as ``arrays.npz`` + ``meta.json``. Every dataset is written into a
+temporary folder and moved into place in one rename.
 
 A stored series is one float32 array of rows (instance-major, time-sorted) plus the slice table
 that says which rows are contiguous in time. ``values.npy`` (float32, ``(n_rows, n_components)``)
@@ -17,118 +20,19 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from knowit.atomic_io import read_json, umask_mode, write_json
+from knowit.data.arrays import ArrayData, array_meta
+from knowit.data.series import SeriesData
 from knowit.errors import KnowItDataError
 
 FORMAT_VERSION = 2  # 2: values.npy + times.npy (1: data.parquet)
 TIME_COLUMN = "__time__"
-
-
-@dataclass
-class SeriesData:
-    """A stored time series: rows of ``values`` grouped into contiguous ``slices``.
-
-    ``slices`` is an int64 array ``(n_slices, 3)`` of (instance index, first row, length).
-    ``times`` are float64: nanoseconds since the epoch for dates, else the time value itself.
-    """
-
-    name: str
-    components: list[str]
-    values: np.ndarray  # (n_rows, n_components) float32; loaded from the store: read-only, memory-mapped
-    times: np.ndarray  # (n_rows,) float64; loaded from the store: read-only, memory-mapped
-    slices: np.ndarray  # (n_slices, 3) int64
-    instances: list[str]
-    time_delta: float
-    time_kind: str = "numeric"  # numeric | datetime | index
-    categories: dict[str, list[str]] = field(default_factory=dict)  # label column -> class names (codes index them)
-    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label column -> rows per class
-    targets: list[str] = field(default_factory=list)
-    description: str = ""
-    # The calendar-aware step: a pandas frequency alias (``MS``, ``B``, ``YS-JAN``, ``h``) or None
-    # when only a fixed ``time_delta`` is known. ``tz``: the zone calendar periods are read in.
-    freq: str | None = None
-    tz: str | None = None
-    dropped_rows: dict[str, int] = field(default_factory=dict)  # of / duplicate / missing, at import
-    ignored_columns: list[str] = field(default_factory=list)  # text columns the import left out
-    content_hash: str = ""  # sha256 of the stored rows, times and slices (set when saved or loaded)
-
-    @classmethod
-    def from_breaks(cls, *, breaks: np.ndarray, instance_idx: np.ndarray, instances: list[str], **kw: Any) -> SeriesData:
-        """Slices from a per-row break mask (``breaks[i]``: row ``i + 1`` starts a new slice)."""
-        n = len(kw["times"])
-        starts = np.concatenate([[0], np.nonzero(breaks)[0] + 1]).astype(np.int64)
-        lengths = np.diff(np.concatenate([starts, [n]])).astype(np.int64)
-        slices = np.stack([np.asarray(instance_idx)[starts], starts, lengths], axis=1).astype(np.int64).reshape(-1, 3)
-        return cls(instances=instances, slices=slices, **kw)
-
-    @classmethod
-    def from_rows(cls, *, instance_of_row: np.ndarray, instances: list[str], **kw: Any) -> SeriesData:
-        """Slices cut wherever the instance changes or the step differs from ``time_delta`` / ``freq``."""
-        from knowit.data.frequency import slice_breaks
-
-        inst_idx = _index_of(instance_of_row, instances)
-        times = kw["times"]
-        if kw.get("freq") is not None:
-            times = np.asarray(times).astype(np.int64)
-        breaks = slice_breaks(times, inst_idx, freq=kw.get("freq"), delta=kw["time_delta"], tz=kw.get("tz"))
-        return cls.from_breaks(breaks=breaks, instance_idx=inst_idx, instances=instances, **kw)
-
-    @property
-    def time_step(self) -> str:
-        """The step in words: ``1 month``, ``1 business day``, ``1 h``."""
-        from knowit.data.frequency import step_in_words
-
-        return step_in_words(self.freq, self.time_delta, self.time_kind)
-
-    def fingerprint(self) -> str:
-        """sha256 over the rows, times, slices, components and class names: equal for equal data."""
-        digest = hashlib.sha256()
-        for array in (self.values, self.times, self.slices):
-            digest.update(np.ascontiguousarray(array).tobytes())
-        digest.update(json.dumps([self.components, self.instances, self.categories, self.freq, self.time_delta], sort_keys=True).encode())
-        return digest.hexdigest()
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.values.shape[0])
-
-    def component_index(self, names: list[str], key: str) -> np.ndarray:
-        lookup = {c: i for i, c in enumerate(self.components)}
-        missing = [n for n in names if n not in lookup]
-        if missing:
-            raise KnowItDataError(
-                f"{key}: dataset {self.name!r} has no component {missing[0]!r}; components: {', '.join(self.components)}"
-            )
-        return np.array([lookup[n] for n in names], dtype=np.int64)
-
-    def meta(self) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "kind": "series",
-            "name": self.name,
-            "components": self.components,
-            "time_delta": self.time_delta,
-            "time_kind": self.time_kind,
-            "instances": self.instances,
-            "slices": self.slices.tolist(),
-            "n_rows": self.n_rows,
-            "categories": self.categories,
-            "class_counts": self.class_counts,
-            "targets": self.targets,
-            "description": self.description,
-            "freq": self.freq,
-            "tz": self.tz,
-            "time_step": self.time_step,
-            "dropped_rows": self.dropped_rows,
-            "ignored_columns": self.ignored_columns,
-            "content_hash": self.content_hash or self.fingerprint(),
-        }
 
 
 VALUES_FILE, TIMES_FILE, LEGACY_FILE = "values.npy", "times.npy", "data.parquet"
@@ -191,9 +95,56 @@ def as_tensor(array: np.ndarray) -> "torch.Tensor":
         return torch.from_numpy(array)
 
 
-def _index_of(values: np.ndarray, names: list[str]) -> np.ndarray:
-    lookup = {n: i for i, n in enumerate(names)}
-    return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+def npy_blocks(path: Path, rows: int) -> Iterator[np.ndarray]:
+    """The rows of an ``.npy`` file, ``rows`` at a time, read rather than mapped: the pages pass
+    through the page cache without staying resident in this process (a pass over a series
+    larger than RAM)."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        if fortran:
+            raise ValueError(f"{path.name}: Fortran-ordered arrays are not a knowit store file")
+        per_row = int(np.prod(shape[1:], dtype=np.int64))
+        for start in range(0, shape[0], rows):
+            k = min(rows, shape[0] - start)
+            yield np.fromfile(fh, dtype=dtype, count=k * per_row).reshape(k, *shape[1:])
+
+
+class NpyAppender:
+    """An ``.npy`` file written block of rows by block when the row count is known only at the end.
+
+    The header is written with room for any row count and rewritten by ``close()`` with the
+    real shape (same length, padded with spaces, as the format allows), so the file is a plain
+    ``.npy`` that ``np.load(mmap_mode="r")`` opens.
+    """
+
+    HEADER_BYTES = 128  # magic + version + length + dict text; a multiple of 64 keeps the data aligned
+
+    def __init__(self, path: Path, dtype: Any, row_shape: tuple[int, ...] = ()):
+        self.path, self.dtype, self.row_shape, self.rows = Path(path), np.dtype(dtype), tuple(row_shape), 0
+        self.fh = open(self.path, "wb")
+        self.fh.write(self._header())
+
+    def _header(self) -> bytes:
+        shape = (self.rows, *self.row_shape)
+        text = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (self.dtype.str, shape)
+        text = text.ljust(self.HEADER_BYTES - 10 - 1) + "\n"
+        return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode("latin1")
+
+    def append(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if block.shape[1:] != self.row_shape:
+            raise ValueError(f"{self.path.name}: rows of shape {block.shape[1:]}, expected {self.row_shape}")
+        self.fh.write(memoryview(block).cast("B"))
+        self.rows += len(block)
+
+    def close(self) -> None:
+        if self.fh.closed:
+            return
+        self.fh.seek(0)
+        self.fh.write(self._header())
+        self.fh.close()
 
 
 class DatasetStore:
@@ -212,6 +163,10 @@ class DatasetStore:
 
     def exists(self, name: str) -> bool:
         return (self.path(name) / "meta.json").is_file()
+
+    def kind(self, name: str) -> str:
+        """``series`` or ``arrays``: which of the two kinds of dataset ``name`` is."""
+        return "arrays" if self.meta(name).get("kind") == "arrays" else "series"
 
     def meta(self, name: str) -> dict[str, Any]:
         path = self.path(name) / "meta.json"
@@ -253,11 +208,22 @@ class DatasetStore:
         def fill(folder: Path) -> None:
             np.save(folder / VALUES_FILE, np.ascontiguousarray(data.values, dtype=np.float32), allow_pickle=False)
             np.save(folder / TIMES_FILE, np.ascontiguousarray(data.times, dtype=np.float64), allow_pickle=False)
-            write_json(folder / "meta.json", data.meta())
+            write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, **data.meta()})
 
         self._commit(data.name, fill, overwrite)
 
-    def save_arrays(self, name: str, arrays: dict[str, np.ndarray], meta: dict[str, Any], *, overwrite: bool = False) -> None:
+    def save_series_streamed(self, name: str, write: Callable[[Path], SeriesData], *, overwrite: bool = False) -> None:
+        """A series whose ``values.npy`` and ``times.npy`` ``write(folder)`` writes itself (batch
+        by batch, see ``NpyAppender``), returning what it wrote; the store adds ``meta.json`` and
+        moves the folder into place only if ``write`` returns (an error leaves the store as it was)."""
+        def fill(folder: Path) -> None:
+            data = write(folder)
+            write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, **data.meta()})
+
+        self._commit(name, fill, overwrite)
+
+    def save_arrays(self, data: ArrayData, *, overwrite: bool = False) -> None:
+        arrays, meta = {"x": data.x, "y": data.y}, array_meta(data)
         digest = hashlib.sha256()
         for key in sorted(arrays):
             digest.update(key.encode() + str(arrays[key].shape).encode() + np.ascontiguousarray(arrays[key]).tobytes())
@@ -265,9 +231,9 @@ class DatasetStore:
 
         def fill(folder: Path) -> None:
             np.savez(folder / "arrays.npz", **arrays)
-            write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, "kind": "arrays", "name": name, **meta, "content_hash": digest.hexdigest()})
+            write_json(folder / "meta.json", {"format_version": FORMAT_VERSION, "kind": "arrays", "name": data.name, **meta, "content_hash": digest.hexdigest()})
 
-        self._commit(name, fill, overwrite)
+        self._commit(data.name, fill, overwrite)
 
     def load_series(self, name: str) -> SeriesData:
         meta = self.meta(name)
@@ -285,38 +251,27 @@ class DatasetStore:
                 f"data.name: data of dataset {name!r} is unreadable: {VALUES_FILE} holds {values.shape}, "
                 f"meta.json says {int(meta['n_rows'])} rows x {len(meta['components'])} components"
             )
-        slices = np.asarray(meta["slices"], dtype=np.int64).reshape(-1, 3)
-        return SeriesData(
-            name=name,
-            components=list(meta["components"]),
-            values=values,
-            times=times,
-            slices=slices,
-            instances=list(meta["instances"]),
-            time_delta=float(meta["time_delta"]),
-            time_kind=meta.get("time_kind", "numeric"),
-            categories=dict(meta.get("categories") or {}),
-            class_counts=dict(meta.get("class_counts") or {}),
-            targets=list(meta.get("targets") or []),
-            description=meta.get("description", ""),
-            freq=meta.get("freq"),
-            tz=meta.get("tz"),
-            dropped_rows=dict(meta.get("dropped_rows") or {}),
-            ignored_columns=list(meta.get("ignored_columns") or []),
-            content_hash=meta.get("content_hash", ""),
-        )
+        return SeriesData.from_meta({**meta, "name": name}, values, times)
 
     def content_hash(self, name: str) -> str:
         """The stored dataset's content hash (what runs record to notice a changed dataset)."""
         return str(self.meta(name).get("content_hash", ""))
 
-    def load_array_file(self, name: str) -> dict[str, np.ndarray]:
-        """The arrays of an array dataset (``allow_pickle=False``: no object arrays, ever)."""
+    def load_arrays(self, name: str) -> ArrayData:
+        """An array dataset (``allow_pickle=False``: no object arrays, ever; stored class codes checked)."""
+        meta = self.meta(name)
+        if meta.get("kind") != "arrays":
+            raise KnowItDataError(f"data.name: dataset {name!r} is a time series, not an array dataset")
         try:
             with np.load(self.path(name) / "arrays.npz", allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
+                arrays = {k: npz[k] for k in npz.files}
         except Exception as err:  # noqa: BLE001 - a damaged store file is a data error for the user
             raise KnowItDataError(f"data.name: arrays of dataset {name!r} are unreadable: {err}") from None
+        if meta.get("class_names") is not None:
+            from knowit.data.classes import check_stored_codes
+
+            check_stored_codes(arrays["y"], meta["class_names"], name, "y")
+        return ArrayData.from_meta({**meta, "name": name}, arrays["x"], arrays["y"])
 
     def summarize(self, name: str) -> dict[str, Any]:
         meta = self.meta(name)

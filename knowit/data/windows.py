@@ -99,11 +99,28 @@ def touched_rows(rows: np.ndarray, slices: np.ndarray, lo: int, hi: int) -> tupl
     return np.maximum(rows + lo, first_row), np.minimum(rows + hi, last_row)
 
 
+def window_rows(values: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+    """A view (no copy) whose row ``r`` is the rows ``r .. r+len(offsets)-1`` of ``values``
+    flattened, when ``offsets`` are consecutive; else None. Indexing it with the first row of
+    each window gathers a batch as one block copy per window."""
+    n, length = values.shape[0], len(offsets)
+    if values.ndim != 2 or length == 0 or n < length or not np.array_equal(offsets, np.arange(offsets[0], offsets[0] + length)):
+        return None
+    step, item = values.strides
+    if item != values.itemsize or step != values.shape[1] * item:
+        return None  # rows not stored contiguously: no flat window view
+    return np.lib.stride_tricks.as_strided(values, shape=(n - length + 1, length * values.shape[1]), strides=(step, item), writeable=False)
+
+
 class WindowGather:
     """Gather input/target windows for a batch of points from a row array (shared, not copied)."""
 
     def __init__(self, values: np.ndarray, spec: WindowSpec, in_idx: np.ndarray, out_idx: np.ndarray, *, classification: bool, slices: np.ndarray | None = None):
         self.values = as_tensor(values)  # shares memory with the stored (memory-mapped) array
+        # Unpadded windows of consecutive rows lie whole in the array: numpy copies each window
+        # as one block (single-threaded: no parallel region to wait on when the cores are busy).
+        self.in_windows = None if spec.padded else window_rows(np.asarray(values), spec.in_offsets)
+        self.out_windows = None if classification else window_rows(np.asarray(values), spec.out_offsets)
         self.padded = spec.padded
         if spec.padded:  # slice bounds, to find each point's slice with one searchsorted
             assert slices is not None
@@ -118,6 +135,8 @@ class WindowGather:
         self.classification = classification
 
     def inputs(self, points: torch.Tensor) -> torch.Tensor:
+        if self.in_windows is not None:
+            return self._windows(self.in_windows, points + self.in_offsets[0], len(self.in_offsets), self.in_cols)
         rows = points[:, None] + self.in_offsets  # (B, L_in)
         if self.padded:
             rows = torch.clamp(rows, 0, self.values.shape[0] - 1)
@@ -135,8 +154,17 @@ class WindowGather:
     def targets(self, points: torch.Tensor) -> torch.Tensor:
         if self.classification:
             return self.values[points + self.out_offsets[0], self.out_idx[0]].long()
+        if self.out_windows is not None:
+            return self._windows(self.out_windows, points + self.out_offsets[0], len(self.out_offsets), self.out_cols)
         rows = points[:, None] + self.out_offsets
         return self._rows(rows, self.out_cols)
+
+    def _windows(self, windows: np.ndarray, starts: torch.Tensor, length: int, columns: slice | torch.Tensor) -> torch.Tensor:
+        """``(B, L, C)`` from a ``window_rows`` view: a fresh block, possibly a strided column view of it."""
+        block = torch.from_numpy(windows[starts.numpy()]).view(len(starts), length, -1)
+        if isinstance(columns, slice):
+            return block if columns == slice(0, block.shape[2]) else block[:, :, columns]
+        return block.index_select(2, columns)
 
     def _rows(self, rows: torch.Tensor, columns: slice | torch.Tensor) -> torch.Tensor:
         """``(B, L, C)`` gathered with ``index_select`` (several times faster on CPU than

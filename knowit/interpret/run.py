@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from knowit.errors import KnowItConfigError, KnowItRunError
-from knowit.interpret.config import InterpreterConfig
+from knowit.config.options import InterpreterConfig
 from knowit.registry import layout_for_rank
 
 log = logging.getLogger("knowit")
@@ -123,9 +123,13 @@ def interpret(loaded: Any, cfg: InterpreterConfig) -> Interpretation:
     file = _save(loaded.run.path / "interpretations" / f"{name}.npz", arrays)
     from knowit.plots.attributions import attribution_plots
 
-    plots = attribution_plots(arrays, layout_for_rank(loaded.cfg.arch.input_layout, x.ndim - 1), loaded.run.visualizations / "interpretation", name, cfg.plot_points)
+    from knowit.plots.explanations import explanation_plots
+
+    folder = loaded.run.visualizations / "interpretation"
+    plots = attribution_plots(arrays, layout_for_rank(loaded.cfg.arch.input_layout, x.ndim - 1), folder, name, cfg.plot_points)
+    plots += explanation_plots(arrays, folder, name, Path(str(loaded.cfg.arch.name)).stem)
     axis_names = None
-    if hasattr(prepared, "spec") and result.ndim == 4:  # a series window: (time, components)
+    if prepared.spec is not None and result.ndim == 4:  # a series window: (time, components)
         axis_names = [[offset_name(o) for o in prepared.spec.in_offsets], [str(c) for c in prepared.in_components]]
     return Interpretation(result, chosen, explained, file, plots, explanations, axis_names)
 

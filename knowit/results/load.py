@@ -22,8 +22,7 @@ class LoadedRun:
     summary: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
-        arch = (self.config.get("arch") or {}).get("name")
-        data = (self.config.get("data") or {}).get("name")
+        arch, data = self.cfg.arch.name, self.cfg.data.name
         n_params = sum(p.numel() for p in self.module.model.parameters())
         status = (self.summary or {}).get("status", "unknown")
         return (f"LoadedRun({self.run.path.name!r}: {arch} on {data}, {n_params:,} parameters, {status}, "
@@ -205,7 +204,7 @@ def load_run(path: Path, *, checkpoint: str = "best", arch: str | None = None, e
     from knowit.rundir import read_run_json
 
     run = RunDir(Path(path))
-    recorded = run.read_config().get("arch", {})
+    recorded = run.recorded_arch()
     cfg = run_config(run, arch=arch, exp_dir=exp_dir)
     summary = run.read_summary()
     if checkpoint == "best":
@@ -221,5 +220,5 @@ def load_run(path: Path, *, checkpoint: str = "best", arch: str | None = None, e
         status = (summary or {}).get("status", "unknown")
         raise KnowItRunError(f"run_dir: {run.path} has no checkpoint to load (run status: {status})")
     scalers = read_run_json(run.scalers) if run.scalers.is_file() else {}
-    module = module_from_checkpoint(ckpt, cfg, recorded.get("name") if isinstance(recorded, dict) else None)
+    module = module_from_checkpoint(ckpt, cfg, recorded)
     return LoadedRun(run=run, cfg=cfg, module=module, checkpoint=ckpt, scalers=scalers, summary=summary)

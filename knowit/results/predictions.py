@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from knowit.config.schema import SETS
 from knowit.errors import KnowItConfigError
 from knowit.results.load import LoadedRun
-
-SETS = ("train", "valid", "test")
 
 
 def _check_set(name: str, key: str) -> None:

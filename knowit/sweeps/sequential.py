@@ -6,7 +6,8 @@ recorded (its error in the summary) and the sweep goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from knowit.sweeps.summary import SweepSummary
@@ -28,7 +29,7 @@ def run_sweep(
 ) -> SweepSummary:
     from knowit.orchestrator import plan
     from knowit.sweeps.grid import grid_overrides
-    from knowit.sweeps.guard import run_job, sweep_dir
+    from knowit.sweeps.guard import sweep_dir
     from knowit.sweeps.plan import jobs_to_resume, start_sweep
     from knowit.sweeps.summary import summarize_sweep
 
@@ -43,12 +44,21 @@ def run_sweep(
         start_sweep(folder, jobs=jobs, overwrite=overwrite, door="api")
         todo = list(range(len(jobs)))
     for number in todo:
-        job, cfg = jobs[number], configs[number]
-        path = folder / str(number)
-        log.info("sweep %s: job %d/%d: %s", model_name, number + 1, len(jobs), " ".join(job))
-        run_job(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric, total=len(jobs),
-                           train=lambda cfg=cfg, path=path: _train(cfg, path, and_viz, progress_bar))
+        log.info("sweep %s: job %d/%d: %s", model_name, number + 1, len(jobs), " ".join(jobs[number]))
+        train_job(folder, number, jobs[number], configs[number], total=len(jobs), and_viz=and_viz, progress_bar=progress_bar)
     return summarize_sweep(folder, metric=configs[0].root.optimized_metric)
+
+
+def train_job(folder: Path, number: int, job: list[str], cfg: Any, *, total: int | None = None, swept: Collection[str] | None = None,
+              and_viz: bool = True, progress_bar: bool | None = None, reraise: bool = False) -> tuple[Any, str | None]:
+    """Job ``number`` of a sweep (its validated config ``cfg``, from the overrides ``job``) trained
+    into ``<folder>/<number>``: the one job step of every door's sweep loop (``KI.sweep``, a CLI
+    grid, ``sweep resume``). Returns the run's result, or the failure's one line (see ``run_job``)."""
+    from knowit.sweeps.guard import run_job
+
+    path = folder / str(number)
+    return run_job(path, job=number, overrides=job, optimized_metric=cfg.root.optimized_metric, total=total, swept=swept,
+                   reraise=reraise, train=lambda: _train(cfg, path, and_viz, progress_bar))
 
 
 def _train(cfg: Any, path: Any, and_viz: bool, progress_bar: bool | None) -> Any:
