@@ -464,7 +464,7 @@ def test_hydra_run_dir_is_refused_and_creates_nothing(cli_main, tmp_path: Path, 
 
 
 def test_an_empty_set_is_noted_at_training_and_one_line_when_evaluated(ki: KnowIt, cli_main, tmp_path: Path) -> None:
-    with pytest.raises(KnowItConfigError, match=r"^data.split_portions: \[1.0, 0.0, 0.0\] leaves no validation set, but trainer.checkpoint.monitor watches 'valid_loss'"):
+    with pytest.raises(KnowItConfigError, match=r"^data.split_portions: \[1.0, 0.0, 0.0\] leaves no validation set, but trainer.checkpoint.monitor watches 'valid_loss_scaled'"):
         ki.train_model("none", {**BASE, "data": {"name": "synth_regression", "split_portions": [1, 0, 0]}})
     run = ki.train_model("notest", {**BASE, "data": {"name": "synth_regression", "split_portions": [0.8, 0.2, 0]}}).run_dir
     summary = json.loads((run / "summary.json").read_text())
