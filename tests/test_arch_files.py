@@ -11,7 +11,7 @@ import yaml
 from knowit.config.run_config import validate
 from knowit.errors import KnowItConfigError
 
-from conftest import TINY_OVERRIDES, TINY_TRAINER, run_cli
+from conftest import TINY_OVERRIDES, TINY_TRAINER
 
 GOOD = '''"""A tiny linear model from a file."""
 from dataclasses import dataclass, field
@@ -67,10 +67,10 @@ def test_api_trains_a_file_arch_and_records_its_path_and_hash(ki, tmp_path):
     assert result.status == "completed" and result.n_parameters == 16 * 4 * 3 + 3 + 3 * 1 + 1
 
 
-def test_cli_trains_a_file_arch_by_relative_path(tmp_path, exp_dir):
+def test_cli_trains_a_file_arch_by_relative_path(cli_main, tmp_path, exp_dir):
     (tmp_path / "archs").mkdir()
     (tmp_path / "archs" / "my_arch.py").write_text(GOOD)
-    proc = run_cli(["train", "arch.name=archs/my_arch.py", "arch.hidden=2", "model_name=cli", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
+    proc = cli_main(["train", "arch.name=archs/my_arch.py", "arch.hidden=2", "model_name=cli", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
     assert proc.returncode == 0, proc.stderr
     saved = yaml.safe_load((exp_dir / "models" / "cli" / "config.yaml").read_text())["arch"]
     assert saved["name"] == str((tmp_path / "archs" / "my_arch.py").resolve()) and saved["hidden"] == 2

@@ -253,7 +253,8 @@ def test_full_disk_is_a_clear_error_and_earlier_runs_survive(ki: KnowIt, trained
 
 # -- consent and concurrency ----------------------------------------------------------------------
 @pytest.mark.slow
-def test_two_runs_with_one_name_exactly_one_proceeds_and_a_crash_frees_the_lock(tmp_path: Path, exp_dir: Path) -> None:
+def test_two_runs_with_one_name_exactly_one_proceeds_and_a_crash_frees_the_lock(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+    """The first run is a real process (killed below); the second and third run main() in this one."""
     import signal
     import time
 
@@ -267,13 +268,13 @@ def test_two_runs_with_one_name_exactly_one_proceeds_and_a_crash_frees_the_lock(
     while not lock.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert lock.exists() and first.poll() is None
-    second = run_cli(args, cwd=tmp_path, exp_dir=exp_dir)
+    second = cli_main(args, cwd=tmp_path, exp_dir=exp_dir)
     assert first.poll() is None, "the first run must still be training"
     assert second.returncode == 2 and "is in use by process" in second.stderr and "Traceback" not in second.stderr
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert lock.exists()  # a crash leaves the lock behind ...
-    third = run_cli([*args[:4], "trainer.max_epochs=1", *args[5:]], cwd=tmp_path, exp_dir=exp_dir)
+    third = cli_main([*args[:4], "trainer.max_epochs=1", *args[5:]], cwd=tmp_path, exp_dir=exp_dir)
     assert third.returncode == 0, third.stderr  # ... and the next run takes it over
     assert not lock.exists()
 

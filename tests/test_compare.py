@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY_ARCH, run_cli
+from conftest import TINY_ARCH
 
 DATA = {"in_chunk": [-7, 0], "out_chunk": [1, 3], "in_components": ["x1", "x2", "y1"], "out_components": ["y1"]}
 TRAINER = {"max_epochs": 1, "limit_train_batches": 4, "limit_val_batches": 2, "accelerator": "cpu"}
@@ -103,12 +103,29 @@ def test_classifiers_are_paired_by_mcnemar_on_the_same_points(ki, exp_dir) -> No
     assert "majority_class" in result.baselines["scores"]
 
 
-def test_cli_compare_prints_the_leaderboard_and_refuses_one_model(pair, tmp_path, capsys) -> None:
+def test_cli_compare_prints_the_leaderboard_and_refuses_one_model(pair, tmp_path, capsys, cli_main) -> None:
     from knowit.cli import main
 
     exp_dir = pair.exp_dir
     assert main(["compare", "a", "--exp-dir", str(exp_dir)]) == 2
     assert capsys.readouterr().err.strip() == "knowit: error: model_names: name at least two trained models to compare"
-    done = run_cli(["compare", "a", "b", "--set", "test", "--loss", "absolute", "--arch", TINY_ARCH], cwd=tmp_path, exp_dir=exp_dir)
+    done = cli_main(["compare", "a", "b", "--set", "test", "--loss", "absolute", "--arch", TINY_ARCH], cwd=tmp_path, exp_dir=exp_dir)
     assert done.returncode == 0, done.stderr
     assert "leaderboard on the test set" in done.stdout and "a vs b: statistic" in done.stdout
+
+
+def test_three_models_get_every_pair_tested_and_holm_over_the_three(pair) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from knowit.comparison.stats import diebold_mariano
+
+    ki = pair
+    _train(ki, "c", epochs=2)
+    result = ki.compare(["a", "b", "c"], "test", name="abc")
+    losses = {m: _point_losses(ki.exp_dir / "models" / m / "predictions" / "test.parquet") for m in ("a", "b", "c")}
+    assert sorted((t["a"], t["b"]) for t in result.tests) == [("a", "b"), ("a", "c"), ("b", "c")]
+    for t in result.tests:
+        assert t["p_value"] == pytest.approx(diebold_mariano(losses[t["a"]], losses[t["b"]], horizon=3).p_value, rel=1e-9)
+    expected = multipletests([t["p_value"] for t in result.tests], method="holm")[1]
+    assert [t["p_holm"] for t in result.tests] == pytest.approx(list(expected), rel=1e-9)
+    assert "p-values Holm-adjusted over 3 pairs" in result.format()

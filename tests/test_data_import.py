@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
 
 from knowit.data.store import DatasetStore
 
@@ -81,15 +80,15 @@ def test_available_and_summarize(ki):
     assert ki.summarize_dataset("synth_regression")["instances"] == ["unit0", "unit1", "unit2"]
 
 
-def test_cli_import_and_describe(exp_dir, tmp_path):
+def test_cli_import_and_describe(exp_dir, tmp_path, cli_main):
     path = tmp_path / "d.csv"
     _frame(25).rename_axis("time").reset_index().to_csv(path, index=False)
-    short = run_cli(["import", str(path), "--name", "fromcli", "--targets", "b"], cwd=tmp_path, exp_dir=exp_dir)
+    short = cli_main(["import", str(path), "--name", "fromcli", "--targets", "b"], cwd=tmp_path, exp_dir=exp_dir)
     assert short.returncode == 2 and "longest contiguous slice of 'fromcli' has 25 rows, fewer than 32" in short.stderr
-    done = run_cli(["import", str(path), "--name", "fromcli", "--targets", "b", "--min-rows", "25"], cwd=tmp_path, exp_dir=exp_dir)
+    done = cli_main(["import", str(path), "--name", "fromcli", "--targets", "b", "--min-rows", "25"], cwd=tmp_path, exp_dir=exp_dir)
     assert done.returncode == 0, done.stderr
     assert "n_rows: 25" in done.stdout and "time_step: 1 h" in done.stdout
-    listed = run_cli(["datasets", "fromcli"], cwd=tmp_path, exp_dir=exp_dir)
+    listed = cli_main(["datasets", "fromcli"], cwd=tmp_path, exp_dir=exp_dir)
     assert listed.returncode == 0 and "targets: ['b']" in listed.stdout
-    again = run_cli(["import", str(path), "--name", "fromcli", "--min-rows", "1"], cwd=tmp_path, exp_dir=exp_dir)
+    again = cli_main(["import", str(path), "--name", "fromcli", "--min-rows", "1"], cwd=tmp_path, exp_dir=exp_dir)
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr

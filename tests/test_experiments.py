@@ -59,11 +59,11 @@ def test_dataframe_forecast_smoke(tmp_path):
     assert results["test_mae_model"] > 0 and results["test_mae_persistence"] > 0 and results["test_points"] > 0
 
 
-def test_lstm_regression_experiment_smoke(tmp_path):
+def test_lstm_regression_experiment_smoke(cli_main, tmp_path):
     """The Hydra experiment runs from the CLI, shrunk by overrides (its README gives the full command)."""
-    from conftest import TINY_OVERRIDES, run_cli
+    from conftest import TINY_OVERRIDES
 
-    out = run_cli(["train", "experiment=lstm_regression", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=tmp_path / "exp")
+    out = cli_main(["train", "experiment=lstm_regression", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=tmp_path / "exp")
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "exp" / "models" / "lstm_regression" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["data"]["input_dim"] == [16, 4]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_ARCH, TINY_OVERRIDES, TINY_TRAINER, run_cli
+from conftest import TINY_ARCH, TINY_OVERRIDES, TINY_TRAINER
 from knowit import KnowIt
 from knowit.atomic_io import write_json
 from knowit.errors import KnowItRunError
@@ -56,9 +56,9 @@ def test_existing_model_name_is_refused_in_the_api_words_before_data_is_built(ki
         ki.sweep("sw", KWARGS, grid={"arch.hidden": [4]})
 
 
-def test_existing_model_name_is_refused_by_the_cli_before_data_is_built(tmp_path: Path, exp_dir: Path) -> None:
+def test_existing_model_name_is_refused_by_the_cli_before_data_is_built(cli_main, tmp_path: Path, exp_dir: Path) -> None:
     KnowIt(exp_dir).train_model("taken", KWARGS)
-    out = run_cli(["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, "model_name=taken", "data.name=no_such_dataset"],
+    out = cli_main(["train", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, "model_name=taken", "data.name=no_such_dataset"],
                   cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 2
     assert out.stderr.strip() == f"knowit: error: model_name: a run already exists at {exp_dir / 'models' / 'taken'}; " \

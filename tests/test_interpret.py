@@ -190,12 +190,22 @@ def test_stateful_lstm_replays_the_stream_context(ki: KnowIt) -> None:
         np.testing.assert_allclose(np.load(other.file)["output"][:, 0], saved["output"][:, 0], rtol=1e-5, atol=1e-6)
 
 
-def test_cli_interpret(tmp_path, lag_lstm: KnowIt) -> None:
-    from conftest import run_cli
-
-    out = run_cli(["interpret", "lag", "--method", "DeepLift", "--size", "20", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
+def test_cli_interpret(cli_main, tmp_path, lag_lstm: KnowIt) -> None:
+    out = cli_main(["interpret", "lag", "--method", "DeepLift", "--size", "20", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "largest mean |attribution| at t-3, x1: " in out.stdout  # index (2, 1): offset -3 of in_chunk [-5, 0], x1
     assert (lag_lstm.exp_dir / "models" / "lag" / "interpretations" / "DeepLift_valid_random.npz").is_file()
-    bad = run_cli(["interpret", "lag", "--method", "Shapley", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
+    bad = cli_main(["interpret", "lag", "--method", "Shapley", "--exp-dir", str(lag_lstm.exp_dir)], cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == "knowit: error: interpreter.interpretation_method: 'Shapley' is not a valid choice; choose one of: IntegratedGradients, DeepLift, DeepLiftShap"
+
+
+def test_an_array_dataset_of_plain_sequences_is_interpreted_without_window_names(ki: KnowIt) -> None:
+    """(N, T, C) arrays give attributions of the same rank as a series window, but there is no
+    window to name the axes after (``spec`` is None): the attributions come without axis names."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 6, 3)).astype(np.float32)
+    ki.import_dataset({"data_import": {"raw_data": {"x": x, "y": 2.0 * x[:, -1, 1]}, "meta": {"name": "seq", "task": "regression"}}})
+    ki.train_model("seq", {"data": {"name": "seq"}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    out = ki.interpret_model("seq", {"interpreter": {"interpretation_set": "test", "size": 4}})
+    assert out.attributions.shape == (4, 1, 6, 3) and np.isfinite(out.attributions).all()
+    assert out.axis_names is None

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from knowit.training.callbacks import read_history
 
-from conftest import TESTS_DIR, TINY_ARCH, run_cli
+from conftest import TESTS_DIR, TINY_ARCH
 
 
-def test_ctrl_c_is_one_line_exit_130_recorded_and_resumable(tmp_path: Path, exp_dir: Path) -> None:
+def test_ctrl_c_is_one_line_exit_130_recorded_and_resumable(cli_main, tmp_path: Path, exp_dir: Path) -> None:
     args = ["train", f"arch.name={TINY_ARCH}", "model_name=stopped", "trainer.max_epochs=500", "trainer.limit_train_batches=4",
             "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "trainer.accelerator=cpu"]
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "KNOWIT_EXP_DIR": str(exp_dir)}
@@ -37,7 +37,8 @@ def test_ctrl_c_is_one_line_exit_130_recorded_and_resumable(tmp_path: Path, exp_
     assert summary["best_checkpoint"] and (run / summary["best_checkpoint"]).is_file()
     assert summary["last_checkpoint"] == "checkpoints/last.ckpt" and not (run / ".lock").exists()
     done = summary["epochs"]
-    resumed = run_cli([*args[:3], f"trainer.max_epochs={done + 1}", *args[4:], "trainer.resume=stopped"], cwd=tmp_path, exp_dir=exp_dir)
+    resumed = cli_main(  # the resume in this process; the interrupted run was a real one
+        [*args[:3], f"trainer.max_epochs={done + 1}", *args[4:], "trainer.resume=stopped"], cwd=tmp_path, exp_dir=exp_dir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = json.loads((run / "summary.json").read_text())
     assert after["status"] == "completed" and after["epochs"] == done + 1

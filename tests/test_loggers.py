@@ -11,7 +11,7 @@ from knowit.errors import KnowItConfigError
 from knowit.training.callbacks import read_history
 from knowit.training.trainer import _require
 
-from conftest import TINY_ARCH, TINY_OVERRIDES, TINY_TRAINER, run_cli
+from conftest import TINY_ARCH, TINY_OVERRIDES, TINY_TRAINER
 
 LINEAR = {"name": TINY_ARCH}
 
@@ -48,8 +48,8 @@ def test_wandb_offline_needs_no_account_and_logs_every_epoch(ki, monkeypatch):
     assert len(expected) == 2 and sorted(logged) == pytest.approx(sorted(expected), rel=1e-6)
 
 
-def test_a_list_of_loggers_from_the_command_line(tmp_path, exp_dir):
-    proc = run_cli(["train", f"trainer.logger=[csv,tensorboard]", f"arch.name={TINY_ARCH}", "model_name=both", *TINY_OVERRIDES],
+def test_a_list_of_loggers_from_the_command_line(cli_main, tmp_path, exp_dir):
+    proc = cli_main(["train", f"trainer.logger=[csv,tensorboard]", f"arch.name={TINY_ARCH}", "model_name=both", *TINY_OVERRIDES],
                    cwd=tmp_path, exp_dir=exp_dir)
     assert proc.returncode == 0, proc.stderr
     run = exp_dir / "models" / "both"

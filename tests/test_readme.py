@@ -2,6 +2,7 @@
 Python snippet), in order, in an empty directory, with ``KNOWIT_SMOKE=1`` shrinking every run."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -67,23 +68,39 @@ def _own_files(folder: Path) -> None:
     np.savez(folder / "archive.npz", x=x, y=y, x_test=x_test, y_test=y_test)
 
 
+def _real_process(argv: list[str], expected: int) -> bool:
+    """Steps run as their own process: DDP (Lightning re-launches the command line it was started
+    with) and the refused typo (the interpreter's exit code and stderr as a user sees them)."""
+    return expected != 0 or any(a.startswith("trainer=ddp") for a in argv)
+
+
 @pytest.mark.slow
 def test_every_tour_line_runs_in_order(tmp_path: Path) -> None:
+    """Every line, in order, in one fresh interpreter (``tests/readme_tour.py``): ``python -m knowit
+    ...`` lines through ``knowit.cli.main`` with their output captured at the file descriptors,
+    DDP and the typo as real processes, the Python snippet as a script."""
     _own_files(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("KNOWIT_EXP_DIR", "HYDRA_FULL_ERROR")}
     env["KNOWIT_SMOKE"] = "1"
+    steps: list[tuple[list[str], int]] = []
     for lang, body in tour_blocks(README.read_text(encoding="utf-8")):
         if lang == "python":
             (tmp_path / "tour.py").write_text(body + "\n", encoding="utf-8")
-            steps = [(["python", "tour.py"], 0)]
+            steps.append((["python", "tour.py"], 0))
         else:
-            steps = bash_steps(body)
-        for argv, expected in steps:
-            command = [sys.executable, *argv[1:]] if argv[0] == "python" else argv
-            out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-            assert out.returncode == expected, f"{shlex.join(argv)} exited {out.returncode}:\n{out.stderr[-3000:]}"
-            if expected:
-                assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("knowit: error: "), out.stderr
+            steps += bash_steps(body)
+    plan = [{"argv": argv, "expected": expected, "real": _real_process(argv, expected)} for argv, expected in steps]
+    assert sum(step["real"] for step in plan) == 2  # the DDP line and the typo
+    (tmp_path / "steps.json").write_text(json.dumps(plan), encoding="utf-8")
+    driver = subprocess.run([sys.executable, str(Path(__file__).with_name("readme_tour.py")), "steps.json", "results.json"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    for (argv, expected), ran in zip(steps, results):
+        assert ran["code"] == expected, f"{shlex.join(argv)} exited {ran['code']}:\n{ran['stderr'][-3000:]}"
+        if expected:
+            assert len(ran["stderr"].strip().splitlines()) == 1 and ran["stderr"].startswith("knowit: error: "), ran["stderr"]
+    assert len(results) == len(steps)
     runs = tmp_path / "knowit_exp" / "models"
     assert (runs / "mine" / "predictions" / "test.parquet").is_file()  # the user's own data went all the way
     assert (runs / "my_lstm" / "interpretations").is_dir()

@@ -67,6 +67,10 @@ def test_cli_repeats_print_intervals_and_resume_of_a_repeated_run_is_refused(ki,
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "over 2 repeats: mean ± std  [95 % t-interval]" in out and (exp_dir / "models" / "c" / "rep-1" / "summary.json").is_file()
+    # the final lines carry the naive baselines and the skill, the repeats' mean as in summary.json
+    top = json.loads((exp_dir / "models" / "c" / "summary.json").read_text())["baselines"]
+    assert f"baselines on {top['n_points']} test points (mae, original units" in out
+    assert f"  persistence{' ' * 19}{top['naive']['persistence']['mae']:.6g}   skill {top['skill']['persistence']['mae']:+.3f}" in out
     assert main([*args, "trainer.resume=c"]) == 2
     assert "trainer.resume: a run with repeats=2 is resumed one repeat at a time" in capsys.readouterr().err
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY_ARCH, TINY_TRAINER, run_cli
+from conftest import TINY_ARCH, TINY_TRAINER
 from knowit.config.resume import kwargs_keys, override_keys
 from knowit.errors import KnowItConfigError
 
@@ -61,12 +61,11 @@ def test_a_change_that_cannot_happen_on_resume_is_still_refused(ki) -> None:
     assert summary["epochs"] == 1 and "resumed_from" not in summary  # the refused resumes touched nothing
 
 
-def test_cli_resume_names_only_the_new_epochs(tmp_path: Path, exp_dir: Path) -> None:
+def test_cli_resume_names_only_the_new_epochs(cli_main, tmp_path: Path, exp_dir: Path) -> None:
     from knowit import KnowIt
 
     KnowIt(exp_dir).train_model("m", FIRST)
-    out = run_cli(["train", "trainer.resume=m", "trainer.max_epochs=2"], cwd=tmp_path, exp_dir=exp_dir,
-                  env={"PYTHONPATH": str(Path(__file__).resolve().parent)})
+    out = cli_main(["train", "trainer.resume=m", "trainer.max_epochs=2"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     run = exp_dir / "models" / "m"
     assert _saved(run)["trainer"]["lr_scheduler"] == "StepLR" and _saved(run)["arch"]["hidden"] == 6

@@ -118,8 +118,8 @@ def test_summary_of_a_sweep_where_every_job_failed(tmp_path: Path) -> None:
 
 
 # -- the CLI: a grid with one job failing on purpose -------------------------------------------
-def test_cli_grid_sweep_with_a_failing_job_ends_with_a_summary(tmp_path: Path, exp_dir: Path) -> None:
-    out = run_cli([*DIVERGING, "-m", "arch.nan_after_batches=100,0", "trainer.learning_rate=0.01,0.001", "model_name=sw"], cwd=tmp_path, exp_dir=exp_dir)
+def test_cli_grid_sweep_with_a_failing_job_ends_with_a_summary(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+    out = cli_main([*DIVERGING, "-m", "arch.nan_after_batches=100,0", "trainer.learning_rate=0.01,0.001", "model_name=sw"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     sweep = exp_dir / "sweeps" / "sw"
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2", "3"]
@@ -141,14 +141,14 @@ def test_cli_grid_sweep_with_a_failing_job_ends_with_a_summary(tmp_path: Path, e
     assert [line.split("  ")[2].split(":")[0] for line in lines] == ["completed", "completed", "failed", "failed"]
     assert (sweep / "sweep_valid_loss_scaled.png").is_file()
     # summarize again from the CLI, by name, ranked by another metric
-    again = run_cli(["sweep", "summarize", "sw", "--metric", "valid_mae"], cwd=tmp_path, exp_dir=exp_dir)
+    again = cli_main(["sweep", "summarize", "sw", "--metric", "valid_mae"], cwd=tmp_path, exp_dir=exp_dir)
     assert again.returncode == 0 and "sorted by valid_mae" in again.stdout
-    bad = run_cli(["sweep", "summarize", "sw", "--metric", "valid_nope"], cwd=tmp_path, exp_dir=exp_dir)
+    bad = cli_main(["sweep", "summarize", "sw", "--metric", "valid_nope"], cwd=tmp_path, exp_dir=exp_dir)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("knowit: error: metric: 'valid_nope'")
     # the same name again is refused; overwrite=true replaces the whole sweep
-    refused = run_cli([*DIVERGING, "-m", "arch.nan_after_batches=100", "model_name=sw"], cwd=tmp_path, exp_dir=exp_dir)
+    refused = cli_main([*DIVERGING, "-m", "arch.nan_after_batches=100", "model_name=sw"], cwd=tmp_path, exp_dir=exp_dir)
     assert refused.returncode == 2 and "already exists" in refused.stderr
-    replaced = run_cli([*DIVERGING, "-m", "arch.nan_after_batches=100", "model_name=sw", "overwrite=true"], cwd=tmp_path, exp_dir=exp_dir)
+    replaced = cli_main([*DIVERGING, "-m", "arch.nan_after_batches=100", "model_name=sw", "overwrite=true"], cwd=tmp_path, exp_dir=exp_dir)
     assert replaced.returncode == 0, replaced.stderr
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0"]
 
@@ -159,16 +159,16 @@ def test_cli_grid_sweep_with_a_failing_job_ends_with_a_summary(tmp_path: Path, e
      ("optimized_metric=valid_acuracy", "optimized_metric"),
      ("arch.nan_after_batches=1,x", "arch.nan_after_batches")],
 )
-def test_cli_sweep_checks_every_job_before_the_first_starts(tmp_path: Path, exp_dir: Path, override: str, key: str) -> None:
+def test_cli_sweep_checks_every_job_before_the_first_starts(cli_main, tmp_path: Path, exp_dir: Path, override: str, key: str) -> None:
     before = tree_digest(exp_dir)
-    out = run_cli([*DIVERGING, "-m", override, "model_name=bad"], cwd=tmp_path, exp_dir=exp_dir)
+    out = cli_main([*DIVERGING, "-m", override, "model_name=bad"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and out.stderr.startswith(f"knowit: error: {key}:"), out.stderr
     assert tree_digest(exp_dir) == before and not (exp_dir / "sweeps").exists()
 
 
-def test_optuna_search_three_trials(tmp_path: Path, exp_dir: Path) -> None:
-    out = run_cli(["train", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=3", *TINY_OVERRIDES,
+def test_optuna_search_three_trials(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+    out = cli_main(["train", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=3", *TINY_OVERRIDES,
                    "arch.width=choice(4,8)", "model_name=opt"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     sweep = exp_dir / "sweeps" / "opt"
@@ -189,9 +189,9 @@ def test_optuna_search_three_trials(tmp_path: Path, exp_dir: Path) -> None:
         assert 1e-4 <= config["trainer"]["learning_rate"] <= 1e-2
 
 
-def test_a_failing_trial_does_not_stop_an_optuna_search(tmp_path: Path, exp_dir: Path) -> None:
+def test_a_failing_trial_does_not_stop_an_optuna_search(cli_main, tmp_path: Path, exp_dir: Path) -> None:
     """hydra-optuna-sweeper aborts on a NaN objective; a failed job reports the worst value instead."""
-    out = run_cli([*DIVERGING, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1",
+    out = cli_main([*DIVERGING, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1",
                    "hydra.sweeper.sampler.seed=1", "arch.nan_after_batches=choice(0,100)", "model_name=optf"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     record = json.loads((exp_dir / "sweeps" / "optf" / "sweep_summary.json").read_text())
@@ -203,13 +203,13 @@ def test_a_failing_trial_does_not_stop_an_optuna_search(tmp_path: Path, exp_dir:
     assert math.isclose(optuna_best["best_value"], record["best"]["value"], rel_tol=1e-6)
 
 
-def test_search_direction_must_agree_with_the_metric(tmp_path: Path, exp_dir: Path) -> None:
-    out = run_cli(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]", "model_name=d"],
+def test_search_direction_must_agree_with_the_metric(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+    out = cli_main(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]", "model_name=d"],
                   cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 2
     assert out.stderr.strip() == ("knowit: error: hydra.sweeper.direction: 'minimize' disagrees with optimized_metric 'valid_r2', "
                                   "which is to maximize; set hydra.sweeper.direction=maximize")
-    ok = run_cli(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]",
+    ok = cli_main(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]",
                   "hydra.sweeper.direction=maximize", "hydra.sweeper.n_trials=1", *TINY_OVERRIDES, "model_name=d"], cwd=tmp_path, exp_dir=exp_dir)
     assert ok.returncode == 0, ok.stderr
     assert json.loads((exp_dir / "sweeps" / "d" / "sweep_summary.json").read_text())["direction"] == "maximize"

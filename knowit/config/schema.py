@@ -154,6 +154,26 @@ class TrainerConfig:
 
 
 NAME_MAX = 255  # bytes in one file or directory name (Linux, macOS, Windows)
+BACKTEST_MODES = ("expanding", "sliding")
+SWEEP_OBJECTIVES = ("validation", "backtest")
+
+
+@dataclass
+class SweepBacktestConfig:
+    """The rolling-origin backtest each sweep job runs under `sweep.objective=backtest`."""
+
+    folds: int = field(default=3, metadata={"ge": 2})  # origins over the training+validation region; each fold trains the job's config afresh
+    mode: str = field(default="expanding", metadata={"choices": BACKTEST_MODES})  # expanding: train on everything before the origin; sliding: keep the first fold's span
+
+
+@dataclass
+class SweepConfig:
+    """What a sweep job returns to the sweeper (Optuna included) and the sweep summary ranks by."""
+
+    # validation: the job's optimized_metric (valid_*, test_*, train_*); backtest: a rolling-origin backtest
+    # over the region before the test set (never read), optimized_metric=backtest_<score>: the mean over folds
+    objective: str = field(default="validation", metadata={"choices": SWEEP_OBJECTIVES})
+    backtest: SweepBacktestConfig = field(default_factory=SweepBacktestConfig)
 
 
 @dataclass
@@ -165,9 +185,12 @@ class RootConfig:
     seed: int = field(default=123, metadata={"ge": 0})  # seeds splits, initialisation, shuffling and every epoch's RNG
     overwrite: bool = False  # replace an existing run or sweep of the same name
     repeats: int = field(default=1, metadata={"ge": 1})  # train the config with this many seeds (derived from seed) into <model>/rep-<k>; summaries report mean, std and 95 % interval
-    optimized_metric: Optional[str] = "valid_loss"  # what a sweep job returns and the sweep summary ranks by (valid_*, test_*, train_*; *_loss as for monitor)
+    optimized_metric: Optional[str] = "valid_loss"  # what a sweep job returns and the sweep summary ranks by (valid_*, test_*, train_*; *_loss as for monitor; backtest_* under sweep.objective=backtest)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def check(self) -> None:
+        if self.sweep.objective == "backtest" and self.repeats > 1:
+            raise FieldError("sweep.objective", f"backtest ranks a job by its interval over folds; it runs with repeats=1, not {self.repeats}")
         if self.model_name is not None and dir_name_problem(self.model_name):
             raise FieldError("model_name", dir_name_problem(self.model_name))
 
