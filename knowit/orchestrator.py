@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from knowit.config.run_config import RunConfig
+from knowit.config.schema import loss_name, scheduler_monitor
 from knowit.config.validate import to_plain
 from knowit.errors import KnowItConfigError
 from knowit.rundir import CLI_REPLACE, RunDir, auto_model_name, resume_paths
@@ -59,13 +60,13 @@ def short_metrics(metrics: dict[str, float], limit: int = 6) -> str:
 
 def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
     """A monitored or optimised metric must be one the run will log (checked before training)."""
-    logged = {f"{stage}_{m}" for stage in ("train", "valid") for m in ["loss", *metric_names]}
-    test_logged = {f"test_{m}" for m in ["loss", *metric_names]}
+    def logged_by(stage: str) -> set[str]:
+        return {loss_name(stage, cfg.data.scales_targets), *(f"{stage}_{m}" for m in metric_names)}
+
+    logged, test_logged = logged_by("train") | logged_by("valid"), logged_by("test")
     checks = [("trainer.checkpoint.monitor", cfg.trainer.checkpoint.monitor, logged)]
     if cfg.trainer.early_stopping.enabled:
         checks.append(("trainer.early_stopping.monitor", cfg.trainer.early_stopping.monitor, logged))
-    from knowit.training.optimizers import scheduler_monitor
-
     plateau = scheduler_monitor(cfg.trainer.lr_scheduler, cfg.trainer.lr_scheduler_kwargs)
     if plateau:
         checks.append(("trainer.lr_scheduler_kwargs.monitor", plateau, logged))

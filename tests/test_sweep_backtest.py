@@ -100,7 +100,7 @@ def test_optuna_receives_the_mean_over_folds_as_the_objective(cli_main, tmp_path
      "sweep.backtest.folds: 1 is out of range; it must be >= 2"),
     (["sweep.backtest.mode=diagonal"], "sweep.backtest.mode: "),
     (["sweep.objective=test_set"], "sweep.objective: "),
-    (["sweep.objective=backtest"], "optimized_metric: 'valid_loss' is not what sweep.objective=backtest returns; choose one of: backtest_mae"),
+    (["sweep.objective=backtest"], "optimized_metric: 'valid_loss_scaled' is not what sweep.objective=backtest returns; choose one of: backtest_mae"),
     (["optimized_metric=backtest_mae"], "optimized_metric: 'backtest_mae' is a backtest score; set sweep.objective=backtest"),
     ([*OBJECTIVE, "data.split_method=random"], "sweep.objective: backtest selects over the time before the test set, which needs data.split_method=chronological"),
     ([*OBJECTIVE, "repeats=2"], "sweep.objective: backtest ranks a job by its interval over folds; it runs with repeats=1"),

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from knowit.atomic_io import read_json, write_atomic, write_json
+from knowit.config.schema import as_logged
 from knowit.errors import KnowItRunError
 from knowit.sweeps.grid import parse_override
 
 JOB_RECORD = "sweep_job.json"
-LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "mape", "error_rate")
+LOWER_IS_BETTER = ("loss", "loss_scaled", "mae", "mse", "rmse", "mape", "error_rate")
 STAGES = ("train", "valid", "test", "backtest")  # backtest_*: sweep.objective=backtest's mean over folds
 # Overrides that name where a job runs, not what it trains: never "swept hyperparameters".
 NOT_HYPERPARAMETERS = ("model_name", "exp_dir", "overwrite", "optimized_metric")
@@ -32,6 +33,14 @@ def metric_direction(metric: str) -> str:
     """``minimize`` for losses and errors, ``maximize`` for scores (accuracy, f1, r2, ...)."""
     base = metric.split("_", 1)[1] if metric.split("_", 1)[0] in STAGES else metric
     return "minimize" if base in LOWER_IS_BETTER else "maximize"
+
+
+def logged_as(metric: str, logged: list[dict[str, Any]]) -> str:
+    """``valid_loss`` asks for the loss: a run on scaled regression targets logs it as
+    ``valid_loss_scaled`` (a job record may hold the name as the sweep's config wrote it)."""
+    if not any(metric in m for m in logged) and any(as_logged(metric, True) in m for m in logged):
+        return as_logged(metric, True)
+    return metric
 
 
 def write_job_record(job_dir: Path, *, job: int, overrides: list[str], optimized_metric: str | None) -> None:
@@ -89,7 +98,7 @@ def job_line(path: Path, total: int | None = None, swept: Collection[str] | None
         parts.append(f"{job['status']}: {job['error']}")
         return "  ".join(parts)
     parts.append(job["status"])
-    metric = job.get("optimized_metric")
+    metric = job.get("optimized_metric") and logged_as(job["optimized_metric"], [job["metrics"]])
     if metric and _finite(job["metrics"].get(metric)):
         parts.append(f"{metric} {job['metrics'][metric]:.4g}")
     if job.get("train_time_s") is not None:
@@ -228,6 +237,7 @@ def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, 
     metric = metric or next((j["config"].get("optimized_metric") for j in jobs if j.get("config")), None) or "valid_loss"
     direction = metric_direction(metric)
     completed = [j for j in jobs if j["status"] == "completed"]
+    metric = logged_as(metric, [j["metrics"] for j in completed])
     if completed and not any(metric in j["metrics"] for j in completed):
         from knowit.errors import KnowItConfigError
 
