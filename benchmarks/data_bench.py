@@ -1,7 +1,7 @@
 """Data path: batch assembly speed and peak memory of training on a long series.
 
 Batch assembly: knowit gathers each batch of windows from the memory-mapped store (warm page
-cache) with one index operation and scales it with one fused multiply-add; the baseline indexes
+cache) as one block copy per window and scales it with one multiply-add; the baseline indexes
 a pre-materialised, pre-scaled ``(N, window, C)`` tensor in RAM (what a hand-written loop does,
 at ``window`` times the memory).
 
@@ -191,8 +191,8 @@ def run(smoke: bool, rounds: int) -> list[Result]:
 
 # Read when the assembly target is missed (kept with the numbers it explains).
 ASSEMBLY_SHORTFALL = (
-    "before the store was memory-mapped this row was bimodal from process to process on this shared 2-core "
-    "machine (1.12-1.22 or 0.74-0.78). Knowit's batch is three multi-threaded operations (index_select, column "
-    "slice, fused multiply-add); the baseline's is one copy. When every core is oversubscribed, each parallel "
-    "region waits for descheduled threads, and knowit pays that three times per batch"
+    "knowit's batch is one block copy per window from a flat window view of the mapped rows and one "
+    "multiply-add, both in numpy on one thread; the baseline's is one torch indexing op, multi-threaded. "
+    "When the cores are oversubscribed a torch parallel region waits for descheduled threads, so the row "
+    "swings with the machine's load: compare with the same run under torch.set_num_threads(1)"
 )

@@ -95,7 +95,9 @@ class KnowIt:
         checked before the first job; a failing job is recorded and the sweep goes on.
         ``repeats=N`` trains every job with N seeds: jobs are ranked by their mean and those whose
         95 % interval overlaps the best's are marked tied. ``resume=True`` runs only the jobs of an
-        interrupted sweep that never finished."""
+        interrupted sweep that never finished. ``overrides=["sweep.objective=backtest",
+        "optimized_metric=backtest_mae"]`` ranks jobs by a rolling-origin backtest before the test
+        set instead of one validation split (see ``knowit.sweeps.objective``)."""
         from knowit.sweeps.sequential import run_sweep
 
         overrides = [*overrides, *([f"repeats={repeats}"] if repeats is not None else [])]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from knowit.config.run_config import RunConfig
+from knowit.config.schema import loss_name, scheduler_monitor
 from knowit.config.validate import to_plain
 from knowit.errors import KnowItConfigError
 from knowit.rundir import CLI_REPLACE, RunDir, auto_model_name, resume_paths
@@ -59,17 +60,17 @@ def short_metrics(metrics: dict[str, float], limit: int = 6) -> str:
 
 def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
     """A monitored or optimised metric must be one the run will log (checked before training)."""
-    logged = {f"{stage}_{m}" for stage in ("train", "valid") for m in ["loss", *metric_names]}
-    test_logged = {f"test_{m}" for m in ["loss", *metric_names]}
+    def logged_by(stage: str) -> set[str]:
+        return {loss_name(stage, cfg.data.scales_targets), *(f"{stage}_{m}" for m in metric_names)}
+
+    logged, test_logged = logged_by("train") | logged_by("valid"), logged_by("test")
     checks = [("trainer.checkpoint.monitor", cfg.trainer.checkpoint.monitor, logged)]
     if cfg.trainer.early_stopping.enabled:
         checks.append(("trainer.early_stopping.monitor", cfg.trainer.early_stopping.monitor, logged))
-    from knowit.training.optimizers import scheduler_monitor
-
     plateau = scheduler_monitor(cfg.trainer.lr_scheduler, cfg.trainer.lr_scheduler_kwargs)
     if plateau:
         checks.append(("trainer.lr_scheduler_kwargs.monitor", plateau, logged))
-    if cfg.root.optimized_metric:
+    if cfg.root.optimized_metric and not check_objective(cfg):
         checks.append(("optimized_metric", cfg.root.optimized_metric, logged | test_logged))
     if cfg.data.split_portions[1] == 0:  # no validation set: nothing valid_* could be logged
         watched = next(((k, n) for k, n, _ in checks if str(n).startswith("valid_")), None)
@@ -79,6 +80,28 @@ def check_monitors(cfg: RunConfig, metric_names: list[str]) -> None:
     for key, name, allowed in checks:
         if name not in allowed:
             raise KnowItConfigError(f"{key}: {name!r} is not logged by this run; choose one of: {', '.join(sorted(allowed))}")
+
+
+def check_objective(cfg: RunConfig) -> bool:
+    """``sweep.objective=backtest``: ``optimized_metric`` must be a ``backtest_<score>`` (a score
+    in original units averaged over folds) and the split chronological; True when it applies."""
+    metric = str(cfg.root.optimized_metric)
+    if cfg.root.sweep.objective != "backtest":
+        if metric.startswith("backtest_"):
+            raise KnowItConfigError(f"optimized_metric: {metric!r} is a backtest score; set sweep.objective=backtest to rank sweep jobs by it")
+        return False
+    from knowit.comparison.scores import CLASSIFICATION_SCORES, REGRESSION_SCORES
+    from knowit.data.splitting import resolve_split_method
+
+    if resolve_split_method(cfg.data.split_method, arrays=False) != "chronological":
+        raise KnowItConfigError(f"sweep.objective: backtest selects over the time before the test set, which needs "
+                                f"data.split_method=chronological, not {cfg.data.split_method}")
+    scores = CLASSIFICATION_SCORES if cfg.data.task == "classification" else REGRESSION_SCORES
+    allowed = [f"backtest_{s}" for s in scores]
+    if metric not in allowed:
+        raise KnowItConfigError(f"optimized_metric: {metric!r} is not what sweep.objective=backtest returns; "
+                                f"choose one of: {', '.join(allowed)} (original units, the mean over folds)")
+    return True
 
 
 def plan(cfg: RunConfig) -> tuple[str, list[Any]]:

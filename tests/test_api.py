@@ -25,11 +25,11 @@ def test_train_writes_the_run_directory(ki: KnowIt) -> None:
     assert result.best_checkpoint is not None and result.best_checkpoint.parent == run / "checkpoints"
     lines = (run / "metrics.csv").read_text().strip().splitlines()
     assert len(lines) == 3  # header + one row per epoch
-    assert {"epoch", "train_loss", "valid_loss", "epoch_time"} <= set(lines[0].split(","))
+    assert {"epoch", "train_loss_scaled", "valid_loss_scaled", "epoch_time"} <= set(lines[0].split(","))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs"] == 2
     assert summary["n_parameters"] == sum(p.numel() for p in KnowIt.load(run).model.parameters())
-    assert set(result.metrics) >= {"valid_loss", "test_loss", "valid_mae", "test_mae"}
+    assert set(result.metrics) >= {"valid_loss_scaled", "test_loss_scaled", "valid_mae", "test_mae"}
     assert all(np.isfinite(v) for v in result.metrics.values())
     assert not (run / ".lock").exists()
 

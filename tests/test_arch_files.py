@@ -65,6 +65,14 @@ def test_api_trains_a_file_arch_and_records_its_path_and_hash(ki, tmp_path):
     saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())["arch"]
     assert saved == {"name": str(path.resolve()), "hidden": 3, "file_sha256": hashlib.sha256(GOOD.encode()).hexdigest()}
     assert result.status == "completed" and result.n_parameters == 16 * 4 * 3 + 3 + 3 * 1 + 1
+    # Loading the run (the user names the file) is silent while the file is unchanged, warns once edited.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ki.load(result.run_dir, arch=str(path))
+    path.write_text(GOOD + "\n# tuned\n")
+    with pytest.warns(UserWarning, match=r"arch\.name: .*my_arch\.py has changed since this run was trained"):
+        loaded = ki.load(result.run_dir, arch=str(path))
+    assert sum(p.numel() for p in loaded.model.parameters()) == result.n_parameters
 
 
 def test_cli_trains_a_file_arch_by_relative_path(cli_main, tmp_path, exp_dir):

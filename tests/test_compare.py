@@ -112,3 +112,20 @@ def test_cli_compare_prints_the_leaderboard_and_refuses_one_model(pair, tmp_path
     done = cli_main(["compare", "a", "b", "--set", "test", "--loss", "absolute", "--arch", TINY_ARCH], cwd=tmp_path, exp_dir=exp_dir)
     assert done.returncode == 0, done.stderr
     assert "leaderboard on the test set" in done.stdout and "a vs b: statistic" in done.stdout
+
+
+def test_three_models_get_every_pair_tested_and_holm_over_the_three(pair) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from knowit.comparison.stats import diebold_mariano
+
+    ki = pair
+    _train(ki, "c", epochs=2)
+    result = ki.compare(["a", "b", "c"], "test", name="abc")
+    losses = {m: _point_losses(ki.exp_dir / "models" / m / "predictions" / "test.parquet") for m in ("a", "b", "c")}
+    assert sorted((t["a"], t["b"]) for t in result.tests) == [("a", "b"), ("a", "c"), ("b", "c")]
+    for t in result.tests:
+        assert t["p_value"] == pytest.approx(diebold_mariano(losses[t["a"]], losses[t["b"]], horizon=3).p_value, rel=1e-9)
+    expected = multipletests([t["p_value"] for t in result.tests], method="holm")[1]
+    assert [t["p_holm"] for t in result.tests] == pytest.approx(list(expected), rel=1e-9)
+    assert "p-values Holm-adjusted over 3 pairs" in result.format()

@@ -184,4 +184,4 @@ def test_train_on_field_dict_dataset(ki):
         "field",
         {"data": {"name": "arr", "task": "regression", "split_method": "random", "batch_size": 4}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER},
     )
-    assert result.status == "completed" and "test_loss" in result.metrics
+    assert result.status == "completed" and "test_loss_scaled" in result.metrics

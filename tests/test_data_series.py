@@ -249,7 +249,7 @@ def test_reference_train_model_example_runs_on_an_imported_dataframe(ki):
     assert summary["status"] == "completed" and summary["data"]["input_dim"] == [11, 4]
     scalers = json.loads((result.run_dir / "scalers.json").read_text())
     assert scalers["inputs"]["components"] == ["x1", "x2", "x3", "x4"] and scalers["outputs"]["components"] == ["y1"]
-    assert np.isfinite(result.metrics["test_loss"]) and (result.run_dir / "visualizations" / "learning_curves.png").is_file()
+    assert np.isfinite(result.metrics["test_loss_scaled"]) and (result.run_dir / "visualizations" / "learning_curves.png").is_file()
 
 
 @pytest.mark.parametrize("padding", [None, "zeros"])

@@ -35,7 +35,7 @@ def test_run_and_dataset_files_honour_the_umask(ki, exp_dir: Path, umask) -> Non
     assert any(k.endswith("last.ckpt") for k in modes) and any(k.startswith("datasets/") for k in modes)
     wrong = {k: oct(m) for k, m in modes.items() if m != (0o755 if (exp_dir / k).is_dir() else 0o644)}
     assert not wrong, wrong
-    assert repr(result).startswith("TrainResult(completed, run_dir=") and "valid_loss=" in repr(result) and len(repr(result)) < 300
+    assert repr(result).startswith("TrainResult(completed, run_dir=") and "valid_loss_scaled=" in repr(result) and len(repr(result)) < 300
     loaded = KnowIt.load(result.run_dir)
     assert repr(loaded).startswith(f"LoadedRun('shared': {TINY_ARCH} on synth_regression, ") and len(repr(loaded)) < 300
     # another umask, another mode: the mode follows the umask, it is not a fixed 0644

@@ -140,3 +140,26 @@ def test_step_counter_over_chunks_equals_detect_step_on_all_rows():
                 lo = max(0, start - 1)
                 counter.feed(times[lo:start + step], inst[lo:start + step])
             assert counter.result() == whole, (dates, tz, step)
+
+
+def test_parquet_batches_hold_one_batch_not_the_file(tmp_path):
+    """Arrow's read-ahead (pre_buffer) once kept the file's pages for every batch read so far:
+    peak memory grew with the file. The reader now holds about one batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from knowit.data.import_stream import table_batches
+
+    levels = (np.arange(256, dtype=np.float32) - 128) / 16
+    codes = np.random.default_rng(0).integers(0, 256, size=(100_000, 8))
+    group = pa.table({f"c{j}": levels[codes[:, j]] for j in range(8)})
+    path = tmp_path / "long.parquet"
+    with pq.ParquetWriter(path, group.schema, compression="none") as writer:
+        for _ in range(40):
+            writer.write_table(group, row_group_size=len(group))
+    peak, rows = 0, 0
+    for _, batch in table_batches(str(path), 25_000)():
+        rows += len(batch)
+        peak = max(peak, pa.total_allocated_bytes())
+    assert rows == 4_000_000
+    assert peak < path.stat().st_size / 4, (peak, path.stat().st_size)  # ~3.7 MiB here; with pre_buffer ~33 MiB

@@ -25,8 +25,8 @@ def test_mlflow_logs_every_epoch_into_a_sqlite_store_in_the_run(ki, tmp_path, mo
     experiment = client.get_experiment_by_name("knowit")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == "mlf" and run.info.artifact_uri.startswith((result.run_dir / "mlartifacts").as_uri())
-    history = client.get_metric_history(run.info.run_id, "valid_loss")
-    assert len(history) == 2 and history[-1].value == pytest.approx(result.final["valid_loss"], rel=1e-6)
+    history = client.get_metric_history(run.info.run_id, "valid_loss_scaled")
+    assert len(history) == 2 and history[-1].value == pytest.approx(result.final["valid_loss_scaled"], rel=1e-6)
     assert not (tmp_path / "mlruns").exists()
 
 
@@ -41,10 +41,10 @@ def test_wandb_offline_needs_no_account_and_logs_every_epoch(ki, monkeypatch):
     (records,) = offline.glob("run-*.wandb")
     data = records.read_bytes()
     logged = set()
-    for match in re.finditer(rb"valid_loss\x82\x01", data):
+    for match in re.finditer(rb"valid_loss_scaled\x82\x01", data):
         length = data[match.end()]
         logged.add(json.loads(data[match.end() + 1: match.end() + 1 + length]))
-    expected = {row["valid_loss"] for row in read_history(result.run_dir / "metrics.csv")}
+    expected = {row["valid_loss_scaled"] for row in read_history(result.run_dir / "metrics.csv")}
     assert len(expected) == 2 and sorted(logged) == pytest.approx(sorted(expected), rel=1e-6)
 
 

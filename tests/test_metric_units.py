@@ -1,5 +1,6 @@
 """Regression metrics are in the targets' original units: the values in metrics.csv, summary.json
-and ``evaluate`` equal numpy's on the de-scaled predictions table; the loss stays scaled."""
+and ``evaluate`` equal numpy's on the de-scaled predictions table; the loss stays scaled and is
+logged as ``<stage>_loss_scaled``."""
 from __future__ import annotations
 
 import json
@@ -40,5 +41,30 @@ def test_logged_regression_metrics_equal_numpy_on_the_descaled_predictions(ki):
         assert last_epoch[f"valid_{name}"] == pytest.approx(value, rel=1e-4), name  # one epoch: best == last
     # The loss is the mse of the scaled targets: the original-units mse divided by the target's variance.
     scale = json.loads((result.run_dir / "scalers.json").read_text())["outputs"]["scale"][0]
-    assert summary["metrics"]["valid_loss"] == pytest.approx(expected["mse"] / scale**2, rel=1e-3)
+    assert summary["metrics"]["valid_loss_scaled"] == pytest.approx(expected["mse"] / scale**2, rel=1e-3)
+    assert "valid_loss" not in summary["metrics"] and "train_loss_scaled" in last_epoch  # the name says the space
+    saved = (result.run_dir / "config.yaml").read_text()
+    assert "monitor: valid_loss_scaled" in saved and "optimized_metric: valid_loss_scaled" in saved
     assert abs(scale - 1.0) > 0.05  # the check above can tell scaled from original units
+
+
+@pytest.mark.parametrize(("data", "loss"), [
+    ({"task": "regression"}, "valid_loss_scaled"),
+    ({"task": "regression", "scaling_tag": "in_only"}, "valid_loss"),
+    ({"task": "regression", "scaling_method": None}, "valid_loss"),
+    ({"name": "synth_classification", "task": "classification", "scaling_tag": "in_only"}, "valid_loss"),
+])
+def test_the_loss_is_named_after_the_space_it_is_computed_in(data, loss):
+    from knowit.config.compose import compose
+    from knowit.config.run_config import validate
+    from knowit.orchestrator import check_monitors
+
+    raw = compose([f"data.{k}={'null' if v is None else v}" for k, v in data.items()])
+    raw["trainer"]["lr_scheduler"], raw["trainer"]["lr_scheduler_kwargs"] = "ReduceLROnPlateau", {}
+    cfg = validate(raw)
+    assert (cfg.trainer.checkpoint.monitor, cfg.root.optimized_metric, cfg.trainer.lr_scheduler_kwargs["monitor"]) == (loss, loss, loss)
+    check_monitors(cfg, [])  # the resolved names are the ones the run logs
+    other = "valid_loss" if loss.endswith("_scaled") else "valid_loss_scaled"
+    cfg.trainer.checkpoint.monitor = other
+    with pytest.raises(Exception, match=f"trainer.checkpoint.monitor: '{other}' is not logged by this run"):
+        check_monitors(cfg, [])

@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY_ARCH, TINY_TRAINER, run_cli
 from knowit.training.progress import epoch_line, format_duration, in_notebook, shows_bar
 
-EPOCH_LINE = re.compile(r"^epoch (\d+)/3  train_loss \S+  valid_loss \S+  valid_mae \S+  \d+\.\d s  eta \d+:\d\d$")
+EPOCH_LINE = re.compile(r"^epoch (\d+)/3  train_loss_scaled \S+  valid_loss_scaled \S+  valid_mae \S+  \d+\.\d s  eta \d+:\d\d$")
 
 
 def test_piped_cli_training_prints_one_line_per_epoch(tmp_path: Path, exp_dir: Path) -> None:
@@ -56,10 +56,10 @@ def test_api_training_and_sweep_report_by_default(ki, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert [line.split("  ")[0] for line in out.splitlines() if line.startswith("epoch ")] == ["epoch 1/2", "epoch 2/2"]
     summary = ki.sweep("sw", kwargs, grid={"arch.hidden": [4, 8]})
-    assert re.fullmatch(r"SweepSummary\(2 jobs, 2 completed, sorted by valid_loss \(minimize\), best job [01] \(valid_loss=\S+\), "
+    assert re.fullmatch(r"SweepSummary\(2 jobs, 2 completed, sorted by valid_loss_scaled \(minimize\), best job [01] \(valid_loss_scaled=\S+\), "
                         r"sweep_dir='.*sw'\)", repr(summary)), repr(summary)
     out = capsys.readouterr().out.splitlines()
     jobs = [line for line in out if line.startswith("sweep job")]
     assert len(jobs) == 2 and not any(line.startswith("epoch ") for line in out), out  # one line per job, not per epoch
-    assert re.match(r"^sweep job 1/2  arch\.hidden=4  completed  valid_loss \S+  \d+\.\d s$", jobs[0]), jobs[0]
+    assert re.match(r"^sweep job 1/2  arch\.hidden=4  completed  valid_loss_scaled \S+  \d+\.\d s$", jobs[0]), jobs[0]
     assert jobs[1].startswith("sweep job 2/2  arch.hidden=8  completed")

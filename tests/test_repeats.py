@@ -44,16 +44,16 @@ def test_repeats_reproduce_exactly_and_report_scipy_t_intervals(ki) -> None:
 def test_sweep_ranks_by_mean_and_marks_overlapping_intervals_tied(ki) -> None:
     summary = ki.sweep("s", KWARGS, grid={"trainer.learning_rate": [1e-3, 0.3]}, overrides=SEED, repeats=2)
     table = summary.table()
-    assert {"repeats", "valid_loss_std", "valid_loss_ci_low", "valid_loss_ci_high", "tied_with_best"} <= set(table.columns)
+    assert {"repeats", "valid_loss_scaled_std", "valid_loss_scaled_ci_low", "valid_loss_scaled_ci_high", "tied_with_best"} <= set(table.columns)
     means = []
     for job in summary.jobs:
         reps = _rep_metrics(summary.sweep_dir / str(job["job"]))
         assert len(reps) == 2
-        means.append(np.mean([r["valid_loss"] for r in reps]))
+        means.append(np.mean([r["valid_loss_scaled"] for r in reps]))
         assert job["value"] == pytest.approx(means[-1], rel=1e-12)
     assert means == sorted(means)  # ranked by the mean
     best, other = summary.jobs
-    overlap = other["interval"]["valid_loss"][0] <= best["interval"]["valid_loss"][1]
+    overlap = other["interval"]["valid_loss_scaled"][0] <= best["interval"]["valid_loss_scaled"][1]
     assert best["tied_with_best"] is True and other["tied_with_best"] is overlap
     assert "= marks jobs tied with the best" in summary.format()
 
@@ -67,6 +67,10 @@ def test_cli_repeats_print_intervals_and_resume_of_a_repeated_run_is_refused(ki,
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "over 2 repeats: mean ± std  [95 % t-interval]" in out and (exp_dir / "models" / "c" / "rep-1" / "summary.json").is_file()
+    # the final lines carry the naive baselines and the skill, the repeats' mean as in summary.json
+    top = json.loads((exp_dir / "models" / "c" / "summary.json").read_text())["baselines"]
+    assert f"baselines on {top['n_points']} test points (mae, original units" in out
+    assert f"  persistence{' ' * 19}{top['naive']['persistence']['mae']:.6g}   skill {top['skill']['persistence']['mae']:+.3f}" in out
     assert main([*args, "trainer.resume=c"]) == 2
     assert "trainer.resume: a run with repeats=2 is resumed one repeat at a time" in capsys.readouterr().err
 

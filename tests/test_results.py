@@ -39,11 +39,11 @@ def test_regression_predictions_are_tidy_in_original_units_and_saved(ki, regress
 
 def test_evaluate_reproduces_the_run_metrics(ki, regression):
     metrics = ki.evaluate("reg", "test")
-    assert set(metrics) == {"test_loss", "test_mae"}
+    assert set(metrics) == {"test_loss_scaled", "test_mae"}
     for k, v in metrics.items():
         assert v == pytest.approx(regression.metrics[k], rel=1e-5, abs=1e-7)
     frame = ki.generate_predictions("reg", {"predictor": {"prediction_set": "test", "rescale_outputs": False}})
-    assert np.mean((frame["prediction"] - frame["target"]) ** 2) == pytest.approx(metrics["test_loss"], rel=1e-4)
+    assert np.mean((frame["prediction"] - frame["target"]) ** 2) == pytest.approx(metrics["test_loss_scaled"], rel=1e-4)
 
 
 def test_classification_predictions_with_probabilities(ki):
@@ -140,7 +140,7 @@ def test_load_restores_everything_and_predicts_new_data(ki, regression):
 def test_cli_predict_evaluate_viz(cli_main, tmp_path, exp_dir, ki, regression):
     ev = run_cli(["evaluate", "reg", "--set", "test"], cwd=tmp_path, exp_dir=exp_dir)  # one real process
     assert ev.returncode == 0, ev.stderr
-    assert f"{regression.metrics['test_loss']:.6g}" in ev.stdout
+    assert f"{regression.metrics['test_loss_scaled']:.6g}" in ev.stdout
     saved = regression.run_dir / "predictions" / "test.parquet"
     saved.unlink()  # training wrote it (the shown set): the command must write it again
     pr = cli_main(["predict", "reg", "--set", "test"], cwd=tmp_path, exp_dir=exp_dir)

@@ -126,12 +126,12 @@ def test_cli_grid_sweep_with_a_failing_job_ends_with_a_summary(cli_main, tmp_pat
     rows = list(csv.DictReader((sweep / "sweep_summary.csv").open()))
     assert [r["status"] for r in rows] == ["completed", "completed", "failed", "failed"]
     assert {r["arch.nan_after_batches"] for r in rows[:2]} == {"100"}
-    values = [float(r["valid_loss"]) for r in rows[:2]]
+    values = [float(r["valid_loss_scaled"]) for r in rows[:2]]
     assert values == sorted(values)
     assert "the training loss became nan" in rows[2]["error"]
     best = json.loads((sweep / "sweep_summary.json").read_text())["best"]
     assert best["value"] == values[0] and (sweep / "best").resolve() == Path(best["run_dir"]).resolve()
-    assert KnowIt.load(sweep / "best", arch="user_archs.diverging").summary["metrics"]["valid_loss"] == values[0]  # a user arch is named to be loaded
+    assert KnowIt.load(sweep / "best", arch="user_archs.diverging").summary["metrics"]["valid_loss_scaled"] == values[0]  # a user arch is named to be loaded
     assert "sorted by valid_loss" in out.stdout and f"best: job {best['job']}" in out.stdout
     # one line per finished job, naming only the swept values
     lines = [line for line in out.stdout.splitlines() if line.startswith("sweep job ")]
@@ -139,7 +139,7 @@ def test_cli_grid_sweep_with_a_failing_job_ends_with_a_summary(cli_main, tmp_pat
         [f"sweep job {n}/4", f"arch.nan_after_batches={nan} trainer.learning_rate={lr}"]
         for n, (nan, lr) in enumerate([(100, 0.01), (100, 0.001), (0, 0.01), (0, 0.001)], start=1)], lines
     assert [line.split("  ")[2].split(":")[0] for line in lines] == ["completed", "completed", "failed", "failed"]
-    assert (sweep / "sweep_valid_loss.png").is_file()
+    assert (sweep / "sweep_valid_loss_scaled.png").is_file()
     # summarize again from the CLI, by name, ranked by another metric
     again = cli_main(["sweep", "summarize", "sw", "--metric", "valid_mae"], cwd=tmp_path, exp_dir=exp_dir)
     assert again.returncode == 0 and "sorted by valid_mae" in again.stdout
@@ -176,7 +176,7 @@ def test_optuna_search_three_trials(tmp_path: Path, exp_dir: Path) -> None:
     assert len(record["jobs"]) == 3 and all(j["status"] == "completed" for j in record["jobs"])
     lines = [line for line in out.stdout.splitlines() if line.startswith("sweep job ")]
     assert [line.split("  ")[0] for line in lines] == ["sweep job 1/3", "sweep job 2/3", "sweep job 3/3"], out.stdout
-    assert all(" trainer.learning_rate=" in line and "completed  valid_loss " in line for line in lines), lines
+    assert all(" trainer.learning_rate=" in line and "completed  valid_loss_scaled " in line for line in lines), lines
     values = [j["value"] for j in record["jobs"]]
     assert values == sorted(values) and record["best"]["value"] == min(values)
     optuna_best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
@@ -256,7 +256,7 @@ def test_api_sweep_runs_a_grid_and_returns_the_summary(ki: KnowIt) -> None:
     assert summary.sweep_dir == sweep and summary.params == ["arch.nan_after_batches", "trainer.learning_rate"]
     assert [j["status"] for j in summary.jobs] == ["completed", "completed", "failed", "failed"]
     table = summary.table()
-    assert list(table["job"][:2]) in ([0, 1], [1, 0]) and table["valid_loss"][0] <= table["valid_loss"][1]
+    assert list(table["job"][:2]) in ([0, 1], [1, 0]) and table["valid_loss_scaled"][0] <= table["valid_loss_scaled"][1]
     assert (sweep / "best").resolve() == summary.best_run_dir.resolve()
     # the same layout as a CLI multirun: numbered jobs with their overrides recorded
     assert json.loads((sweep / "2" / "sweep_job.json").read_text())["overrides"] == ["arch.nan_after_batches=0", "trainer.learning_rate=0.01"]

@@ -72,10 +72,10 @@ def test_l1_loss_is_the_whole_epoch_mae(ki):
     result = ki.train_model("l1", {"arch": LINEAR, "trainer": {**FULL_EVAL, "loss_fn": "l1_loss"}})
     scale = json.loads((result.run_dir / "scalers.json").read_text())["outputs"]["scale"][0]
     # the loss is the mae of the scaled targets, the metric the mae in original units
-    assert result.metrics["test_loss"] * scale == pytest.approx(result.metrics["test_mae"], rel=1e-5)
+    assert result.metrics["test_loss_scaled"] * scale == pytest.approx(result.metrics["test_mae"], rel=1e-5)
     for loss in ("huber_loss", "smooth_l1_loss"):
         other = ki.train_model(loss, {"arch": LINEAR, "trainer": {**TINY_TRAINER, "loss_fn": loss, "loss_kwargs": {"beta" if loss == "smooth_l1_loss" else "delta": 0.5}}})
-        assert math.isfinite(other.metrics["test_loss"])
+        assert math.isfinite(other.metrics["test_loss_scaled"])
 
 
 def test_regression_metrics_are_computed_over_the_whole_set(ki):
@@ -92,7 +92,7 @@ def test_regression_metrics_are_computed_over_the_whole_set(ki):
     r2 = 1 - np.sum(err**2) / np.sum((frame["target"] - frame["target"].mean()) ** 2)
     assert m["test_r2"] == pytest.approx(r2, rel=1e-4, abs=1e-5)
     scale = json.loads((result.run_dir / "scalers.json").read_text())["outputs"]["scale"][0]
-    assert m["test_loss"] * scale**2 == pytest.approx(m["test_mse"], rel=1e-4)  # the loss stays in scaled units
+    assert m["test_loss_scaled"] * scale**2 == pytest.approx(m["test_mse"], rel=1e-4)  # the loss stays in scaled units
 
 
 def test_classification_metrics_macro_over_the_whole_set(ki):
@@ -133,8 +133,8 @@ def test_gradient_clipping_reaches_the_optimizer(ki):
     data = {"shuffle_train": False}
     free = ki.train_model("free", {"arch": LINEAR, "data": data, "trainer": base})
     clipped = ki.train_model("clipped", {"arch": LINEAR, "data": data, "trainer": {**base, "gradient_clip_val": 1e-9}})
-    free_loss = [r["train_loss"] for r in read_history(free.run_dir / "metrics.csv")]
-    clip_loss = [r["train_loss"] for r in read_history(clipped.run_dir / "metrics.csv")]
+    free_loss = [r["train_loss_scaled"] for r in read_history(free.run_dir / "metrics.csv")]
+    clip_loss = [r["train_loss_scaled"] for r in read_history(clipped.run_dir / "metrics.csv")]
     assert clip_loss[1] == pytest.approx(clip_loss[0], rel=1e-6)  # steps of norm 1e-9: weights stay put
     assert abs(free_loss[1] - free_loss[0]) > 1e-3
 
@@ -161,8 +161,8 @@ def test_tensorboard_logger_writes_events_with_learning_rate(ki):
     acc = EventAccumulator(str(events[0].parent))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    assert {"train_loss", "valid_loss", "epoch_time"} <= tags and any(t.startswith("lr") for t in tags)
-    assert len(acc.Scalars("valid_loss")) == 2
+    assert {"train_loss_scaled", "valid_loss_scaled", "epoch_time"} <= tags and any(t.startswith("lr") for t in tags)
+    assert len(acc.Scalars("valid_loss_scaled")) == 2
 
 
 def test_nan_guard_stops_marks_failed_and_keeps_the_good_checkpoint(ki):
@@ -245,7 +245,7 @@ def test_ddp_cpu_trains_with_two_processes_and_rank_zero_writes(tmp_path, exp_di
     assert out.stdout.count("run directory:") == 1  # only rank 0 reports
     run_dir = exp_dir / "models" / "ddp"
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "completed" and set(summary["metrics"]) == {"valid_loss", "valid_mae", "test_loss", "test_mae"}
+    assert summary["status"] == "completed" and set(summary["metrics"]) == {"valid_loss_scaled", "valid_mae", "test_loss_scaled", "test_mae"}
     # each of the 2 processes takes every other batch (the same number each): half the steps of one process
     n_batches = -(-summary["data"]["n_points"]["train"] // 256)
     assert _ckpt(run_dir)["global_step"] == 2 * (n_batches // 2)

@@ -3,7 +3,7 @@
 The same grid from the command line is one line:
     python -m knowit train -m arch.width=16,64 trainer.learning_rate=1e-3,1e-2 model_name=lstm_sweep
 This script runs it through the Python API (``KI.sweep``) and prints the summary table; the sweep
-directory holds sweep_summary.csv/.json, sweep_valid_loss.png and a ``best`` link.
+directory holds sweep_summary.csv/.json, sweep_valid_loss_scaled.png and a ``best`` link.
 
     python experiments/lstm_sweep/run.py [--smoke] [--exp-dir DIR]
 """

@@ -40,7 +40,7 @@ def run_zoo(ki: KnowIt, epochs: int, limit: dict, out: Path, smoke: bool = False
                                                        "trainer": trainer}, safe_mode=False)
             times = [row["epoch_time"] for row in _history(result.run_dir)]
             rows.append({"task": task, "arch": arch, "metric": metric, "value": result.metrics[metric],
-                         "test_loss": result.metrics["test_loss"], "n_parameters": result.n_parameters,
+                         "test_loss": result.metrics.get("test_loss", result.metrics.get("test_loss_scaled")), "n_parameters": result.n_parameters,
                          "epoch_time_s": statistics.median(times), "epochs": len(times)})
             write(rows, out)  # after every run, so an interrupted zoo keeps what it measured
     return rows
@@ -59,7 +59,7 @@ def _history(run_dir: Path) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| task | arch | test metric | value | test loss | parameters | epoch time (s) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| task | arch | test metric | value | test loss (regression: scaled targets) | parameters | epoch time (s) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['task']} | {r['arch']} | {r['metric']} | {r['value']:.4f} | {r['test_loss']:.4f} | {r['n_parameters']:,} | {r['epoch_time_s']:.2f} |")
     return "\n".join(lines)

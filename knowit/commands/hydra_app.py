@@ -103,7 +103,12 @@ def _train(cfg: DictConfig, *, run_path: Path | None) -> float | None:
 
             rc = job_config(rc)
         with os_errors_as_run_errors():
-            result = train_model(rc, run_path=run_path, and_viz=True, epoch_lines=run_path is None)  # sweep jobs: a line when done
+            if run_path is None:
+                result = train_model(rc, run_path=None, and_viz=True)
+            else:  # a sweep job: a line when done; sweep.objective may add a backtest
+                from knowit.sweeps.objective import train_for_objective
+
+                result = train_for_objective(rc, run_path, and_viz=True, epoch_lines=False)
     except KnowItInterrupted as err:
         if run_path is not None:
             raise  # stops the sweep; its plan shows the jobs left

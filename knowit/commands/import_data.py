@@ -46,14 +46,33 @@ def _meta(ns) -> dict:
     return meta
 
 
+# The importer names what the API was given (data_import.raw_data, meta.<key>, overwrite=True);
+# a CLI user typed a path and flags, so its refusals are told in those words.
+FLAGS = ("name", "time_column", "instance_column", "components", "labels", "targets", "freq", "min_rows", "coerce")
+
+
+def in_cli_words(message: str) -> str:
+    import re
+
+    def flag(match: re.Match) -> str:
+        key = match.group(1)
+        return "--" + key.replace("_", "-") if key in FLAGS else f"--meta {key}"
+
+    message = message.replace("data_import.raw_data:", "path:").replace("overwrite=True", "--overwrite")
+    return re.sub(r"\bmeta\.(\w+)", flag, message)
+
+
 def run(ns) -> int:
     from knowit.api import KnowIt
     from knowit.commands.common import print_summary
-
     from knowit.config.imported_data import data_config_path, next_command
+    from knowit.errors import KnowItError
 
     ki = KnowIt(ns.exp_dir)
-    summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite, batch_rows=ns.batch_rows)
+    try:
+        summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite, batch_rows=ns.batch_rows)
+    except KnowItError as err:
+        raise type(err)(in_cli_words(str(err))) from None
     print(f"imported {ns.name!r} into {ki.exp_dir / 'datasets' / ns.name}")
     print_summary(summary)
     print(f"data config: {data_config_path(ki.exp_dir, ns.name)} (select it with data={ns.name})")

@@ -21,6 +21,10 @@ and validation rows all lie before ``c_0``). Every fold is scored in original un
 naive baselines on the same points (``knowit.comparison.baselines``). Written to
 ``<run>/backtests/<mode>-<k>folds[-refit]/``: ``folds.csv``, ``backtest.json`` (per-fold scores
 and each score's mean, std and 95 % t-interval over folds) and ``<metric>_per_fold.png``.
+
+``sweep.objective=backtest`` (``knowit.sweeps.objective``) runs the same refit folds over the
+time *before* the run's test set instead (``selection_layout``), so that a sweep can rank
+configurations by a backtest without ever reading the test set.
 """
 from __future__ import annotations
 
@@ -68,18 +72,43 @@ def _window_times(data: Any, spec: Any, rows: np.ndarray) -> tuple[np.ndarray, n
 
 
 def fold_layout(data: Any, first: np.ndarray, counts: np.ndarray, spec: Any, portions: list[float], folds: int, mode: str) -> list[Fold]:
-    """The folds' prediction points (see the module docstring); pure index arithmetic."""
+    """The folds over the run's test region (see the module docstring); pure index arithmetic."""
+    from knowit.data.windows import expand_ranges
+
+    test_share = portions[2] if portions[2] > 0 else DEFAULT_TEST_SHARE
+    return _layout(data, expand_ranges(first, counts), spec, test_share, _valid_share(portions), folds, mode)
+
+
+def selection_layout(data: Any, first: np.ndarray, counts: np.ndarray, spec: Any, portions: list[float], folds: int, mode: str) -> list[Fold]:
+    """The folds of ``sweep.objective=backtest``: only the points whose whole window ends before
+    the first row any test window of the run's own (chronological) split reads, so selecting on
+    them never reads the test set. Their last ``valid / (train + valid)`` share (20 % without a
+    validation set) is cut into the folds' test shares; the purge is the same as above."""
+    from knowit.data.splitting import split_points
     from knowit.data.windows import expand_ranges
 
     rows = expand_ranges(first, counts)
+    test = split_points(data, first, counts, spec, "chronological", list(portions), 0)["test"]
+    if len(test):
+        rows = rows[_window_times(data, spec, rows)[1] < _window_times(data, spec, test)[0].min()]
+    share = _valid_share(portions) or DEFAULT_TEST_SHARE
+    return _layout(data, rows, spec, share, _valid_share(portions), folds, mode)
+
+
+def _valid_share(portions: list[float]) -> float:
+    return portions[1] / (portions[0] + portions[1])
+
+
+def _layout(data: Any, rows: np.ndarray, spec: Any, test_share: float, valid_share: float, folds: int, mode: str) -> list[Fold]:
+    """``folds`` folds whose test points split the last ``test_share`` of ``rows`` in time."""
     point_times = np.sort(data.times[rows])
     n = len(point_times)
-    test_share = portions[2] if portions[2] > 0 else DEFAULT_TEST_SHARE
+    if n == 0:
+        raise KnowItConfigError("folds: no prediction points to backtest over; use a longer dataset or shorter windows")
     start = 1.0 - test_share
     cuts = [point_times[min(n - 1, int(round((start + test_share * f / folds) * n)))] for f in range(folds)] + [np.inf]
     begins, ends = _window_times(data, spec, rows)
     span = cuts[0] - point_times[0]  # the first fold's training span (sliding mode keeps it)
-    valid_share = portions[1] / (portions[0] + portions[1])
     out = []
     for f in range(folds):
         origin, end = cuts[f], cuts[f + 1]
@@ -101,18 +130,25 @@ def fold_layout(data: Any, first: np.ndarray, counts: np.ndarray, spec: Any, por
     return out
 
 
+def _check_series(cfg: Any) -> None:
+    from knowit.data.builtin import ensure_builtin
+    from knowit.data.store import DatasetStore
+
+    store = DatasetStore(cfg.exp_dir)
+    ensure_builtin(store, cfg.data.name)
+    if store.kind(cfg.data.name) == "arrays":
+        raise KnowItConfigError(f"data.name: a backtest needs a time series; {cfg.data.name!r} is an array dataset, with no time order")
+
+
 def run_backtest(exp_dir: str | Path, model_name: str, given: BacktestOptions, *,
                  train: Callable[..., Any] | None = None, progress_bar: bool | None = False, plot: bool = True) -> Backtest:
     """``given``: the validated options (``KnowIt.backtest`` builds them); ``train``: the
     orchestrator's ``train_model`` for ``refit`` (handed in by the caller: this layer never
     imports the runs)."""
-    from knowit.atomic_io import write_atomic, write_json
-    from knowit.comparison.baselines import baseline_report
     from knowit.comparison.compare import resolve_run
-    from knowit.data.datamodule import KnowItDataModule
     from knowit.data.windows import point_ranges
     from knowit.results.load import load_run, run_config
-    from knowit.results.predictions import predict_set
+    from knowit.results.predictions import run_data
     from knowit.rundir import RunDir
 
     folds, mode, refit = given.folds, given.mode, given.refit
@@ -123,59 +159,83 @@ def run_backtest(exp_dir: str | Path, model_name: str, given: BacktestOptions, *
     if summary.get("repeats"):
         raise KnowItRunError(f"model_name: {model_name!r} holds {summary['repeats']} repeats; backtest one of them ({model_name}/rep-0)")
     cfg = run_config(RunDir(path), exp_dir=Path(exp_dir))  # the run folder never chooses code (see results/load.py)
-    from knowit.data.builtin import ensure_builtin
-    from knowit.data.store import DatasetStore
-
-    store = DatasetStore(cfg.exp_dir)
-    ensure_builtin(store, cfg.data.name)
-    if store.kind(cfg.data.name) == "arrays":
-        raise KnowItConfigError(f"data.name: a backtest needs a time series; {cfg.data.name!r} is an array dataset, with no time order")
+    _check_series(cfg)
     if not refit and cfg.data.split_method != "chronological":
         raise KnowItConfigError(f"refit: the model was trained on a {cfg.data.split_method} split, so its training rows lie "
                                 "among the backtest's test rows; pass refit=true (--refit) to train each fold afresh")
-    layout: dict[str, list[Fold]] = {}
-
-    def split(data: Any, first: np.ndarray, counts: np.ndarray, spec: Any) -> dict[str, np.ndarray]:
-        layout["folds"] = fold_layout(data, first, counts, spec, list(cfg.data.split_portions), folds, mode)
-        return layout["folds"][0].sets
-
-    base = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed, split=split) if refit else None
-    if not refit:
-        from knowit.results.predictions import run_data
-
-        base = run_data(load_run(path))
-        p = base.prepared
-        layout["folds"] = fold_layout(p.data, *point_ranges(p.data.slices, p.spec), p.spec, list(cfg.data.split_portions), folds, mode)
-    fold_list = layout["folds"]
     folder = path / "backtests" / f"{mode}-{folds}folds{'-refit' if refit else ''}"
-    model = load_run(path).module if not refit else None
+    record = {"model": model_name, "run_dir": str(path), "region": "test"}
+    if refit:
+        return refit_backtest(cfg, folder, model_name, fold_layout, folds=folds, mode=mode, train=train,
+                              progress_bar=progress_bar, plot=plot, record=record)
+    loaded = load_run(path)
+    datamodule = run_data(loaded)
+    p = datamodule.prepared
+    fold_list = fold_layout(p.data, *point_ranges(p.data.slices, p.spec), p.spec, list(cfg.data.split_portions), folds, mode)
     rows, reports = [], []
     for f, fold in enumerate(fold_list):
-        if refit:
-            datamodule = base if f == 0 else KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed, split=lambda *a, s=fold.sets: s)
-            module = _train_fold(train, cfg, datamodule, folder / f"fold-{f}", model_name, f, progress_bar)
-        else:
-            datamodule = base
-            datamodule.prepared.sets = {**datamodule.prepared.sets, "test": fold.sets["test"]}
-            module = model
-        points, outputs, targets = predict_set(module, datamodule, "test")
-        report = baseline_report(datamodule.prepared, "test", points, outputs, targets, cfg.data.season)
-        reports.append(report)
-        row: dict[str, Any] = {"fold": f, "origin": _time_label(datamodule.prepared.data, fold.origin)}
-        if refit:  # without refit the model keeps its own training data
-            row.update(n_train=int(len(fold.sets["train"])), n_valid=int(len(fold.sets["valid"])))
-        row["n_test"] = int(len(points))
-        row.update({k: v for k, v in report["model"].items()})
-        for base_name, scores in report["naive"].items():
-            row.update({f"{k}_{base_name}": v for k, v in scores.items() if k in ("mae", "rmse", "error_rate", "accuracy")})
-            row.update({f"skill_{k}_vs_{base_name}": v for k, v in report["skill"][base_name].items() if k in ("mae", "rmse", "error_rate")})
+        datamodule.prepared.sets = {**datamodule.prepared.sets, "test": fold.sets["test"]}
+        row, report = _score_fold(loaded.module, datamodule, cfg, f, fold, refit=False)
         rows.append(row)
+        reports.append(report)
+    return _finish(folder, mode, False, rows, reports, plot, record)
+
+
+def refit_backtest(cfg: Any, folder: Path, name: str, layout: Callable[..., list[Fold]], *, folds: int, mode: str,
+                   train: Callable[..., Any], progress_bar: bool | None = False, plot: bool = True,
+                   record: dict[str, Any] | None = None) -> Backtest:
+    """Train ``cfg`` afresh on each fold ``layout`` makes (``fold_layout``: the test region;
+    ``selection_layout``: before the test set) into ``<folder>/fold-<f>`` and score it."""
+    from knowit.data.datamodule import KnowItDataModule
+
+    _check_series(cfg)
+    made: dict[str, list[Fold]] = {}
+
+    def split(data: Any, first: np.ndarray, counts: np.ndarray, spec: Any) -> dict[str, np.ndarray]:
+        made["folds"] = layout(data, first, counts, spec, list(cfg.data.split_portions), folds, mode)
+        return made["folds"][0].sets
+
+    base = KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed, split=split)
+    rows, reports = [], []
+    for f, fold in enumerate(made["folds"]):
+        datamodule = base if f == 0 else KnowItDataModule(cfg.data, cfg.exp_dir, cfg.seed, split=lambda *a, s=fold.sets: s)
+        module = _train_fold(train, cfg, datamodule, folder / f"fold-{f}", name, f, progress_bar)
+        row, report = _score_fold(module, datamodule, cfg, f, fold, refit=True)
+        rows.append(row)
+        reports.append(report)
+    return _finish(folder, mode, True, rows, reports, plot, record or {"model": name, "region": "test"})
+
+
+def _score_fold(module: Any, datamodule: Any, cfg: Any, f: int, fold: Fold, *, refit: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One row of folds.csv: the fold's test points scored in original units, with the naive
+    baselines and skill on the same points."""
+    from knowit.comparison.baselines import baseline_report
+    from knowit.results.predictions import predict_set
+
+    points, outputs, targets = predict_set(module, datamodule, "test")
+    report = baseline_report(datamodule.prepared, "test", points, outputs, targets, cfg.data.season)
+    row: dict[str, Any] = {"fold": f, "origin": _time_label(datamodule.prepared.data, fold.origin)}
+    if refit:  # without refit the model keeps its own training data
+        row.update(n_train=int(len(fold.sets["train"])), n_valid=int(len(fold.sets["valid"])))
+    row["n_test"] = int(len(points))
+    row.update({k: v for k, v in report["model"].items()})
+    for base_name, scores in report["naive"].items():
+        row.update({f"{k}_{base_name}": v for k, v in scores.items() if k in ("mae", "rmse", "error_rate", "accuracy")})
+        row.update({f"skill_{k}_vs_{base_name}": v for k, v in report["skill"][base_name].items() if k in ("mae", "rmse", "error_rate")})
+    return row, report
+
+
+def _finish(folder: Path, mode: str, refit: bool, rows: list[dict[str, Any]], reports: list[dict[str, Any]], plot: bool,
+            record: dict[str, Any]) -> Backtest:
+    """folds.csv, backtest.json (per fold and the aggregate over folds) and the per-fold plot."""
+    from knowit.atomic_io import write_atomic, write_json
+
     table = pd.DataFrame(rows)
     aggregate = _aggregate(table)
     result = Backtest(folder, mode, refit, table, aggregate)
     result.files.append(write_atomic(folder / "folds.csv", lambda p: table.to_csv(p, index=False)))
     result.files.append(write_json(folder / "backtest.json", {
-        "model": model_name, "run_dir": str(path), "mode": mode, "refit": refit, "folds": folds,
+        **record, "mode": mode, "refit": refit, "folds": len(rows),
         "per_fold": table.to_dict(orient="records"), "aggregate": aggregate,
         "season": reports[0].get("season"),
     }))

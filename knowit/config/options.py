@@ -11,12 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional, TypeVar, Union
 
-from knowit.config.schema import SETS, dir_name_problem
+from knowit.config.schema import BACKTEST_MODES, SETS, dir_name_problem
 from knowit.config.validate import FieldError, build
 from knowit.errors import KnowItConfigError
 
 COMPARE_LOSSES = ("squared", "absolute")
-BACKTEST_MODES = ("expanding", "sliding")
 INTERPRETATION_METHODS = ("IntegratedGradients", "DeepLift", "DeepLiftShap")
 SELECTIONS = ("random", "all", "success", "failure")
 ATTRIBUTION_BASELINES = ("mean", "zeros")

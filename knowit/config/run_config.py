@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
-from knowit.config.schema import GROUPS, DataConfig, RootConfig, TrainerConfig
+from knowit.config.schema import GROUPS, DataConfig, RootConfig, TrainerConfig, as_logged, scheduler_monitor
 from knowit.config.validate import build, to_plain, unknown_key_message
 from knowit.errors import KnowItConfigError
 
@@ -104,4 +104,18 @@ def validate(raw: Mapping[str, Any]) -> RunConfig:
     data = build(DataConfig, raw.get("data"), "data")
     trainer = build(TrainerConfig, raw.get("trainer"), "trainer")
     arch = validate_arch(raw.get("arch"), data.task)
+    name_the_loss(root, data, trainer)
     return RunConfig(root=root, data=data, arch=arch, trainer=trainer)
+
+
+def name_the_loss(root: RootConfig, data: DataConfig, trainer: TrainerConfig) -> None:
+    """``<stage>_loss`` in a monitor or ``optimized_metric`` means the run's loss; where the loss is
+    on scaled targets it is logged as ``<stage>_loss_scaled``, and the resolved config says so."""
+    scaled = data.scales_targets
+    trainer.checkpoint.monitor = as_logged(trainer.checkpoint.monitor, scaled)
+    trainer.early_stopping.monitor = as_logged(trainer.early_stopping.monitor, scaled)
+    if root.optimized_metric:
+        root.optimized_metric = as_logged(root.optimized_metric, scaled)
+    watched = scheduler_monitor(trainer.lr_scheduler, trainer.lr_scheduler_kwargs)
+    if watched:
+        trainer.lr_scheduler_kwargs = {**trainer.lr_scheduler_kwargs, "monitor": as_logged(watched, scaled)}

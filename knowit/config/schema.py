@@ -12,6 +12,31 @@ from knowit.config.validate import FieldError
 
 TASKS = ("regression", "classification")
 SETS = ("train", "valid", "test")  # the three sets a dataset's points are split into
+
+
+def loss_name(stage: str, scaled: bool) -> str:
+    """The logged name of a stage's loss: ``valid_loss``, or ``valid_loss_scaled`` when it is
+    computed on scaled regression targets (so no one reads it as a number in original units)."""
+    return f"{stage}_loss_scaled" if scaled else f"{stage}_loss"
+
+
+def as_logged(metric: str, scaled: bool) -> str:
+    """A metric name as a run logs it: ``<stage>_loss`` means the loss in whatever space it is in."""
+    return next((loss_name(s, scaled) for s in SETS if metric == loss_name(s, False)), metric)
+
+
+def scheduler_name(name: str | None) -> str | None:
+    """``null`` and ``none`` both mean no scheduler."""
+    return None if name is None or str(name).lower() == "none" else name
+
+
+def scheduler_monitor(name: str | None, kwargs: dict[str, Any]) -> str | None:
+    """The metric a plateau scheduler watches (``lr_scheduler_kwargs.monitor``, default valid_loss)."""
+    if scheduler_name(name) and name.lower() == "reducelronplateau":
+        return kwargs.get("monitor", "valid_loss")
+    return None
+
+
 LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 SPLIT_METHODS = (
     "auto", "chronological", "random", "instance-random", "instance-chronological",
@@ -50,6 +75,11 @@ class DataConfig:
     num_workers: int = field(default=0, metadata={"ge": 0})  # DataLoader worker processes (0: load in the training process)
     pin_memory: Optional[bool] = None  # page-locked batches for asynchronous host-to-GPU copies; null: on when training on CUDA
 
+    @property
+    def scales_targets(self) -> bool:
+        """Regression targets are scaled for training (and the loss is in that space)."""
+        return bool(self.scaling_method and self.scaling_tag == "full" and self.task == "regression")
+
     def check(self) -> None:
         if self.in_chunk[0] > self.in_chunk[1]:
             raise FieldError("in_chunk", f"start {self.in_chunk[0]} is after end {self.in_chunk[1]}")
@@ -67,7 +97,7 @@ class DataConfig:
 @dataclass
 class EarlyStoppingConfig:
     enabled: bool = False  # stop when the monitored metric stops improving
-    monitor: str = "valid_loss"  # a logged metric: train_*/valid_* loss or metric
+    monitor: str = "valid_loss"  # a logged metric: train_*/valid_* loss or metric (*_loss means *_loss_scaled on scaled regression targets)
     patience: int = field(default=5, metadata={"ge": 0})  # epochs without improvement before stopping
     mode: str = field(default="min", metadata={"choices": ("min", "max")})  # min: lower is better; max: higher is better
     min_delta: float = field(default=0.0, metadata={"ge": 0.0})  # the smallest change that counts as an improvement
@@ -75,7 +105,7 @@ class EarlyStoppingConfig:
 
 @dataclass
 class CheckpointConfig:
-    monitor: str = "valid_loss"  # a logged metric: train_*/valid_* loss or metric
+    monitor: str = "valid_loss"  # a logged metric: train_*/valid_* loss or metric (*_loss means *_loss_scaled on scaled regression targets)
     mode: str = field(default="min", metadata={"choices": ("min", "max")})  # min: lower is better; max: higher is better
     save_top_k: int = field(default=1, metadata={"ge": -1})  # best checkpoints kept (-1: all)
     save_last: bool = True  # also keep last.ckpt, written after every epoch (resume)
@@ -124,6 +154,26 @@ class TrainerConfig:
 
 
 NAME_MAX = 255  # bytes in one file or directory name (Linux, macOS, Windows)
+BACKTEST_MODES = ("expanding", "sliding")
+SWEEP_OBJECTIVES = ("validation", "backtest")
+
+
+@dataclass
+class SweepBacktestConfig:
+    """The rolling-origin backtest each sweep job runs under `sweep.objective=backtest`."""
+
+    folds: int = field(default=3, metadata={"ge": 2})  # origins over the training+validation region; each fold trains the job's config afresh
+    mode: str = field(default="expanding", metadata={"choices": BACKTEST_MODES})  # expanding: train on everything before the origin; sliding: keep the first fold's span
+
+
+@dataclass
+class SweepConfig:
+    """What a sweep job returns to the sweeper (Optuna included) and the sweep summary ranks by."""
+
+    # validation: the job's optimized_metric (valid_*, test_*, train_*); backtest: a rolling-origin backtest
+    # over the region before the test set (never read), optimized_metric=backtest_<score>: the mean over folds
+    objective: str = field(default="validation", metadata={"choices": SWEEP_OBJECTIVES})
+    backtest: SweepBacktestConfig = field(default_factory=SweepBacktestConfig)
 
 
 @dataclass
@@ -135,9 +185,12 @@ class RootConfig:
     seed: int = field(default=123, metadata={"ge": 0})  # seeds splits, initialisation, shuffling and every epoch's RNG
     overwrite: bool = False  # replace an existing run or sweep of the same name
     repeats: int = field(default=1, metadata={"ge": 1})  # train the config with this many seeds (derived from seed) into <model>/rep-<k>; summaries report mean, std and 95 % interval
-    optimized_metric: Optional[str] = "valid_loss"  # what a sweep job returns and the sweep summary ranks by (valid_*, test_*, train_*)
+    optimized_metric: Optional[str] = "valid_loss"  # what a sweep job returns and the sweep summary ranks by (valid_*, test_*, train_*; *_loss as for monitor; backtest_* under sweep.objective=backtest)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def check(self) -> None:
+        if self.sweep.objective == "backtest" and self.repeats > 1:
+            raise FieldError("sweep.objective", f"backtest ranks a job by its interval over folds; it runs with repeats=1, not {self.repeats}")
         if self.model_name is not None and dir_name_problem(self.model_name):
             raise FieldError("model_name", dir_name_problem(self.model_name))
 

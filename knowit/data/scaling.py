@@ -101,6 +101,14 @@ class Scaler:
         it is contiguous; a strided view (some columns of a gathered block) is read once by the
         same fused multiply-add into a new contiguous block."""
         factor, offset = self._tensors(x)
+        if x.device.type == "cpu":
+            # numpy, one thread: assembling a batch is data loading (DataLoader workers run one
+            # thread too), and it never waits in a parallel region while the cores are busy
+            shape, values = x.shape[1:], x.numpy()
+            out = values if x.is_contiguous() else np.empty(x.shape, dtype=values.dtype)
+            np.multiply(values, factor.numpy().reshape(shape), out=out)
+            out += offset.numpy().reshape(shape)
+            return x if out is values else torch.from_numpy(out)
         if x.is_contiguous():
             flat = x.view(x.shape[0], -1)
             torch.addcmul(offset, flat, factor, out=flat)

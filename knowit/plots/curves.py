@@ -16,8 +16,10 @@ def learning_curves(history: list[dict[str, Any]], path: Path, *, title: str = "
     import matplotlib.pyplot as plt
 
     epochs = [int(r["epoch"]) + 1 for r in history]
-    metric_names = sorted({k[len("train_"):] for r in history for k in r if k.startswith("train_")} - {"loss"})
-    panels = ["loss"] + (["accuracy"] if "accuracy" in metric_names else metric_names[:1])
+    logged = {k.split("_", 1)[1] for r in history for k in r if k.startswith(("train_", "valid_"))}
+    loss = "loss_scaled" if "loss_scaled" in logged else "loss"  # scaled regression targets: the name says so
+    metric_names = sorted(logged - {"loss", "loss_scaled"})
+    panels = [loss] + (["accuracy"] if "accuracy" in metric_names else metric_names[:1])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     for ax, name in zip(axes[0], panels):
         for stage, style in (("train", "-o"), ("valid", "-s")):

@@ -63,8 +63,8 @@ def train_job(folder: Path, number: int, job: list[str], cfg: Any, *, total: int
 
 def _train(cfg: Any, path: Any, and_viz: bool, progress_bar: bool | None) -> Any:
     from knowit.errors import os_errors_as_run_errors
-    from knowit.orchestrator import train_model
     from knowit.sweeps.guard import job_config
+    from knowit.sweeps.objective import train_for_objective
 
     with os_errors_as_run_errors():
-        return train_model(job_config(cfg), run_path=path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=False)
+        return train_for_objective(job_config(cfg), path, and_viz=and_viz, progress_bar=progress_bar, epoch_lines=False)

@@ -18,19 +18,29 @@ from pathlib import Path
 from typing import Any
 
 from knowit.atomic_io import read_json, write_atomic, write_json
+from knowit.config.schema import as_logged
 from knowit.errors import KnowItRunError
 from knowit.sweeps.grid import parse_override
 
 JOB_RECORD = "sweep_job.json"
-LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "mape")
+LOWER_IS_BETTER = ("loss", "loss_scaled", "mae", "mse", "rmse", "mape", "error_rate")
+STAGES = ("train", "valid", "test", "backtest")  # backtest_*: sweep.objective=backtest's mean over folds
 # Overrides that name where a job runs, not what it trains: never "swept hyperparameters".
 NOT_HYPERPARAMETERS = ("model_name", "exp_dir", "overwrite", "optimized_metric")
 
 
 def metric_direction(metric: str) -> str:
     """``minimize`` for losses and errors, ``maximize`` for scores (accuracy, f1, r2, ...)."""
-    base = metric.split("_", 1)[1] if metric.split("_", 1)[0] in ("train", "valid", "test") else metric
+    base = metric.split("_", 1)[1] if metric.split("_", 1)[0] in STAGES else metric
     return "minimize" if base in LOWER_IS_BETTER else "maximize"
+
+
+def logged_as(metric: str, logged: list[dict[str, Any]]) -> str:
+    """``valid_loss`` asks for the loss: a run on scaled regression targets logs it as
+    ``valid_loss_scaled`` (a job record may hold the name as the sweep's config wrote it)."""
+    if not any(metric in m for m in logged) and any(as_logged(metric, True) in m for m in logged):
+        return as_logged(metric, True)
+    return metric
 
 
 def write_job_record(job_dir: Path, *, job: int, overrides: list[str], optimized_metric: str | None) -> None:
@@ -88,7 +98,7 @@ def job_line(path: Path, total: int | None = None, swept: Collection[str] | None
         parts.append(f"{job['status']}: {job['error']}")
         return "  ".join(parts)
     parts.append(job["status"])
-    metric = job.get("optimized_metric")
+    metric = job.get("optimized_metric") and logged_as(job["optimized_metric"], [job["metrics"]])
     if metric and _finite(job["metrics"].get(metric)):
         parts.append(f"{metric} {job['metrics'][metric]:.4g}")
     if job.get("train_time_s") is not None:
@@ -140,10 +150,13 @@ def _summary(job: dict[str, Any], summary: dict[str, Any]) -> None:
     for key in ("epochs", "train_time_s", "n_parameters"):
         if summary.get(key) is not None:
             job[key] = summary[key]
-    if summary.get("repeats"):  # repeats=N: metrics are means; keep the spread for ranking ties
+    if summary.get("repeats"):
         job["repeats"] = summary["repeats"]
+    if summary.get("backtest"):
+        job["backtest_folds"] = summary["backtest"].get("folds")
+    if summary.get("metrics_interval"):  # means over repeats or backtest folds: keep the spread for ranking ties
         job["std"] = summary.get("metrics_std") or {}
-        job["interval"] = summary.get("metrics_interval") or {}
+        job["interval"] = summary["metrics_interval"]
 
 
 def _config_value(config: dict[str, Any], key: str) -> Any:
@@ -224,6 +237,7 @@ def summarize_sweep(sweep_dir: str | os.PathLike, *, metric: str | None = None, 
     metric = metric or next((j["config"].get("optimized_metric") for j in jobs if j.get("config")), None) or "valid_loss"
     direction = metric_direction(metric)
     completed = [j for j in jobs if j["status"] == "completed"]
+    metric = logged_as(metric, [j["metrics"] for j in completed])
     if completed and not any(metric in j["metrics"] for j in completed):
         from knowit.errors import KnowItConfigError
 
@@ -267,10 +281,13 @@ def _row(job: dict[str, Any], params: list[str], metric: str | None = None) -> d
     row: dict[str, Any] = {"job": job["job"], "status": job["status"]}
     row.update({key: job["params"].get(key) for key in params})
     row.update(sorted(job["metrics"].items()))
-    if "repeats" in job and metric:
-        interval = job["interval"].get(metric) or [None, None]
-        row.update({"repeats": job["repeats"], f"{metric}_std": job["std"].get(metric),
-                    f"{metric}_ci_low": interval[0], f"{metric}_ci_high": interval[1], "tied_with_best": job.get("tied_with_best")})
+    for key in ("repeats", "backtest_folds"):
+        if key in job:
+            row[key] = job[key]
+    if metric and metric in job.get("interval", {}):
+        interval = job["interval"][metric] or [None, None]
+        row.update({f"{metric}_std": job["std"].get(metric), f"{metric}_ci_low": interval[0], f"{metric}_ci_high": interval[1],
+                    "tied_with_best": job.get("tied_with_best")})
     for key in ("epochs", "train_time_s", "n_parameters"):
         row[key] = job.get(key)
     row["error"] = job.get("error", "")
@@ -330,7 +347,7 @@ def format_table(summary: SweepSummary) -> str:
     """The printed table: best first (marked ``*``), failed jobs last with their error line."""
     metric_cols = [summary.metric] + sorted({k for j in summary.jobs for k in j["metrics"]} - {summary.metric})
     metric_cols = [c for c in metric_cols if c.startswith(("valid_", "test_")) or c == summary.metric]
-    repeated = any("interval" in j for j in summary.jobs)
+    repeated = any(summary.metric in j.get("interval", {}) for j in summary.jobs)
     header = ["", "job", "status", *summary.params, *metric_cols, *(["95% interval"] if repeated else [])]
     rows = []
     for job in summary.jobs:
@@ -352,7 +369,8 @@ def format_table(summary: SweepSummary) -> str:
         lines.append(f"missing: job{'s' if len(summary.missing) > 1 else ''} {', '.join(map(str, summary.missing))} never finished; "
                      f"run them with: {summary.resume_hint}")
     if repeated:
-        lines.append(f"{summary.metric} is the mean over repeats; = marks jobs tied with the best (their 95 % intervals overlap)")
+        over = "backtest folds before the test set" if summary.metric.startswith("backtest_") else "repeats"
+        lines.append(f"{summary.metric} is the mean over {over}; = marks jobs tied with the best (their 95 % intervals overlap)")
     if summary.best:
         lines.append(f"best: job {summary.best['job']} ({summary.metric} = {summary.best['value']:.6g}) -> {summary.sweep_dir / 'best'}")
     else:

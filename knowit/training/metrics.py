@@ -15,7 +15,8 @@ Predictions reach a metric as class probabilities ``(N, n_classes)`` with labels
 (classification) or as flat values with flat targets (regression).
 
 Regression metrics are in the targets' original units; the loss is in the space it is optimised
-in (scaled targets when ``data.scaling_tag=full``).
+in, and where that is scaled regression targets (``data.scaling_tag=full``) it is logged as
+``<stage>_loss_scaled`` instead of ``<stage>_loss``.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import torchmetrics
 from torchmetrics import regression as R
 from torchmetrics.utilities import dim_zero_cat
 
+from knowit.config.schema import loss_name
 from knowit.errors import KnowItConfigError
 from knowit.training.losses import import_callable
 
@@ -215,12 +217,14 @@ class EpochMetrics(torch.nn.Module):
 
     def __init__(self, names: list[MetricEntry], task: str, n_classes: int | None, stage: str, target_scaling: dict[str, list[float]] | None = None):
         super().__init__()
-        self.task, self.loss_key = task, f"{stage}_loss"
+        self.task = task
         self.metrics = build_metrics(names, task, n_classes).clone(prefix=f"{stage}_")
         # Regression metrics are reported in the targets' original units: outputs and targets are
         # de-scaled (one affine op on the buffered batches, at flush time, not per step). The loss
-        # stays in the scaled space it is optimised in. Not persistent: checkpoints keep their keys.
+        # stays in the scaled space it is optimised in, and its name says so. Not persistent:
+        # checkpoints keep their keys.
         self.descale = target_scaling is not None and task == "regression"
+        self.loss_key = loss_name(stage, self.descale)
         if self.descale:
             self.register_buffer("target_shift", torch.tensor(target_scaling["shift"], dtype=torch.float32), persistent=False)
             self.register_buffer("target_scale", torch.tensor(target_scaling["scale"], dtype=torch.float32), persistent=False)

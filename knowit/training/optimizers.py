@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from knowit.config.schema import scheduler_monitor, scheduler_name
 from knowit.errors import KnowItConfigError
 
 # Keys knowit reads from lr_scheduler_kwargs itself (not passed to the scheduler class).
@@ -37,18 +38,6 @@ def make_optimizer(params: Any, name: str, lr: float, weight_decay: float, kwarg
         return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
     except (TypeError, ValueError) as err:
         raise KnowItConfigError(f"trainer.optim_kwargs: {cls.__name__} rejects these arguments: {err}") from None
-
-
-def scheduler_name(name: str | None) -> str | None:
-    """``null`` and ``none`` both mean no scheduler."""
-    return None if name is None or str(name).lower() == "none" else name
-
-
-def scheduler_monitor(name: str | None, kwargs: dict[str, Any]) -> str | None:
-    """The metric a plateau scheduler watches (``lr_scheduler_kwargs.monitor``, default valid_loss)."""
-    if scheduler_name(name) and name.lower() == "reducelronplateau":
-        return kwargs.get("monitor", "valid_loss")
-    return None
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:

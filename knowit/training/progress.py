@@ -8,6 +8,8 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
+from knowit.config.schema import loss_name
+
 
 def in_notebook() -> bool:
     """A Jupyter kernel: its stdout is no terminal, but it draws Lightning's bar well."""
@@ -35,7 +37,8 @@ def epoch_line(row: dict[str, Any], max_epochs: int, main_metric: str | None, et
     """``epoch 3/10  train_loss 0.412  valid_loss 0.398  valid_mae 0.51  12.4 s  eta 1:27``
     (epochs counted from 1, as a user counts them)."""
     parts = [f"epoch {int(row['epoch']) + 1}/{max_epochs}"]
-    keys = ["train_loss", "valid_loss"] + ([f"valid_{main_metric}"] if main_metric else [])
+    keys = [loss_name(stage, scaled) for stage in ("train", "valid") for scaled in (False, True)]
+    keys += [f"valid_{main_metric}"] if main_metric else []
     parts += [f"{k} {row[k]:.4g}" for k in keys if k in row]
     parts.append(f"{row['epoch_time']:.1f} s")
     if eta_s is not None:
