@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY_ARCH, TINY_OVERRIDES, TINY_TRAINER, tree_digest
+from conftest import TINY_ARCH, TINY_OVERRIDES, TINY_TRAINER, run_cli, tree_digest
 from test_backtest import _overlapping_instances, _read_rows
 
 OBJECTIVE = ["sweep.objective=backtest", "sweep.backtest.folds=2", "optimized_metric=backtest_mae"]
@@ -82,8 +82,10 @@ def test_grid_sweep_ranks_jobs_by_the_backtest_mean_and_writes_its_interval(ki) 
     assert "backtest_mae is the mean over backtest folds before the test set" in summary.format()
 
 
-def test_optuna_receives_the_mean_over_folds_as_the_objective(cli_main, tmp_path: Path, exp_dir: Path) -> None:
-    out = cli_main(["train", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1",
+def test_optuna_receives_the_mean_over_folds_as_the_objective(tmp_path: Path, exp_dir: Path) -> None:
+    # A real process: Hydra's sweep sets up logging for the whole process, which in pytest's own
+    # process broke output capture for every later test of that process.
+    out = run_cli(["train", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1",
                     f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, "data.in_chunk=[-5,0]", "data.out_chunk=[1,2]",
                     "trainer.learning_rate=choice(0.03,0.0001)", *OBJECTIVE, "model_name=opt"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
