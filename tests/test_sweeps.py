@@ -167,8 +167,8 @@ def test_cli_sweep_checks_every_job_before_the_first_starts(cli_main, tmp_path: 
     assert tree_digest(exp_dir) == before and not (exp_dir / "sweeps").exists()
 
 
-def test_optuna_search_three_trials(cli_main, tmp_path: Path, exp_dir: Path) -> None:
-    out = cli_main(["train", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=3", *TINY_OVERRIDES,
+def test_optuna_search_three_trials(tmp_path: Path, exp_dir: Path) -> None:
+    out = run_cli(["train", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=3", *TINY_OVERRIDES,
                    "arch.width=choice(4,8)", "model_name=opt"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     sweep = exp_dir / "sweeps" / "opt"
@@ -189,9 +189,9 @@ def test_optuna_search_three_trials(cli_main, tmp_path: Path, exp_dir: Path) -> 
         assert 1e-4 <= config["trainer"]["learning_rate"] <= 1e-2
 
 
-def test_a_failing_trial_does_not_stop_an_optuna_search(cli_main, tmp_path: Path, exp_dir: Path) -> None:
+def test_a_failing_trial_does_not_stop_an_optuna_search(tmp_path: Path, exp_dir: Path) -> None:
     """hydra-optuna-sweeper aborts on a NaN objective; a failed job reports the worst value instead."""
-    out = cli_main([*DIVERGING, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1",
+    out = run_cli([*DIVERGING, "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1",
                    "hydra.sweeper.sampler.seed=1", "arch.nan_after_batches=choice(0,100)", "model_name=optf"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     record = json.loads((exp_dir / "sweeps" / "optf" / "sweep_summary.json").read_text())
@@ -203,13 +203,13 @@ def test_a_failing_trial_does_not_stop_an_optuna_search(cli_main, tmp_path: Path
     assert math.isclose(optuna_best["best_value"], record["best"]["value"], rel_tol=1e-6)
 
 
-def test_search_direction_must_agree_with_the_metric(cli_main, tmp_path: Path, exp_dir: Path) -> None:
-    out = cli_main(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]", "model_name=d"],
+def test_search_direction_must_agree_with_the_metric(tmp_path: Path, exp_dir: Path) -> None:
+    out = run_cli(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]", "model_name=d"],
                   cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 2
     assert out.stderr.strip() == ("knowit: error: hydra.sweeper.direction: 'minimize' disagrees with optimized_metric 'valid_r2', "
                                   "which is to maximize; set hydra.sweeper.direction=maximize")
-    ok = cli_main(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]",
+    ok = run_cli(["train", "hparams_search=lstm_optuna", "optimized_metric=valid_r2", "trainer.performance_metrics=[r2]",
                   "hydra.sweeper.direction=maximize", "hydra.sweeper.n_trials=1", *TINY_OVERRIDES, "model_name=d"], cwd=tmp_path, exp_dir=exp_dir)
     assert ok.returncode == 0, ok.stderr
     assert json.loads((exp_dir / "sweeps" / "d" / "sweep_summary.json").read_text())["direction"] == "maximize"
