@@ -498,6 +498,8 @@ def _record_failure(writer: _Writer, run: RunDir, summary: dict[str, Any], err: 
     summary["last_checkpoint"] = str(last.relative_to(run.path)) if last.is_file() else None
     callback = model_checkpoint(trainer) if trainer is not None else None
     best = Path(callback.best_model_path) if callback is not None and callback.best_model_path else None
+    if best is None or not best.is_file():  # Ctrl-C during a save: Lightning names the new best before writing it
+        best = run.best_checkpoint()
     if best is not None and best.is_file() and best.resolve().is_relative_to(run.path.resolve()):
         summary["best_checkpoint"] = str(best.resolve().relative_to(run.path.resolve()))
     try:

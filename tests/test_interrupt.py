@@ -42,3 +42,24 @@ def test_ctrl_c_is_one_line_exit_130_recorded_and_resumable(cli_main, tmp_path: 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     after = json.loads((run / "summary.json").read_text())
     assert after["status"] == "completed" and after["epochs"] == done + 1
+
+
+def test_a_ctrl_c_during_a_checkpoint_save_records_the_best_checkpoint_left_on_disk(tmp_path: Path) -> None:
+    """Lightning names a new best checkpoint before writing it (and deletes the previous one after):
+    a Ctrl-C in between must still record the best checkpoint that is on disk."""
+    import pytorch_lightning as pl
+
+    from knowit.errors import KnowItInterrupted
+    from knowit.orchestrator import _record_failure, _Writer
+    from knowit.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    run.checkpoints.mkdir(parents=True)
+    (run.checkpoints / "best-000.ckpt").write_bytes(b"the previous best, still on disk")
+    checkpoint = pl.callbacks.ModelCheckpoint(dirpath=run.checkpoints, monitor="valid_loss")
+    checkpoint.best_model_path = str(run.checkpoints / "best-001.ckpt")  # named, not written yet
+    trainer = pl.Trainer(callbacks=[checkpoint], logger=False, enable_progress_bar=False, enable_model_summary=False)
+    summary: dict = {"status": "running"}
+    _record_failure(_Writer(run, enabled=True), run, summary, KnowItInterrupted("trainer: interrupted at epoch 1"), trainer)
+    assert summary["status"] == "interrupted" and summary["best_checkpoint"] == "checkpoints/best-000.ckpt"
+    assert json.loads(run.summary.read_text())["best_checkpoint"] == "checkpoints/best-000.ckpt"
