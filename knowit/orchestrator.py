@@ -205,8 +205,19 @@ def train_model(cfg: RunConfig, *, run_path: Path | None = None, and_viz: bool =
     with fit(cfg, resume, metric_names, run_path=run_path, datamodule=datamodule, progress_bar=progress_bar,
              epoch_lines=epoch_lines, replace_hint=replace_hint) as fitted:
         if fitted.worker:  # a DDP worker: rank 0 finalizes
+            leave_process_group()
             return TrainResult(run_dir=fitted.run.path, best_checkpoint=None, status="worker")
         return finalize(fitted, and_viz=and_viz)
+
+
+def leave_process_group() -> None:
+    """End this process's part in DDP. Rank 0 evaluates alone after training; a worker that exits
+    with the group still up can abort in gloo's teardown ("terminate called without an active
+    exception"), which fails the whole torchrun job."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _train_repeats(cfg: RunConfig, **kw: Any) -> TrainResult:
@@ -513,8 +524,6 @@ def finalize(fitted: Fitted, *, and_viz: bool) -> TrainResult:
     (saved as predictions/<set>.parquet), record the summary, draw the plots from the files."""
     run, trainer, module, datamodule, summary, writer = (fitted.run, fitted.trainer, fitted.module, fitted.datamodule,
                                                          fitted.summary, fitted.writer)
-    import torch.distributed as dist
-
     from knowit.plots.curves import learning_curves
     from knowit.results.load import load_weights, read_checkpoint
     from knowit.results.predictions import empty_set_note
@@ -527,9 +536,9 @@ def finalize(fitted: Fitted, *, and_viz: bool) -> TrainResult:
     best = Path(ckpt_cb.best_model_path) if ckpt_cb and ckpt_cb.best_model_path else None
     if best is not None:  # on resume this path comes from the checkpoint's callback state: keep it in the run
         best = run.inside(str(best.resolve()), "the checkpoint callback's best_model_path")
-    # Evaluate in this process only: after DDP training the workers have stopped here.
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()  # metrics would otherwise wait for the finished workers
+    # Evaluate in this process only: after DDP training the workers have stopped here (metrics
+    # would otherwise wait for them).
+    leave_process_group()
     if best:  # the weights from the file, the code from this run's own (validated) hyperparameters
         module = load_weights(KnowItModule(**dict(module.hparams)), read_checkpoint(best)["state_dict"], best)
     limits = {"valid": trainer.limit_val_batches, "test": trainer.limit_test_batches}
