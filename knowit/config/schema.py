@@ -77,7 +77,8 @@ class DataConfig:
 
     @property
     def scales_targets(self) -> bool:
-        """Regression targets are scaled for training (and the loss is in that space)."""
+        """Regression targets are scaled for training (and the loss is in that space): the one rule
+        that data preparation and the loss name both read."""
         return bool(self.scaling_method and self.scaling_tag == "full" and self.task == "regression")
 
     def check(self) -> None:

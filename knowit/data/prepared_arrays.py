@@ -144,7 +144,7 @@ def prepare_arrays(cfg: DataConfig, store: DatasetStore, seed: int) -> PreparedA
         n_channels = data.x.shape[1 + data.channel_axis]
         names = [f"channel{i}" for i in range(n_channels)]
         x_scaler = Scaler.fit(cfg.scaling_method, data.x[train], names, axis=1 + data.channel_axis)
-        if cfg.scaling_tag == "full" and data.task == "regression":
+        if cfg.scales_targets:
             names = [f"target{i}" for i in range(data.y.shape[-1])]
             y_scaler = Scaler.fit(cfg.scaling_method, data.y[train], names, axis=-1)
     prepared = PreparedArrays(

@@ -153,7 +153,7 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any =
         # Only rows inside training windows feed the statistics: nothing from valid/test leaks in.
         rows = covered_rows(data.n_rows, sets["train"], data.slices, *spec.in_chunk)
         x_scaler = fit_on_rows(cfg.scaling_method, data.values, rows, in_idx, in_c)
-        if cfg.scaling_tag == "full" and not classification:
+        if cfg.scales_targets:
             rows = covered_rows(data.n_rows, sets["train"], data.slices, *spec.out_chunk)
             y_scaler = fit_on_rows(cfg.scaling_method, data.values, rows, out_idx, out_c)
         del rows
