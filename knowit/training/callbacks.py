@@ -14,12 +14,35 @@ from pytorch_lightning.callbacks import Checkpoint
 from knowit.atomic_io import write_text
 
 
-class EpochHistory(Checkpoint):
-    """One row per epoch: losses, metrics, epoch time, learning rate; rewritten atomically.
+class EpochCallbacks(Checkpoint):
+    """knowit's own callbacks, which act once an epoch, behind one Lightning callback.
 
-    It subclasses ``Checkpoint`` only so Lightning calls its epoch-end hook after the module's
-    own (monitoring callbacks run last), when the epoch's train metrics have been logged.
+    Lightning dispatches about six hooks per training step to every callback (a lookup, a
+    profiler context and a call each, ~10 us), whether it overrides them or not; one callback
+    instead of five takes most of that off a small model's step. The parts' hooks run in list
+    order. A ``Checkpoint`` subclass only for Lightning's hook order: monitoring callbacks run
+    last, so at epoch end the module has logged the epoch's train metrics (``EpochHistory``).
     """
+
+    def __init__(self, parts: list[pl.Callback]):
+        self.parts = parts
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for part in self.parts:
+            part.on_train_epoch_start(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for part in self.parts:
+            part.on_train_epoch_end(trainer, pl_module)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for part in self.parts:
+            part.teardown(trainer, pl_module, stage)
+
+
+class EpochHistory(pl.Callback):
+    """One row per epoch: losses, metrics, epoch time, learning rate; rewritten atomically.
+    Runs inside ``EpochCallbacks`` (after the module has logged the epoch's train metrics)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -55,7 +78,7 @@ class EpochHistory(Checkpoint):
 
 
 
-class LastCheckpoint(Checkpoint):
+class LastCheckpoint(pl.Callback):
     """``last.ckpt`` after every epoch, after its history row (resume continues from here).
 
     Lightning's own ``save_last`` only refreshes it on epochs that also save a top-k checkpoint.

@@ -205,6 +205,17 @@ def metric_inputs(output: torch.Tensor, target: torch.Tensor, task: str) -> tupl
     return output.reshape(n, -1).flatten(), target.reshape(n, -1).flatten()
 
 
+class _Batches:
+    """The batches buffered since the last flush: a plain object, so the per-step appends and
+    count skip nn.Module.__setattr__."""
+
+    def __init__(self) -> None:
+        self.outputs: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
+        self.loss_sums: list[torch.Tensor] = []
+        self.count = 0
+
+
 class EpochMetrics(torch.nn.Module):
     """One stage's mean loss and performance metrics over an epoch.
 
@@ -229,36 +240,34 @@ class EpochMetrics(torch.nn.Module):
             self.register_buffer("target_shift", torch.tensor(target_scaling["shift"], dtype=torch.float32), persistent=False)
             self.register_buffer("target_scale", torch.tensor(target_scaling["scale"], dtype=torch.float32), persistent=False)
         self.mean_loss = torchmetrics.MeanMetric()
-        self._outputs: list[torch.Tensor] = []
-        self._targets: list[torch.Tensor] = []
-        self._loss_sums: list[torch.Tensor] = []
-        self._count = 0
+        self._buffer = _Batches()
 
     def update(self, loss: torch.Tensor, output: torch.Tensor, target: torch.Tensor) -> None:
-        n = target.shape[0]
-        self._outputs.append(output.detach())
-        self._targets.append(target)
-        self._loss_sums.append(loss.detach() * n)
-        self._count += n
-        if len(self._outputs) >= self.FLUSH_EVERY:
+        buffer, n = self._buffer, target.shape[0]
+        buffer.outputs.append(output.detach())
+        buffer.targets.append(target)
+        buffer.loss_sums.append(loss.detach() * n)
+        buffer.count += n
+        if len(buffer.outputs) >= self.FLUSH_EVERY:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._outputs:
+        buffer = self._buffer
+        if not buffer.outputs:
             return
-        outputs, targets = torch.cat(self._outputs), torch.cat(self._targets)
+        outputs, targets = torch.cat(buffer.outputs), torch.cat(buffer.targets)
         if self.descale:  # the component axis is the last one of outputs and targets
             outputs = torch.addcmul(self.target_shift, outputs.float(), self.target_scale)
             targets = torch.addcmul(self.target_shift, targets.float(), self.target_scale)
         self.metrics.update(*metric_inputs(outputs, targets, self.task))
-        self.mean_loss.update(torch.stack(self._loss_sums).sum() / self._count, weight=self._count)
-        self._outputs, self._targets, self._loss_sums, self._count = [], [], [], 0
+        self.mean_loss.update(torch.stack(buffer.loss_sums).sum() / buffer.count, weight=buffer.count)
+        self._buffer = _Batches()
 
     def compute(self) -> dict[str, torch.Tensor]:
         self._flush()
         return {self.loss_key: self.mean_loss.compute(), **self.metrics.compute()}
 
     def reset(self) -> None:
-        self._outputs, self._targets, self._loss_sums, self._count = [], [], [], 0
+        self._buffer = _Batches()
         self.mean_loss.reset()
         self.metrics.reset()

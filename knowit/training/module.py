@@ -30,6 +30,11 @@ class NonFiniteLoss(KnowItRunError):
     """The training loss became NaN or infinite (the NaN guard stopped the run)."""
 
 
+# Set around every hook call (Lightning: ~40 times a training step) and every training step;
+# plain attributes, so they skip nn.Module.__setattr__'s parameter/module/buffer checks.
+_HOT_ATTRIBUTES = frozenset({"_current_fx_name", "_batch_idx"})
+
+
 def _key(stage: str) -> str:
     return f"{stage}_set"  # plain "train" would clash with nn.Module.train
 
@@ -112,6 +117,12 @@ class KnowItModule(pl.LightningModule):
         # Layers with weight penalties (e.g. ConvLSTM1D's Keras regularisers) add them to the training loss.
         self._regularized = [m for m in self.model.modules() if callable(getattr(m, "regularization_loss", None))]
         self._nonfinite: torch.Tensor | None = None  # accelerator runs: non-finite flag not yet read
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _HOT_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Checkpoint
 
 from knowit.config.schema import loss_name
 
@@ -46,12 +45,9 @@ def epoch_line(row: dict[str, Any], max_epochs: int, main_metric: str | None, et
     return "  ".join(parts)
 
 
-class EpochLines(Checkpoint):
-    """Prints ``epoch_line`` for the row the run's ``EpochHistory`` just recorded.
-
-    A ``Checkpoint`` subclass only for Lightning's hook order: monitoring callbacks run after the
-    module has logged the epoch's train metrics; listed after ``EpochHistory``, it runs after it.
-    """
+class EpochLines(pl.Callback):
+    """Prints ``epoch_line`` for the row the run's ``EpochHistory`` just recorded (listed after
+    it in ``EpochCallbacks``)."""
 
     def __init__(self, history: Any, main_metric: str | None):
         self.history, self.main_metric = history, main_metric

@@ -1,18 +1,20 @@
 """Build the Lightning ``Trainer`` and its callbacks from the trainer config."""
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.profilers import PassThroughProfiler
 
 from knowit.atomic_io import write_atomic
 from knowit.config.schema import TrainerConfig
 from knowit.errors import KnowItConfigError
 from knowit.rundir import RunDir
-from knowit.training.callbacks import EpochHistory, LastCheckpoint
+from knowit.training.callbacks import EpochCallbacks, EpochHistory, LastCheckpoint
 from knowit.training.progress import EpochLines, shows_bar
 
 # Set by rank 0 for the DDP worker processes it starts (they inherit its environment).
@@ -34,6 +36,17 @@ class EpochSeed(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         pl.seed_everything(self.seed * 1_000_003 % 2**31 + trainer.current_epoch + trainer.global_rank * 7919, verbose=False)
+
+
+class NoProfiler(PassThroughProfiler):
+    """Lightning's default profiler, minus its cost: Lightning enters ``profiler.profile(...)``
+    around every hook it calls (about 50 per training step) and the default builds a generator
+    context each time; one shared null context does the same nothing for free."""
+
+    _null = contextlib.nullcontext()
+
+    def profile(self, action_name: str) -> contextlib.nullcontext:  # type: ignore[override]
+        return self._null
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -117,15 +130,18 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_ba
         auto_insert_metric_name=False,
     )
     history = EpochHistory(run.metrics)
-    callbacks: list[pl.Callback] = [EpochSeed(seed), checkpoint, history]
+    parts: list[pl.Callback] = [EpochSeed(seed), history]
     bar = shows_bar(cfg.progress_bar if progress_bar is None else progress_bar)
     if not bar and epoch_lines:
-        callbacks.append(EpochLines(history, main_metric))
+        parts.append(EpochLines(history, main_metric))
     if cfg.checkpoint.save_last:
-        callbacks.append(LastCheckpoint(run.last_checkpoint))
+        parts.append(LastCheckpoint(run.last_checkpoint))
     loggers = build_loggers(cfg.logger, run)
+    callbacks: list[pl.Callback] = [checkpoint]
     if loggers:
-        callbacks += [LearningRateMonitor(logging_interval="epoch"), FinishLoggers()]
+        parts.append(FinishLoggers())
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    callbacks.append(EpochCallbacks(parts))
     es = cfg.early_stopping
     if es.enabled:
         callbacks.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta))
@@ -152,6 +168,7 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_ba
         callbacks=callbacks,
         logger=loggers or False,
         plugins=[AtomicCheckpointIO()],
+        profiler=NoProfiler(),
         use_distributed_sampler=False,  # knowit's batch samplers shard themselves (see data.sampling)
         enable_progress_bar=bar,
         enable_model_summary=False,
@@ -177,7 +194,7 @@ def eval_trainer(accelerator: str = "cpu", *, limit_val_batches: int | float = 1
     The run's ``limit_*_batches`` apply to its final evaluation too."""
     quiet_lightning()
     return pl.Trainer(
-        accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+        accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False, profiler=NoProfiler(),
         enable_progress_bar=False, enable_model_summary=False,
         limit_val_batches=limit_val_batches, limit_test_batches=limit_test_batches,
     )
