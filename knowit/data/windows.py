@@ -128,6 +128,7 @@ class WindowGather:
             self.slice_last = self.slice_first + torch.from_numpy(np.ascontiguousarray(slices[:, 2])) - 1
         self.in_offsets = torch.from_numpy(spec.in_offsets)
         self.out_offsets = torch.from_numpy(spec.out_offsets)
+        self.in_first, self.out_first = int(spec.in_offsets[0]), int(spec.out_offsets[0]) if len(spec.out_offsets) else 0
         self.in_idx = torch.from_numpy(in_idx)
         self.out_idx = torch.from_numpy(out_idx)
         self.in_cols = _column_picker(in_idx, values.shape[1])
@@ -136,7 +137,7 @@ class WindowGather:
 
     def inputs(self, points: torch.Tensor) -> torch.Tensor:
         if self.in_windows is not None:
-            return self._windows(self.in_windows, points + self.in_offsets[0], len(self.in_offsets), self.in_cols)
+            return self._windows(self.in_windows, points.numpy() + self.in_first, len(self.in_offsets), self.in_cols)
         rows = points[:, None] + self.in_offsets  # (B, L_in)
         if self.padded:
             rows = torch.clamp(rows, 0, self.values.shape[0] - 1)
@@ -155,13 +156,15 @@ class WindowGather:
         if self.classification:
             return self.values[points + self.out_offsets[0], self.out_idx[0]].long()
         if self.out_windows is not None:
-            return self._windows(self.out_windows, points + self.out_offsets[0], len(self.out_offsets), self.out_cols)
+            return self._windows(self.out_windows, points.numpy() + self.out_first, len(self.out_offsets), self.out_cols)
         rows = points[:, None] + self.out_offsets
         return self._rows(rows, self.out_cols)
 
-    def _windows(self, windows: np.ndarray, starts: torch.Tensor, length: int, columns: slice | torch.Tensor) -> torch.Tensor:
-        """``(B, L, C)`` from a ``window_rows`` view: a fresh block, possibly a strided column view of it."""
-        block = torch.from_numpy(windows[starts.numpy()]).view(len(starts), length, -1)
+    def _windows(self, windows: np.ndarray, starts: np.ndarray, length: int, columns: slice | torch.Tensor) -> torch.Tensor:
+        """``(B, L, C)`` from a ``window_rows`` view: a fresh block, possibly a strided column view of it.
+        Index arithmetic stays in numpy: a batch is the hot path, and a small numpy op costs a
+        fraction of a torch op's dispatch."""
+        block = torch.from_numpy(windows[starts]).view(len(starts), length, -1)
         if isinstance(columns, slice):
             return block if columns == slice(0, block.shape[2]) else block[:, :, columns]
         return block.index_select(2, columns)

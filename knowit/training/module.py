@@ -5,6 +5,8 @@ loads with ``torch.load(..., weights_only=True)`` and the module rebuilds from i
 """
 from __future__ import annotations
 
+import inspect
+import math
 import re
 from typing import Any
 
@@ -177,11 +179,12 @@ class KnowItModule(pl.LightningModule):
         """Stop on a non-finite training loss. On CPU every batch is checked; on an accelerator a
         flag collects on the device and is read every ``FINITE_CHECK_EVERY`` batches (and at the
         epoch's end), so the check costs no host-device synchronisation per step."""
-        bad = ~torch.isfinite(loss.detach())
         if loss.device.type == "cpu":
-            if bool(bad):
-                self._stop_nonfinite(f"batch {self._batch_idx}", loss.item())
+            value = loss.item()  # one read, no tensor ops: a CPU step is short
+            if not math.isfinite(value):
+                self._stop_nonfinite(f"batch {self._batch_idx}", value)
             return
+        bad = ~torch.isfinite(loss.detach())
         self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
         if (self._batch_idx + 1) % FINITE_CHECK_EVERY == 0:
             self._read_nonfinite_flag()
@@ -234,3 +237,9 @@ class KnowItModule(pl.LightningModule):
         if not scheduler_name(hp.get("lr_scheduler")):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": make_scheduler(optimizer, hp.lr_scheduler, hp.lr_scheduler_kwargs or {})}
+
+
+# Lightning inspects the step's signature at every batch (does it take batch_idx?); inspect
+# answers at once from a function's __signature__ instead of rebuilding it.
+for _hook in (KnowItModule.training_step, KnowItModule.validation_step):
+    _hook.__signature__ = inspect.signature(_hook)  # type: ignore[attr-defined]
