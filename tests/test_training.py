@@ -284,3 +284,21 @@ def test_buffered_epoch_metrics_equal_the_whole_epoch_values(task):
     metrics.reset()
     metrics.update(torch.tensor(2.0), out[:3], target[:3])
     assert float(metrics.compute()["valid_loss"]) == pytest.approx(2.0)
+
+
+def test_per_step_hooks_reach_two_callbacks_and_the_profiler_costs_nothing(tmp_path):
+    """Lightning dispatches ~6 hooks per training step to every callback and enters a profiler
+    context around each hook: knowit's per-epoch callbacks sit behind one callback, and the
+    profiler hands out one shared null context (see benchmarks: per-step overhead)."""
+    from knowit.config.schema import TrainerConfig
+    from knowit.config.validate import build
+    from knowit.rundir import RunDir
+    from knowit.training.callbacks import EpochCallbacks, EpochHistory, LastCheckpoint
+    from knowit.training.progress import EpochLines
+    from knowit.training.trainer import EpochSeed, build_trainer
+
+    trainer = build_trainer(build(TrainerConfig, {}, "trainer"), RunDir(tmp_path / "run"), progress_bar=False)
+    assert [type(cb).__name__ for cb in trainer.callbacks if type(cb).__name__ != "EarlyStopping"] == ["ModelCheckpoint", "EpochCallbacks"]
+    parts = next(cb for cb in trainer.callbacks if isinstance(cb, EpochCallbacks)).parts
+    assert [type(p) for p in parts] == [EpochSeed, EpochHistory, EpochLines, LastCheckpoint]  # the order their epoch hooks run in
+    assert trainer.profiler.profile("a") is trainer.profiler.profile("b")
