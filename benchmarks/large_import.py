@@ -1,6 +1,6 @@
-"""Larger than memory: a series 1.5x the machine's free RAM, imported in batches and trained on.
+"""Larger than memory: a series 1.5x the machine's free RAM, imported in batches and trained on for one epoch.
 
-``python -m benchmarks.large_import [--factor 1.5] [--dir DIR] [--train-batches 200]``
+``python -m benchmarks.large_import [--factor 1.5] [--dir DIR] [--rows N] [--probe-batches 20]``
 
 1. A Parquet file of 8-bit sensor readings (``components`` float32 columns with 256 levels, so
    Parquet's dictionary encoding keeps the file at about a byte per value) is written row group
@@ -11,12 +11,17 @@
    is then ``factor`` x free RAM on disk). Wall time, rows/s and the peak memory of the process
    are recorded (polled from /proc every 10 ms: ``VmHWM`` — resident pages, mapped file pages
    included — and the largest ``RssAnon`` seen, its private memory).
-3. ``python -m knowit train`` on it: a small LSTM, window 32, memory-mapped store. An epoch over
-   every window of a series this long does not fit a benchmark on a 2-core machine, so the
-   epoch is cut to ``train_batches`` batches (``trainer.limit_train_batches``); what is whole
-   is the preparation of the full series (split, chunked scaler statistics over every training
-   row, window sets). Wall time and peak memory as above.
-4. Everything written is removed.
+3. A read probe on the mapped store, each side starting with the file's pages dropped from the
+   page cache (``posix_fadvise(DONTNEED)``): batches of windows at points shuffled one by one
+   (``probe_batches`` batches: each window is a random disk read) against points shuffled in
+   blocks (``data.shuffle_block``; one pool of blocks, whose reads are long runs). ms per batch.
+4. ``python -m knowit train`` on it, one whole epoch: what someone with such data would run
+   first: a small MLP over a short window (8 rows of 7 components, predicting the next row's
+   ``c0``), batches of 8192, ``data.shuffle_block=65536``. Every training point is served once;
+   validation runs over the whole validation set; the test evaluation and its predictions are
+   cut to ``test_batches`` batches (predictions of ~90M points would be a file of their own).
+   Wall time, batches run (the checkpoint's ``global_step``), the epoch's time and peak memory.
+5. Everything written is removed (also on Ctrl-C / SIGTERM).
 
 Not part of ``benchmarks.run``: it writes tens of GB and takes most of an hour here.
 """
@@ -26,6 +31,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +42,9 @@ import numpy as np
 
 COMPONENTS = 16
 GROUP_ROWS = 1 << 21  # rows per Parquet row group written
+BATCH = 8192  # training batch (windows)
+WINDOW = 8  # input rows per window
+BLOCK = 65536  # data.shuffle_block: consecutive points shuffled together (4 MiB of rows)
 
 
 def meminfo_bytes(key: str) -> int:
@@ -66,10 +75,22 @@ def write_parquet(path: Path, rows: int, seed: int = 0) -> None:
             writer.write_table(group.slice(0, n), row_group_size=n)
 
 
-def watch(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Run ``cmd``; its wall time, peak VmHWM and peak RssAnon (GiB), exit code and last stderr lines."""
+def watch(cmd: list[str], env: dict[str, str], logs: Path) -> dict[str, float]:
+    """Run ``cmd``; its wall time, peak VmHWM and peak RssAnon (GiB), exit code and last output lines.
+    Its output goes to files under ``logs`` (a pipe nobody reads while polling would fill and stop it)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with open(logs / "stdout.txt", "w") as out, open(logs / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        try:
+            result = _watched(proc, start)
+        finally:
+            if proc.poll() is None:  # interrupted: the child goes too, before its files are removed
+                proc.kill()
+                proc.wait()
+    return {**result, "stdout": (logs / "stdout.txt").read_text()[-2000:], "stderr": (logs / "stderr.txt").read_text()[-3000:]}
+
+
+def _watched(proc: subprocess.Popen, start: float) -> dict[str, float]:
     hwm = anon = 0
     loads = []
     while proc.poll() is None:
@@ -85,18 +106,49 @@ def watch(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
         if not loads or time.perf_counter() - start > 30 * len(loads):
             loads.append(os.getloadavg()[0])
         time.sleep(0.01)
-    out, err = proc.communicate()
     return {"wall_s": time.perf_counter() - start, "peak_rss_gib": hwm / 2**20, "peak_anon_gib": anon / 2**20,
-            "rc": proc.returncode, "load_min": min(loads), "load_max": max(loads),
-            "stdout": out[-2000:], "stderr": err[-3000:]}
+            "rc": proc.returncode, "load_min": min(loads), "load_max": max(loads)}
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def read_probe(values_path: Path, batches: int, block: int | None, seed: int = 0) -> dict[str, float]:
+    """ms per batch of BATCH windows (WINDOW rows, every column) gathered from the mapped store, with
+    the file's pages dropped from the page cache first; points in the order the training sampler
+    serves them (``block`` None: shuffled one by one)."""
+    from knowit.data.sampling import POOL_BLOCKS, PointBatchSampler
+    from knowit.data.windows import window_rows
+
+    fd = os.open(values_path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    values = np.load(values_path, mmap_mode="r")
+    windows = window_rows(values, np.arange(WINDOW))
+    if block:  # one whole pool: its reads are what an epoch pays per pool
+        batches = POOL_BLOCKS * block // BATCH
+    order = iter(PointBatchSampler(len(windows), BATCH, shuffle=True, seed=seed, block=block))
+    points = next(order)  # the shuffle itself is not a read: the clock starts after it
+    start = time.perf_counter()
+    served = 0
+    while points is not None and served < batches:
+        windows[points].sum()  # a fresh copy of each window, as a batch gather makes
+        served += 1
+        points = next(order, None)
+    wall = time.perf_counter() - start
+    return {"batches": served, "ms_per_batch": 1e3 * wall / served, "wall_s": wall}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--factor", type=float, default=1.5)
     parser.add_argument("--dir", default=None, help="where to write (default: a temporary folder under /tmp)")
-    parser.add_argument("--train-batches", type=int, default=200)
     parser.add_argument("--rows", type=int, default=None, help="rows to write instead of factor x free RAM (a dry run)")
+    parser.add_argument("--probe-batches", type=int, default=20, help="batches of point-shuffled reads in the probe (0: no probe)")
+    parser.add_argument("--test-batches", type=int, default=50)
     ns = parser.parse_args(argv)
 
     free = meminfo_bytes("MemFree")
@@ -105,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, object] = {"free_ram_gib": free / 2**30, "total_ram_gib": meminfo_bytes("MemTotal") / 2**30,
                                  "rows": rows, "components": COMPONENTS, "series_gib": rows * COMPONENTS * 4 / 2**30}
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # SIGTERM (a timeout) would skip the ``finally`` below: make it an exception that runs it.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         source = root / "sensors.parquet"
         t0 = time.perf_counter()
@@ -113,19 +167,34 @@ def main(argv: list[str] | None = None) -> int:
         report["parquet_gib"] = source.stat().st_size / 2**30
         print(json.dumps(report), flush=True)
         exp = root / "exp"
-        imp = watch([sys.executable, "-m", "knowit", "import", str(source), "--name", "big", "--exp-dir", str(exp)], env)
+        imp = watch([sys.executable, "-m", "knowit", "import", str(source), "--name", "big", "--exp-dir", str(exp)], env, root)
         report["import"] = {**imp, "rows_per_s": rows / imp["wall_s"]}
         print(json.dumps(report["import"]), flush=True)
         source.unlink()  # room on the disk for training
         if imp["rc"] == 0:
-            report["values_gib"] = (exp / "datasets" / "big" / "values.npy").stat().st_size / 2**30
+            values = exp / "datasets" / "big" / "values.npy"
+            report["values_gib"] = values.stat().st_size / 2**30
+            if ns.probe_batches:
+                report["probe"] = {"point_shuffle": read_probe(values, ns.probe_batches, None),
+                                   "block_shuffle": read_probe(values, ns.probe_batches, BLOCK), "load": os.getloadavg()[0]}
+                print(json.dumps(report["probe"]), flush=True)
             overrides = [
                 "data.name=big", "data.in_components=[c1,c2,c3,c4,c5,c6,c7]", "data.out_components=[c0]",
-                "data.in_chunk=[-31,0]", "data.out_chunk=[1,1]", "data.batch_size=256", "arch=lstm", "arch.width=16", "arch.dropout=0.0",
-                "trainer.max_epochs=1", f"trainer.limit_train_batches={ns.train_batches}", "trainer.limit_val_batches=20",
-                "trainer.limit_test_batches=20", "trainer.accelerator=cpu", "trainer.progress_bar=false",
+                f"data.in_chunk=[-{WINDOW - 1},0]", "data.out_chunk=[1,1]", f"data.batch_size={BATCH}", f"data.shuffle_block={BLOCK}",
+                "arch=mlp", "arch.depth=2", "arch.width=32", "arch.dropout=0.0", "arch.batchnorm=false",
+                "trainer.max_epochs=1", f"trainer.limit_test_batches={ns.test_batches}", "trainer.accelerator=cpu",
+                "trainer.progress_bar=false",
             ]
-            train = watch([sys.executable, "-m", "knowit", "train", "model_name=big_run", f"exp_dir={exp}", *overrides], env)
+            train = watch([sys.executable, "-m", "knowit", "train", "model_name=big_run", f"exp_dir={exp}", *overrides], env, root)
+            run = exp / "models" / "big_run"
+            if (run / "summary.json").is_file():
+                summary = json.loads((run / "summary.json").read_text())
+                train.update(status=summary.get("status"), epoch_times=summary.get("epoch_times"), n_points=summary["data"]["n_points"],
+                             expected_batches=-(-summary["data"]["n_points"]["train"] // BATCH), metrics=summary.get("metrics"))
+            if (run / "checkpoints" / "last.ckpt").is_file():
+                import torch
+
+                train["batches_run"] = int(torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")["global_step"])
             report["train"] = train
             print(json.dumps(train), flush=True)
     finally:

@@ -62,6 +62,8 @@ class DataConfig:
     split_column: Optional[str] = None  # for split_method=custom: values train/valid/test
     batch_size: int = field(default=64, metadata={"ge": 1})  # samples per batch
     shuffle_train: bool = True  # shuffle training batches (random batch sampling)
+    # Shuffling single points makes every window of a memory-mapped series larger than RAM a random disk read.
+    shuffle_block: Optional[int] = field(default=None, metadata={"ge": 1})  # null: shuffle training points one by one; N: shuffle blocks of N consecutive points, mixing 64 blocks at a time, so an epoch reads the series in long runs (a series larger than RAM)
     # contiguous: row i of every batch continues stream i in time (stateful models, LSTM tracking)
     batch_sampling: str = field(default="random", metadata={"choices": ("random", "contiguous")})
     stream_stride: Optional[int] = field(default=None, metadata={"ge": 1})  # null: the input window length
@@ -91,6 +93,8 @@ class DataConfig:
             raise FieldError("split_portions", f"portions must sum to 1, they sum to {total:g}")
         if self.split_portions[0] <= 0:
             raise FieldError("split_portions", "the training portion must be > 0")
+        if self.shuffle_block is not None and (self.batch_sampling != "random" or not self.shuffle_train):
+            raise FieldError("shuffle_block", "shuffles training batches: it needs batch_sampling=random and shuffle_train=true")
         if self.split_method == "custom" and not self.split_column:
             raise FieldError("split_column", "split_method=custom needs the name of a split column")
 

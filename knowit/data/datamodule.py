@@ -90,7 +90,8 @@ class KnowItDataModule(pl.LightningDataModule):
             )
         else:
             sampler = PointBatchSampler(
-                len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world=world, even=set_name == "train"
+                len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world=world, even=set_name == "train",
+                block=self.cfg.shuffle_block,
             )
         return DataLoader(
             dataset,

@@ -2,7 +2,10 @@
 
 ``PointBatchSampler`` serves a set's points ``batch_size`` at a time, reshuffled every epoch
 with ``seed + epoch`` (so a run resumed at an epoch boundary sees the batches an uninterrupted
-run would). ``ContiguousBatchSampler`` serves stateful models (LSTM ``tracking``): the set is
+run would). With ``block`` (``data.shuffle_block``) it shuffles blocks of that many consecutive
+points instead of single points, and mixes the points of ``POOL_BLOCKS`` blocks at a time: the
+rows an epoch reads are then read in long runs, a pool at a time, which is what a memory-mapped
+series larger than RAM needs (shuffling every point makes each window a random disk read). ``ContiguousBatchSampler`` serves stateful models (LSTM ``tracking``): the set is
 cut into ``batch_size`` streams, row ``i`` of every batch continues stream ``i`` in time order,
 consecutive points of a stream are ``stride`` rows apart (by default the input window length,
 so windows tile the stream and a carried state never re-reads a row), and each batch carries a
@@ -26,11 +29,16 @@ import numpy as np
 from torch.utils.data import Sampler
 
 
-class PointBatchSampler(Sampler[np.ndarray]):
-    """Yields arrays of positions ``0..n-1``, ``batch_size`` at a time, reshuffled each epoch."""
+POOL_BLOCKS = 64  # blocks whose points are mixed together when shuffling by blocks
 
-    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int, rank: int = 0, world: int = 1, even: bool = False):
-        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+
+class PointBatchSampler(Sampler[np.ndarray]):
+    """Yields arrays of positions ``0..n-1``, ``batch_size`` at a time, reshuffled each epoch
+    (by single points, or by ``block`` consecutive points: see the module docstring)."""
+
+    def __init__(self, n: int, batch_size: int, *, shuffle: bool, seed: int, rank: int = 0, world: int = 1, even: bool = False,
+                 block: int | None = None):
+        self.n, self.batch_size, self.shuffle, self.seed, self.block = n, batch_size, shuffle, seed, block
         # Distributed: process ``rank`` of ``world`` serves every world-th batch; ``even`` (training)
         # gives every process the same number of batches, since each step synchronises gradients.
         self.rank, self.world, self.even = rank, world, even
@@ -40,15 +48,54 @@ class PointBatchSampler(Sampler[np.ndarray]):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        if self.shuffle:
-            order = np.arange(self.n, dtype=np.int32 if self.n < 2**31 else np.int64)  # half the memory of int64
-            np.random.default_rng(self.seed + self.epoch).shuffle(order)
-        else:
-            order = np.arange(self.n)
+        every = self._every_batch()
+        first: np.ndarray | None = None
+        made = -1  # index of the last batch taken from ``every``
         for k in self._batches():
-            batch = order[k * self.batch_size:(k + 1) * self.batch_size]
+            batch = None
+            while made < k:
+                batch = next(every, None)
+                made += 1
+                if first is None:
+                    first = batch
             # Padding: fewer batches than processes in training; a process repeats the first points.
-            yield batch if len(batch) else order[: self.batch_size]
+            yield batch if batch is not None else first
+
+    def _every_batch(self) -> Iterator[np.ndarray]:
+        """Every batch of the epoch in serving order (all processes' batches)."""
+        dtype = np.int32 if self.n < 2**31 else np.int64  # half the memory of int64
+        if not self.shuffle:
+            order = np.arange(self.n)
+        elif self.block:
+            yield from self._batches_of(self._block_order(np.random.default_rng(self.seed + self.epoch), dtype))
+            return
+        else:
+            order = np.arange(self.n, dtype=dtype)
+            np.random.default_rng(self.seed + self.epoch).shuffle(order)
+        for start in range(0, self.n, self.batch_size):
+            yield order[start:start + self.batch_size]
+
+    def _block_order(self, rng: np.random.Generator, dtype: type) -> Iterator[np.ndarray]:
+        """The shuffled order a pool at a time: blocks in a random order, then the points of each
+        run of POOL_BLOCKS blocks shuffled among themselves (never an array of every point)."""
+        blocks = rng.permutation(-(-self.n // self.block))
+        for start in range(0, len(blocks), POOL_BLOCKS):
+            pool = np.concatenate([np.arange(b * self.block, min((b + 1) * self.block, self.n), dtype=dtype)
+                                   for b in blocks[start:start + POOL_BLOCKS]])
+            rng.shuffle(pool)
+            yield pool
+
+    def _batches_of(self, pools: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """``batch_size`` positions at a time from consecutive pools (a batch may span two)."""
+        carry = np.empty(0, dtype=np.int64)
+        for pool in pools:
+            pool = np.concatenate([carry, pool]) if len(carry) else pool
+            whole = len(pool) - len(pool) % self.batch_size
+            for start in range(0, whole, self.batch_size):
+                yield pool[start:start + self.batch_size]
+            carry = pool[whole:]
+        if len(carry):
+            yield carry
 
     def _batches(self) -> range:
         total = (self.n + self.batch_size - 1) // self.batch_size

@@ -17,6 +17,7 @@ from knowit.data.splitting import SETS
 # A set's targets count as far outside training's when they pass its range by this share of it.
 FAR_OUTSIDE = 0.5
 MAX_SUMMARY_POINTS = 1_000_000  # targets of bigger sets are summarised on an even subsample
+BLOCK_POINTS = 1 << 20  # points whose times are read at a time for a set's time range
 
 
 def class_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
@@ -85,8 +86,9 @@ def time_ranges(prepared: Any) -> dict[str, list[str]]:
     for name in SETS:
         points = prepared.set_points(name)
         if len(points):
-            times = data.times[points]
-            shown = display_times(np.array([times.min(), times.max()]), data.time_kind, data.tz)
+            # a block of points at a time: never a copy of every point's time (a long series)
+            ends = [(float(t.min()), float(t.max())) for t in (data.times[points[s:s + BLOCK_POINTS]] for s in range(0, len(points), BLOCK_POINTS))]
+            shown = display_times(np.array([min(e[0] for e in ends), max(e[1] for e in ends)]), data.time_kind, data.tz)
             out[name] = [str(pd.Timestamp(t)) if data.time_kind == "datetime" else str(t) for t in shown]
     return out
 

@@ -93,8 +93,7 @@ def split_points(
                 f"data.split_portions: the {name} set is empty with split_method={method} "
                 f"({n} prediction points); change the portions or the method"
             )
-    if data.n_rows < 2**31:  # row numbers fit in int32: half the memory for the long-lived sets
-        out = {name: rows.astype(np.int32) for name, rows in out.items()}
+    out = {name: rows.astype(_row_dtype(data.n_rows), copy=False) for name, rows in out.items()}
     dropped = n - sum(len(v) for v in out.values())
     if dropped > 0.2 * n:
         warnings.warn(f"{method} split dropped {dropped} of {n} points whose windows cross a split boundary", stacklevel=3)
@@ -122,15 +121,11 @@ def _chronological(data: SeriesData, first: np.ndarray, counts: np.ndarray, spec
     the points whose whole window lies inside the set's time range. Times grow along a slice,
     so each set is one run of points per slice, found with two binary searches."""
     times = data.times
-    point_times = np.concatenate([times[f:f + c] for f, c in zip(first, counts) if c])
-    n = len(point_times)
+    n = int(counts.sum())
     a, b = _cuts(n, portions)
     kth = [k for k in (a, b) if k < n]
-    if kth:
-        point_times.partition(kth)
-    b1 = point_times[a] if a < n else np.inf
-    b2 = point_times[b] if b < n else np.inf
-    del point_times
+    at = dict(zip(kth, _point_times_at(times, first, counts, kth)))
+    b1, b2 = at.get(a, np.inf), at.get(b, np.inf)
     if portions[1] == 0:
         b1 = b2  # no validation set: training runs up to the test boundary
     ranges: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in SETS}
@@ -156,7 +151,29 @@ def _chronological(data: SeriesData, first: np.ndarray, counts: np.ndarray, spec
             lo_t, hi_t = max(lo_t, f), min(hi_t, f + c)
             if hi_t > lo_t:
                 ranges[name].append((lo_t, hi_t - lo_t))
+    dtype = _row_dtype(data.n_rows)
     return {
-        name: expand_ranges(np.array([r[0] for r in rs], dtype=np.int64), np.array([r[1] for r in rs], dtype=np.int64))
+        name: expand_ranges(np.array([r[0] for r in rs], dtype=np.int64), np.array([r[1] for r in rs], dtype=np.int64), dtype=dtype)
         for name, rs in ranges.items()
     }
+
+
+def _point_times_at(times: np.ndarray, first: np.ndarray, counts: np.ndarray, ks: list[int]) -> list[float]:
+    """The times of the points ranked ``ks`` in time order. When each slice's points follow the
+    previous slice's in time (one instance), row order is time order and they are read directly;
+    else the points' times are copied once and partitioned."""
+    keep = counts > 0
+    f, c = first[keep], counts[keep]
+    if np.all(times[f[1:]] >= times[f[:-1] + c[:-1] - 1]):  # times grow along each slice
+        ends = np.cumsum(c)
+        s = np.searchsorted(ends, ks, side="right")
+        return [float(times[f[i] + k - (ends[i] - c[i])]) for i, k in zip(s, ks)]
+    point_times = np.concatenate([times[a:a + n] for a, n in zip(f, c)])
+    if ks:
+        point_times.partition(ks)
+    return [float(point_times[k]) for k in ks]
+
+
+def _row_dtype(n_rows: int) -> type:
+    """Row numbers fit in int32 below 2**31 rows: half the memory for the long-lived sets."""
+    return np.int32 if n_rows < 2**31 else np.int64

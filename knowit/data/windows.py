@@ -71,19 +71,20 @@ def point_ranges(slices: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.n
     return (starts - lo).astype(np.int64), counts
 
 
-def expand_ranges(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The rows ``first[i] .. first[i] + counts[i] - 1`` of every range, concatenated (vectorised)."""
+def expand_ranges(first: np.ndarray, counts: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+    """The rows ``first[i] .. first[i] + counts[i] - 1`` of every range, concatenated (vectorised),
+    built in ``dtype`` (int32 when the rows fit: no int64 array of every point on the way)."""
     counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
     if total == 0:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=dtype)
     keep = counts > 0
     first, counts = np.asarray(first, dtype=np.int64)[keep], counts[keep]
-    steps = np.ones(total, dtype=np.int64)
+    steps = np.ones(total, dtype=dtype)
     starts_at = np.cumsum(counts) - counts
     steps[0] = first[0]
     steps[starts_at[1:]] = first[1:] - (first[:-1] + counts[:-1] - 1)
-    return np.cumsum(steps, out=steps)
+    return np.cumsum(steps, dtype=steps.dtype, out=steps)
 
 
 def slice_of_rows(slices: np.ndarray, rows: np.ndarray) -> np.ndarray:
