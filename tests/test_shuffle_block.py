@@ -7,7 +7,7 @@ import pytest
 
 from knowit.config.compose import compose
 from knowit.config.run_config import validate
-from knowit.data.sampling import POOL_BLOCKS, PointBatchSampler
+from knowit.data.sampling import POOL_BLOCKS, PointBatchSampler, random_reads_warning
 from knowit.data.series import SeriesData
 from knowit.data.splitting import _point_times_at, split_points
 from knowit.data.store import DatasetStore
@@ -50,6 +50,15 @@ def test_block_shuffle_is_seeded_per_epoch_and_shards_across_processes():
     assert len(even[0]) == len(even[1]) and all(len(b) == batch for b in even[0] + even[1])
     tiny = [_epoch(3, batch, block, 0, rank=r, world=2, even=True) for r in (0, 1)]  # padding: fewer points than processes' batches
     assert [b.tolist() for b in tiny[1]] == [b.tolist() for b in tiny[0]]
+
+
+def test_a_series_larger_than_memory_shuffled_point_by_point_is_warned_about():
+    gib = 2**30
+    (warning,) = random_reads_warning(30 * gib, 24 * gib, shuffled=True, block=None)
+    assert warning.startswith("data.shuffle_block: the series (30.0 GiB) is larger than this machine's memory (24.0 GiB)")
+    assert random_reads_warning(30 * gib, 24 * gib, shuffled=True, block=65536) == []
+    assert random_reads_warning(30 * gib, 24 * gib, shuffled=False, block=None) == []
+    assert random_reads_warning(20 * gib, 24 * gib, shuffled=True, block=None) == []
 
 
 def test_point_shuffling_is_unchanged_without_a_block():

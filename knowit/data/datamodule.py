@@ -7,6 +7,7 @@ same batches as an uninterrupted one.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from knowit.config.schema import DataConfig
 from knowit.data.prepared import PreparedData, prepare_dataset
 from knowit.data.set_report import describe_sets
-from knowit.data.sampling import ContiguousBatchSampler, PointBatchSampler
+from knowit.data.sampling import ContiguousBatchSampler, PointBatchSampler, random_reads_warning
 from knowit.data.store import DatasetStore
 
 
@@ -40,6 +41,14 @@ class SetBatches(Dataset):
         return batch
 
 
+def _memory_bytes() -> int | None:
+    """The machine's physical memory, or None where the platform does not say (Windows)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 class KnowItDataModule(pl.LightningDataModule):
     def __init__(self, cfg: DataConfig, exp_dir: str | Path, seed: int, split: Any = None):
         super().__init__()
@@ -49,6 +58,12 @@ class KnowItDataModule(pl.LightningDataModule):
         self.prepared = prepare_dataset(cfg, store, seed, split)
         self.data_hash = store.content_hash(cfg.name)
         self.sets_report, self.warnings = describe_sets(self.prepared)
+        memory = _memory_bytes()
+        if self.prepared.spec is not None and memory:  # a series: mapped, read where the batches point
+            self.warnings += random_reads_warning(
+                self.prepared.data.values.nbytes, memory, shuffled=cfg.shuffle_train and cfg.batch_sampling == "random",
+                block=cfg.shuffle_block,
+            )
 
     @property
     def input_dim(self) -> list[int]:

@@ -32,6 +32,16 @@ from torch.utils.data import Sampler
 POOL_BLOCKS = 64  # blocks whose points are mixed together when shuffling by blocks
 
 
+def random_reads_warning(series_bytes: int, memory_bytes: int, *, shuffled: bool, block: int | None) -> list[str]:
+    """A warning when training would shuffle single points of a mapped series larger than the
+    machine's memory: each window is then a random disk read (hours per epoch instead of minutes)."""
+    if not shuffled or block or series_bytes <= memory_bytes:
+        return []
+    return [f"data.shuffle_block: the series ({series_bytes / 2**30:.1f} GiB) is larger than this machine's memory "
+            f"({memory_bytes / 2**30:.1f} GiB) and training points are shuffled one by one, so every window is a random "
+            "disk read; set data.shuffle_block (e.g. 65536) to read the series in long runs"]
+
+
 class PointBatchSampler(Sampler[np.ndarray]):
     """Yields arrays of positions ``0..n-1``, ``batch_size`` at a time, reshuffled each epoch
     (by single points, or by ``block`` consecutive points: see the module docstring)."""
