@@ -45,6 +45,7 @@ class Result:
     baseline_range: list[float] = field(default_factory=list)
     ratio_range: list[float] = field(default_factory=list)
     load: list[float] = field(default_factory=list)  # [min, max] 1-minute load average while measured
+    per_round: list[float] = field(default_factory=list)  # every round's ratio, in order: runs can be pooled
 
 
 @dataclass
@@ -97,7 +98,7 @@ def compare(workload: str, measure: str, rounds: Rounds, target: float, notes: s
     return Result(
         workload, measure, statistics.median(rounds.knowit), statistics.median(rounds.baseline), ratio,
         f"{'<' if lower_is_better else '>='} {target:g}", met, notes, len(ratios),
-        _span(rounds.knowit), _span(rounds.baseline), _span(ratios), _span(rounds.load),
+        _span(rounds.knowit), _span(rounds.baseline), _span(ratios), _span(rounds.load), ratios,
     )
 
 

@@ -53,7 +53,8 @@ def render(results: list[Result], facts: dict[str, str], command: str, seconds: 
             f"| {r.workload} | {r.measure} | {_with_range(r.knowit, r.knowit_range)} | {_with_range(r.baseline, r.baseline_range)} | "
             f"{ratio} | {r.rounds} | {load} | {r.target} | {'yes' if r.met else '**no**'} |"
         )
-    notes = [f"- {r.workload}: {r.notes}" for r in results if r.notes]
+    notes = [f"- {r.workload}: {r.notes}" + (f"; per-round ratios {', '.join(f'{x:.3f}' for x in r.per_round)}" if r.per_round else "")
+             for r in results if r.notes]
     lines += ["", "## Workload details", "", *notes, "", "## Machine", ""]
     lines += [f"- {k}: {v}" for k, v in facts.items()]
     lines += ["", "## GPU path", "", gpu_note, ""]

@@ -20,15 +20,20 @@ def test_ctrl_c_is_one_line_exit_130_recorded_and_resumable(cli_main, tmp_path: 
             "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "trainer.accelerator=cpu"]
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "KNOWIT_EXP_DIR": str(exp_dir)}
     env.pop("HYDRA_FULL_ERROR", None)
+    # What the child inherits, for the failure message: an ignored or blocked SIGINT survives exec.
+    inherited = f"parent SIGINT handler {signal.getsignal(signal.SIGINT)!r}, blocked {sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))}"
+    started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "knowit", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = exp_dir / "models" / "stopped"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(read_history(run / "metrics.csv")) < 2 and proc.poll() is None:
         time.sleep(0.05)
+    sent_at, rows_then = time.monotonic() - started, len(read_history(run / "metrics.csv"))
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-3000:]
+    assert proc.returncode == 130, (f"exit {proc.returncode} {time.monotonic() - started:.1f} s after start; SIGINT sent at "
+                                    f"{sent_at:.1f} s with {rows_then} history rows; {inherited}\n{err[-3000:]}\n{out[-1500:]}")
     ours = [line for line in err.splitlines() if line.startswith("knowit:")]
     assert len(ours) == 1 and "Traceback" not in err, err[-3000:]
     assert ours[0].startswith("knowit: trainer: interrupted at epoch ") and ours[0].endswith(f"resume with: python -m knowit train trainer.resume={run}")
