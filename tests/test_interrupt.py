@@ -23,8 +23,15 @@ def test_ctrl_c_is_one_line_exit_130_recorded_and_resumable(cli_main, tmp_path: 
     # What the child inherits, for the failure message: an ignored or blocked SIGINT survives exec.
     inherited = f"parent SIGINT handler {signal.getsignal(signal.SIGINT)!r}, blocked {sorted(signal.pthread_sigmask(signal.SIG_BLOCK, []))}"
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "knowit", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The child gets Ctrl-C as from a terminal even when this test runs where SIGINT is ignored
+    # (a background job without job control, nohup): an ignored SIGINT survives exec, a handled one
+    # resets to the default, and Python then installs its KeyboardInterrupt handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "knowit", *args], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     run = exp_dir / "models" / "stopped"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(read_history(run / "metrics.csv")) < 2 and proc.poll() is None:
