@@ -49,11 +49,15 @@ def tables(draw):
 
 
 def _expected(frame: pd.DataFrame, components: list[str]) -> np.ndarray:
-    """The input's rows whose component cells are all finite numbers, in time order (float32)."""
+    """What the importer keeps, in its order: rows sorted by time (stable), the first row of each
+    repeated timestamp, then those whose component cells are all finite numbers (float32)."""
     values = np.stack([pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in components], axis=1)
-    keep = np.isfinite(values).all(axis=1)
-    order = np.argsort(frame["time"].to_numpy()[keep], kind="stable") if "time" in frame.columns else np.arange(keep.sum())
-    return values[keep][order].astype(np.float32)
+    if "time" in frame.columns:
+        times = frame["time"].to_numpy()
+        order = np.argsort(times, kind="stable")
+        values, times = values[order], times[order]
+        values = values[np.concatenate([[True], times[1:] != times[:-1]])]
+    return values[np.isfinite(values).all(axis=1)].astype(np.float32)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
