@@ -63,7 +63,7 @@ def test_a_csv_read_in_small_batches_gives_the_store_of_one_batch(tmp_path, batc
     assert meta_json["categories"] == {"state": ["hi", "lo", "mid"]}  # sorted, though "lo" came first
     assert meta_json["class_counts"] == {"state": {"hi": 7, "lo": 6, "mid": 9}}
     np.testing.assert_array_equal(data.values[:5, 2], [1, 1, 1, 2, 2])  # lo, mid: renumbered in place
-    assert any("dropped 1 rows with duplicate timestamps" in w for w in caught)
+    assert any("dropped 1 row with a duplicate timestamp" in w for w in caught)
 
 
 @pytest.mark.parametrize("nan_handling", ["linear", "ffill", "bfill", "nearest"])

@@ -32,8 +32,8 @@ import pandas as pd
 
 from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, slice_breaks, tick_alias
 from knowit.data.importing import (
-    INTERNAL, REGULAR_SHARE, interpolate_missing, report_drops, declared_step, time_values, drop_duplicate_times,
-    drop_missing_rows, label_codes, numeric_column, resolve_columns, sorted_classes,
+    INTERNAL, REGULAR_SHARE, LeftOut, interpolate_missing, report_drops, declared_step, time_values, drop_duplicate_times,
+    drop_missing_rows, label_codes, left_out_columns, numeric_column, resolve_columns, sorted_classes, warn_unused_time,
 )
 from knowit.data.series import SeriesData
 from knowit.data.store import TIMES_FILE, VALUES_FILE, NpyAppender, npy_blocks, open_rows
@@ -122,6 +122,7 @@ class SeriesImport:
         self.time_kind: str | None = None
         self.zones: set[str | None] = set()
         self.cols = None
+        self.left_out = LeftOut()  # ignored text columns that look like times or instance names
         self.known: dict[str, dict[Any, int]] = {}  # label column -> class -> code (first seen)
         self.has_value: dict[str, bool] = {}  # numeric component -> a non-missing cell was seen
         self.rows_seen: dict[str, int] = {}  # instance -> rows so far (time_kind 'index')
@@ -155,7 +156,8 @@ class SeriesImport:
         self.zones.add(tz)
 
         inst_col = meta.get("instance_column", "instance")
-        if inst_col in df.columns:
+        instance_named = inst_col in df.columns
+        if instance_named:
             df["__instance__"] = df.pop(inst_col).astype(str)
         elif meta.get("instance_column") is not None:
             raise KnowItDataError(f"meta.instance_column: no column {inst_col!r}; columns: {', '.join(c for c in df.columns if c not in INTERNAL)}")
@@ -163,6 +165,7 @@ class SeriesImport:
             df["__instance__"] = "0"
         if self.cols is None:  # the first batch decides which columns are components
             self.cols = resolve_columns(df, meta)
+            self.left_out = left_out_columns(df, self.cols.ignored, instance_named=instance_named)
             self.known = {c: {} for c in self.cols.components if c in self.cols.labels}
             self.has_value = {c: False for c in self.cols.components if c not in self.cols.labels}
         table = {"__instance__": df["__instance__"].to_numpy(), "__time__": df["__time__"].to_numpy()}
@@ -316,7 +319,9 @@ class SeriesImport:
             if not seen:
                 raise KnowItDataError(f"meta.components: column {col!r} holds only missing values")
         dropped = {"of": self.n_in, "duplicate": self.duplicate, "missing": self.missing}
-        report_drops(name, dropped)
+        if self.time_kind == "index":
+            warn_unused_time(name, self.left_out)
+        report_drops(name, dropped, self.left_out)
         if self.n_out == 0:
             raise KnowItDataError("data_import.raw_data: no row is free of missing values")
         components = self.cols.components

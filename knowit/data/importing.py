@@ -276,10 +276,66 @@ def declared_step(meta: Mapping[str, Any], time_kind: str) -> float | None:
     return value
 
 
-def report_drops(name: str, dropped: dict[str, int]) -> None:
+@dataclass
+class LeftOut:
+    """Text columns the import left out that look like the time or the instance of each row:
+    a user who did not name them gets told which key would use them."""
+
+    dates: list[str] = field(default_factory=list)  # every sampled cell reads as a date
+    groups: list[str] = field(default_factory=list)  # few names, each repeated: likely instances
+
+    def instance_hint(self) -> str:
+        if not self.groups:
+            return ""
+        col = self.groups[0]
+        return f"; if column {col!r} tells the series apart, pass meta.instance_column (--instance-column {col})"
+
+
+def _reads_as_dates(column: pd.Series) -> bool:
+    sample = column.dropna().astype(str).head(200)
+    if not len(sample) or not sample.str.contains(r"\d").all():
+        return False
+    with warnings.catch_warnings():  # pandas warns when it has to guess a format per cell
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().all())
+
+
+def left_out_columns(df: pd.DataFrame, ignored: list[str], *, instance_named: bool) -> LeftOut:
+    """Which of the ``ignored`` text columns of the (first) batch look like dates or like instance
+    names (only asked when no instance column was named or found)."""
+    found = LeftOut()
+    for col in ignored:
+        if _reads_as_dates(df[col]):
+            found.dates.append(col)
+        elif not instance_named:
+            names = df[col].nunique(dropna=True)
+            if 1 < names <= len(df) // 2:
+                found.groups.append(col)
+    return found
+
+
+def warn_unused_time(name: str, left_out: LeftOut) -> None:
+    """A table imported without a time column while a text column holds dates (and perhaps
+    another names the series): its rows were numbered in file order, as one series per instance."""
+    if not left_out.dates:
+        return
+    col = left_out.dates[0]
+    warnings.warn(
+        f"dataset {name!r}: no time column, so the rows are numbered in file order; column {col!r} holds dates: "
+        f"pass meta.time_column (--time-column {col}) to use them{left_out.instance_hint()}",
+        stacklevel=3,
+    )
+
+
+def report_drops(name: str, dropped: dict[str, int], left_out: LeftOut | None = None) -> None:
     n = max(1, dropped["of"])
     if dropped["duplicate"]:
-        warnings.warn(f"dataset {name!r}: dropped {dropped['duplicate']} rows with duplicate timestamps ({dropped['duplicate'] / n:.1%} of {n})", stacklevel=3)
+        k = dropped["duplicate"]
+        rows = "1 row with a duplicate timestamp" if k == 1 else f"{k} rows with duplicate timestamps"
+        # one series holding most rows twice is several series without their instance column
+        hint = left_out.instance_hint() if left_out is not None and k / n >= 0.1 else ""
+        warnings.warn(f"dataset {name!r}: dropped {rows} ({k / n:.1%} of {n}){hint}", stacklevel=3)
     if dropped["missing"]:
         warnings.warn(f"dataset {name!r}: dropped {dropped['missing']} rows with missing values ({dropped['missing'] / n:.1%} of {n}); each cuts its slice", stacklevel=3)
 

@@ -1,0 +1,59 @@
+"""Tables as users bring them: daily sales of several stores with dates as text and a store
+column, imported without naming those columns. The import must say what it did with them."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _stores_table(n_stores: int = 3, days: int = 40) -> pd.DataFrame:
+    """Stores in sorted blocks, ``date`` as ISO text, ``store`` as text, sales in the thousands."""
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2023-01-01", periods=days, freq="D").strftime("%Y-%m-%d")
+    parts = [
+        pd.DataFrame({"date": dates, "store": f"store_{s:02d}", "sales": rng.uniform(2000, 9000, days).round(2), "promo": rng.integers(0, 2, days)})
+        for s in range(n_stores)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _import(ki, path, **meta):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "shop", "targets": ["sales"], **meta}}})
+    return data, [str(w.message) for w in caught]
+
+
+def test_a_date_column_left_out_as_text_is_named_with_the_key_to_use(ki, tmp_path):
+    path = tmp_path / "sales.csv"
+    _stores_table().to_csv(path, index=False)
+    _, said = _import(ki, path)
+    hints = [m for m in said if "time_column" in m]
+    assert len(hints) == 1, said
+    assert "'date' holds dates" in hints[0] and "--time-column date" in hints[0]
+    # the store column repeats a few names: the same warning says how to keep stores apart
+    assert "'store'" in hints[0] and "--instance-column store" in hints[0]
+
+
+def test_many_repeated_timestamps_name_the_column_that_tells_series_apart(ki, tmp_path):
+    path = tmp_path / "sales.csv"
+    _stores_table().to_csv(path, index=False)
+    data, said = _import(ki, path, time_column="date")
+    drops = [m for m in said if "duplicate timestamps" in m]
+    assert len(drops) == 1 and "dropped 80 rows" in drops[0], said
+    assert "--instance-column store" in drops[0]
+    assert data["n_rows"] == 40
+
+
+def test_a_table_with_its_columns_named_gets_no_hint(ki, tmp_path):
+    path = tmp_path / "sales.csv"
+    table = _stores_table()
+    table = pd.concat([table.iloc[:5], table.iloc[4:5], table.iloc[5:]])  # one repeated row, as exports have
+    table.to_csv(path, index=False)
+    data, said = _import(ki, path, time_column="date", instance_column="store")
+    assert data["instances"] == ["store_00", "store_01", "store_02"] and data["n_rows"] == 120
+    assert [m for m in said if "duplicate" in m] == ["dataset 'shop': dropped 1 row with a duplicate timestamp (0.8% of 121)"]
+    assert not [m for m in said if "--time-column" in m or "--instance-column" in m]
