@@ -57,3 +57,20 @@ def test_a_table_with_its_columns_named_gets_no_hint(ki, tmp_path):
     assert data["instances"] == ["store_00", "store_01", "store_02"] and data["n_rows"] == 120
     assert [m for m in said if "duplicate" in m] == ["dataset 'shop': dropped 1 row with a duplicate timestamp (0.8% of 121)"]
     assert not [m for m in said if "--time-column" in m or "--instance-column" in m]
+
+
+def test_a_set_emptied_by_the_purge_gap_names_the_window_as_the_cause(ki, tmp_path):
+    """One store's 40 days with a 20-day window: a chronological split purges every valid point
+    (its windows all cross a boundary); the message must point at the window, not the portions."""
+    from knowit.errors import KnowItDataError
+
+    path = tmp_path / "one.csv"
+    _stores_table(n_stores=1).to_csv(path, index=False)
+    _import(ki, path, time_column="date", min_rows=20)
+    kwargs = {"data": {"name": "shop", "in_chunk": [-19, 0], "out_chunk": [1, 1]}, "trainer": {"max_epochs": 1, "accelerator": "cpu"}}
+    with pytest.raises(KnowItDataError) as err:
+        ki.train_model("long_window", kwargs)
+    message = str(err.value)
+    assert message.startswith("data.in_chunk/out_chunk: the valid set is empty with split_method=chronological"), message
+    assert "21 rows" in message and "purged" in message
+    assert not (ki.exp_dir / "models" / "long_window").exists()

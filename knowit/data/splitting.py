@@ -87,8 +87,16 @@ def split_points(
     else:  # the schema's choices make this unreachable from config
         raise KnowItDataError(f"data.split_method: unknown method {method!r}")
     needed = (1.0, 1.0, 0.0) if method == "custom" else portions  # custom: the column decides
-    for name, portion in zip(SETS, needed):
+    for k, (name, portion) in enumerate(zip(SETS, needed)):
         if portion > 0 and len(out[name]) == 0:
+            a, b = _cuts(n, portions)
+            if method == "chronological" and (a, b - a, n - b)[k] > 0:  # the set had points before the purge
+                span = spec.hi - spec.lo + 1
+                raise KnowItDataError(
+                    f"data.in_chunk/out_chunk: the {name} set is empty with split_method={method}: each window spans "
+                    f"{span} rows and the points whose windows cross a set boundary are purged, which leaves none of its "
+                    f"{(a, b - a, n - b)[k]} points ({n} in all); shorten the window, enlarge data.split_portions or use more data"
+                )
             raise KnowItDataError(
                 f"data.split_portions: the {name} set is empty with split_method={method} "
                 f"({n} prediction points); change the portions or the method"
