@@ -67,9 +67,9 @@ def make_series(steps: int, seed: int = 0) -> pd.DataFrame:
 
 
 def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, accelerator: str = "cpu", precision: str = "32",
-                          arch: dict | None = None, data: dict | None = None) -> tuple[float, int]:
+                          arch: dict | None = None, data: dict | None = None, trainer: dict | None = None) -> tuple[float, int]:
     """knowit's training throughput; ``arch`` (default: the LSTM of ``size``) is the arch config,
-    ``data`` overrides data keys."""
+    ``data`` and ``trainer`` override keys of theirs."""
     from knowit import KnowIt
     from knowit.data.importing import import_frame
     from knowit.data.store import DatasetStore
@@ -83,7 +83,7 @@ def _knowit_samples_per_s(frame: pd.DataFrame, size: dict, exp_dir: Path, *, acc
             "data": {**DATA, **(data or {})},
             "arch": arch or {"name": "lstm", "width": size["width"], "depth": size["depth"], "dropout": 0.0},
             "trainer": {"max_epochs": size["epochs"], "learning_rate": 1e-3, "accelerator": accelerator, "precision": precision,
-                        "early_stopping": {"enabled": False}},
+                        "early_stopping": {"enabled": False}, **(trainer or {})},
         },
         safe_mode=False,
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.common import MIN_ROUNDS, Result, load_average, machine
 
 # Module names under benchmarks/, in the order they appear in RESULTS.md.
-WORKLOADS = ("lstm_train", "units_cost", "zoo_bench", "data_bench", "ddp_memory", "cnn_lstm_bench", "convlstm_bench", "startup", "gpu_path")
+WORKLOADS = ("lstm_train", "units_cost", "zoo_bench", "compile_bench", "data_bench", "ddp_memory", "cnn_lstm_bench", "convlstm_bench", "startup", "gpu_path")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 

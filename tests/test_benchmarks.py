@@ -14,12 +14,12 @@ REPO = Path(__file__).resolve().parents[1]
 def test_smoke_run_writes_a_table_of_ratios(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--smoke", "--only", "lstm_train", "cnn_lstm_bench", "convlstm_bench", "startup", "gpu_path", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.run", "--smoke", "--only", "lstm_train", "cnn_lstm_bench", "convlstm_bench", "compile_bench", "startup", "gpu_path", "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and not line.startswith("| workload")]
-    assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "CNN-LSTM classification training (model_CL)", "CNN-LSTM classification training (small)", "ConvLSTM1D", "start-up", "start-up"]
+    assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "CNN-LSTM classification training (model_CL)", "CNN-LSTM classification training (small)", "ConvLSTM1D", "trainer.compile: mlp", "start-up", "start-up"]
     for row in rows[:-1]:  # every timed row: median (min-max) of each side over the interleaved rounds
         cells = [c.strip() for c in row.split("|")[3:8]]
         for cell in cells[:3]:
