@@ -1,7 +1,8 @@
 """Data path: batch assembly speed and peak memory of training on a long series.
 
 Batch assembly: knowit gathers each batch of windows from the memory-mapped store (warm page
-cache) as one block copy per window and scales it with one multiply-add; the baseline indexes
+cache) as one block copy per window, straight into a contiguous batch, and scales it in place
+with one multiply-add; the baseline indexes
 a pre-materialised, pre-scaled ``(N, window, C)`` tensor in RAM (what a hand-written loop does,
 at ``window`` times the memory).
 
@@ -191,8 +192,8 @@ def run(smoke: bool, rounds: int) -> list[Result]:
 
 # Read when the assembly target is missed (kept with the numbers it explains).
 ASSEMBLY_SHORTFALL = (
-    "knowit's batch is one block copy per window from a flat window view of the mapped rows and one "
-    "multiply-add, both in numpy on one thread; the baseline's is one torch indexing op, multi-threaded. "
+    "knowit's batch is one block copy per window (its input columns only) from a window view of the "
+    "mapped rows and one in-place multiply-add, both in numpy on one thread; the baseline's is one torch indexing op, multi-threaded. "
     "When the cores are oversubscribed a torch parallel region waits for descheduled threads, so the row "
     "swings with the machine's load: compare with the same run under torch.set_num_threads(1)"
 )

@@ -103,8 +103,9 @@ def test_covered_rows_marks_exactly_the_rows_of_the_windows(monkeypatch):
 
 @pytest.mark.parametrize("in_idx", [[0, 1, 2], [1, 2], [2, 0]])
 def test_window_blocks_gather_the_same_windows_as_rows(in_idx):
-    """Unpadded windows of consecutive rows are copied from a flat window view, one block per
-    window; they equal the row-by-row gather for every column choice (all, a run, reordered)."""
+    """Unpadded windows of consecutive rows are copied from a window view, one block per window
+    (a column run straight from the view, so the batch comes out contiguous with no second pass);
+    they equal the row-by-row gather for every column choice (all, a run, reordered)."""
     from knowit.data.windows import WindowGather, WindowSpec
 
     values = np.random.default_rng(2).standard_normal((50, 3)).astype(np.float32)
@@ -113,6 +114,7 @@ def test_window_blocks_gather_the_same_windows_as_rows(in_idx):
     assert gather.in_windows is not None and gather.out_windows is not None
     points = torch.tensor([5, 6, 30, 46, 5])
     x, y = gather.inputs(points), gather.targets(points)
+    assert x.is_contiguous() and y.is_contiguous()
     np.testing.assert_array_equal(x.numpy(), values[points.numpy()[:, None] + np.arange(-5, 1)][..., in_idx])
     np.testing.assert_array_equal(y.numpy(), values[points.numpy()[:, None] + np.arange(1, 4)][..., [2]])
     padded = WindowGather(values, WindowSpec(in_chunk=(-5, 0), out_chunk=(1, 3), padded=True), np.array(in_idx), np.array([2]),

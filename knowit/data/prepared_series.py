@@ -64,7 +64,7 @@ class PreparedSeries(FittedScalers):
 
     def batch(self, points: torch.Tensor) -> dict[str, torch.Tensor]:
         points = points.long()  # sets are stored as int32 where rows allow it
-        x = self.gather.inputs(points)  # a fresh block (or a column view of one): scaled without another copy
+        x = self.gather.inputs(points)  # a fresh block (a strided view on the padded path): scaled without another copy
         x = self.x_scaler.transform_(x) if self.x_scaler is not None else x.contiguous()
         y = self.gather.targets(points)
         y = self.y_scaler.transform_(y) if self.y_scaler is not None else y.contiguous()

@@ -100,17 +100,21 @@ def touched_rows(rows: np.ndarray, slices: np.ndarray, lo: int, hi: int) -> tupl
     return np.maximum(rows + lo, first_row), np.minimum(rows + hi, last_row)
 
 
-def window_rows(values: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
-    """A view (no copy) whose row ``r`` is the rows ``r .. r+len(offsets)-1`` of ``values``
-    flattened, when ``offsets`` are consecutive; else None. Indexing it with the first row of
-    each window gathers a batch as one block copy per window."""
+def window_rows(values: np.ndarray, offsets: np.ndarray, columns: slice | None = None) -> np.ndarray | None:
+    """A view (no copy) of shape ``(n - L + 1, L, k)`` whose item ``r`` is the rows
+    ``r .. r+L-1`` of ``values`` (``L = len(offsets)``), restricted to the column run ``columns``
+    (default: every column), when ``offsets`` are consecutive; else None. Indexing it with the
+    first row of each window gathers a batch straight into a contiguous ``(B, L, k)`` block: one
+    pass over the rows, with no column copy after it."""
     n, length = values.shape[0], len(offsets)
     if values.ndim != 2 or length == 0 or n < length or not np.array_equal(offsets, np.arange(offsets[0], offsets[0] + length)):
         return None
     step, item = values.strides
     if item != values.itemsize or step != values.shape[1] * item:
-        return None  # rows not stored contiguously: no flat window view
-    return np.lib.stride_tricks.as_strided(values, shape=(n - length + 1, length * values.shape[1]), strides=(step, item), writeable=False)
+        return None  # rows not stored contiguously: no window view
+    columns = slice(0, values.shape[1]) if columns is None else columns
+    width = len(range(values.shape[1])[columns])
+    return np.lib.stride_tricks.as_strided(values[:, columns], shape=(n - length + 1, length, width), strides=(step, step, item), writeable=False)
 
 
 class WindowGather:
@@ -118,10 +122,15 @@ class WindowGather:
 
     def __init__(self, values: np.ndarray, spec: WindowSpec, in_idx: np.ndarray, out_idx: np.ndarray, *, classification: bool, slices: np.ndarray | None = None):
         self.values = as_tensor(values)  # shares memory with the stored (memory-mapped) array
+        self.in_cols = _column_picker(in_idx, values.shape[1])
+        self.out_cols = _column_picker(out_idx, values.shape[1])
         # Unpadded windows of consecutive rows lie whole in the array: numpy copies each window
-        # as one block (single-threaded: no parallel region to wait on when the cores are busy).
-        self.in_windows = None if spec.padded else window_rows(np.asarray(values), spec.in_offsets)
-        self.out_windows = None if classification else window_rows(np.asarray(values), spec.out_offsets)
+        # (its column run) straight into the batch (single-threaded: no parallel region to wait
+        # on when the cores are busy). Copying whole rows and then picking the columns cost a
+        # second, slow pass: its inner loop is only the few picked columns long.
+        rows = np.asarray(values)
+        self.in_windows = None if spec.padded else window_rows(rows, spec.in_offsets, _run(self.in_cols))
+        self.out_windows = None if classification else window_rows(rows, spec.out_offsets, _run(self.out_cols))
         self.padded = spec.padded
         if spec.padded:  # slice bounds, to find each point's slice with one searchsorted
             assert slices is not None
@@ -132,13 +141,11 @@ class WindowGather:
         self.in_first, self.out_first = int(spec.in_offsets[0]), int(spec.out_offsets[0]) if len(spec.out_offsets) else 0
         self.in_idx = torch.from_numpy(in_idx)
         self.out_idx = torch.from_numpy(out_idx)
-        self.in_cols = _column_picker(in_idx, values.shape[1])
-        self.out_cols = _column_picker(out_idx, values.shape[1])
         self.classification = classification
 
     def inputs(self, points: torch.Tensor) -> torch.Tensor:
         if self.in_windows is not None:
-            return self._windows(self.in_windows, points.numpy() + self.in_first, len(self.in_offsets), self.in_cols)
+            return self._windows(self.in_windows, points.numpy() + self.in_first, self.in_cols)
         rows = points[:, None] + self.in_offsets  # (B, L_in)
         if self.padded:
             rows = torch.clamp(rows, 0, self.values.shape[0] - 1)
@@ -157,18 +164,17 @@ class WindowGather:
         if self.classification:
             return self.values[points + self.out_offsets[0], self.out_idx[0]].long()
         if self.out_windows is not None:
-            return self._windows(self.out_windows, points.numpy() + self.out_first, len(self.out_offsets), self.out_cols)
+            return self._windows(self.out_windows, points.numpy() + self.out_first, self.out_cols)
         rows = points[:, None] + self.out_offsets
         return self._rows(rows, self.out_cols)
 
-    def _windows(self, windows: np.ndarray, starts: np.ndarray, length: int, columns: slice | torch.Tensor) -> torch.Tensor:
-        """``(B, L, C)`` from a ``window_rows`` view: a fresh block, possibly a strided column view of it.
+    def _windows(self, windows: np.ndarray, starts: np.ndarray, columns: slice | torch.Tensor) -> torch.Tensor:
+        """``(B, L, C)`` from a ``window_rows`` view: a fresh contiguous block (a column run is
+        already in the view; other column choices are picked from whole rows).
         Index arithmetic stays in numpy: a batch is the hot path, and a small numpy op costs a
         fraction of a torch op's dispatch."""
-        block = torch.from_numpy(windows[starts]).view(len(starts), length, -1)
-        if isinstance(columns, slice):
-            return block if columns == slice(0, block.shape[2]) else block[:, :, columns]
-        return block.index_select(2, columns)
+        block = torch.from_numpy(windows[starts])
+        return block if isinstance(columns, slice) else block.index_select(2, columns)
 
     def _rows(self, rows: torch.Tensor, columns: slice | torch.Tensor) -> torch.Tensor:
         """``(B, L, C)`` gathered with ``index_select`` (several times faster on CPU than
@@ -176,6 +182,11 @@ class WindowGather:
         picked = self.values.index_select(0, rows.reshape(-1))
         picked = picked[:, columns] if isinstance(columns, slice) else picked.index_select(1, columns)
         return picked.reshape(*rows.shape, -1)
+
+
+def _run(columns: slice | torch.Tensor) -> slice | None:
+    """The column run a window view can hold (None: every column, then picked per batch)."""
+    return columns if isinstance(columns, slice) else None
 
 
 def _column_picker(idx: np.ndarray, n_columns: int) -> slice | torch.Tensor:
