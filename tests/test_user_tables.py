@@ -74,3 +74,24 @@ def test_a_set_emptied_by_the_purge_gap_names_the_window_as_the_cause(ki, tmp_pa
     assert message.startswith("data.in_chunk/out_chunk: the valid set is empty with split_method=chronological"), message
     assert "21 rows" in message and "purged" in message
     assert not (ki.exp_dir / "models" / "long_window").exists()
+
+
+@pytest.mark.parametrize("step_ms", [10, 1])
+def test_a_sensor_log_sampled_at_100_hz_or_1_khz_is_one_slice_with_exact_times(ki, step_ms):
+    """Stored as float64 nanoseconds, a 2026 time is exact only to 256 ns: a 10 ms step read
+    back as 9,999,872 or 10,000,128 ns, every pair of rows was a gap and the import refused
+    the log ("longest contiguous slice has 3 rows"). Read back to the microsecond, it is one
+    slice at its own frequency, cut only at its real gap, and predictions carry its times."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+
+    n = 300
+    times = pd.Timestamp("2026-03-01 08:00:00") + pd.to_timedelta(np.arange(n) * step_ms, unit="ms")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"time": times, "a": rng.standard_normal(n), "b": rng.standard_normal(n)}).drop(index=range(150, 155))
+    summary = ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log", "targets": ["b"]}}})
+    assert summary["freq"] == {10: "10ms", 1: "ms"}[step_ms] and summary["time_step"] == f"{step_ms} ms"
+    assert summary["n_slices"] == 2 and summary["slice_length"]["max"] == 150
+    ki.train_model("log_model", {"data": {"name": "log", "in_chunk": [-3, 0], "out_chunk": [1, 1]}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    predicted = ki.generate_predictions("log_model")
+    assert len(predicted) > 0
+    assert set(predicted["time"]) <= set(frame["time"])  # the log's own stamps, not 08:00:00.009999872

@@ -59,7 +59,8 @@ def in_cli_words(message: str) -> str:
         return "--" + key.replace("_", "-") if key in FLAGS else f"--meta {key}"
 
     message = message.replace("data_import.raw_data:", "path:").replace("overwrite=True", "--overwrite")
-    return re.sub(r"\bmeta\.(\w+)", flag, message)
+    message = re.sub(r"\bmeta\.(\w+)", flag, message)
+    return re.sub(r"(--[\w-]+) \(\1\)", r"\1", message)  # "meta.min_rows (--min-rows)" names the flag once
 
 
 def run(ns) -> int:

@@ -44,6 +44,17 @@ def parse_freq(freq: str, key: str = "meta.freq") -> pd.DateOffset:
     return offset
 
 
+def stored_ns(times: np.ndarray) -> np.ndarray:
+    """Stored datetimes (float64 nanoseconds since 1970) as int64 nanoseconds, rounded to the
+    microsecond. float64 holds a time of 2004-2112 only to within 256-512 ns, so a 10 ms step
+    would read back as 9,999,872 or 10,000,128 ns (every row pair a gap); to the microsecond
+    the stored value is exact again. Integer input (already nanoseconds) passes unchanged."""
+    times = np.asarray(times)
+    if np.issubdtype(times.dtype, np.integer):
+        return times.astype(np.int64, copy=False)
+    return np.rint(times / 1e3).astype(np.int64) * 1000
+
+
 def _local(times_ns: np.ndarray, tz: str | None) -> pd.DatetimeIndex:
     index = pd.DatetimeIndex(np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]"))
     if tz:
@@ -146,7 +157,7 @@ class StepCounter:
                     del self.calendar[alias]
             if self.calendar:
                 _count(self.ns_steps, np.diff(times_ns)[same])
-        diffs = np.diff(np.asarray(times, dtype=np.float64))[same]
+        diffs = np.diff(np.asarray(times)).astype(np.float64)[same]  # int64 ns differenced before the cast: exact
         _count(self.steps, diffs[diffs > 0])
         return self
 
@@ -204,7 +215,7 @@ def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | Non
             when = _local(np.asarray(times[first:first + 1], dtype=np.int64), tz)[0]
             raise KnowItDataError(f"meta.freq: row {first_row + first} at {when} is not on the {freq!r} grid; {HOW_TO_DECLARE}")
         return new_instance | (np.diff(ordinals) != step)
-    step = np.diff(np.asarray(times, dtype=np.float64))
+    step = np.diff(np.asarray(times)).astype(np.float64)
     return new_instance | (np.abs(step - delta) > 1e-6 * max(abs(delta), 1.0))
 
 
@@ -228,7 +239,7 @@ def display_times(times: np.ndarray, time_kind: str, tz: str | None = None) -> n
     """Stored times as users read them: dates (in their zone, when the import had one), else numbers."""
     if time_kind != "datetime":
         return times
-    stamps = np.asarray(times).astype(np.int64).astype("datetime64[ns]")
+    stamps = stored_ns(times).astype("datetime64[ns]")
     if not tz:
         return stamps
     return pd.DatetimeIndex(stamps).tz_localize("UTC").tz_convert(tz)

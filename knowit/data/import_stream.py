@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, slice_breaks, tick_alias
+from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, slice_breaks, stored_ns, tick_alias
 from knowit.data.importing import (
     INTERNAL, REGULAR_SHARE, LeftOut, interpolate_missing, report_drops, declared_step, time_values, drop_duplicate_times,
     drop_missing_rows, label_codes, left_out_columns, numeric_column, resolve_columns, sorted_classes, warn_unused_time,
@@ -263,7 +263,7 @@ class SeriesImport:
         for block in npy_blocks(self.folder / TIMES_FILE, self.batch_rows):
             t = np.concatenate([last, block])
             rows = np.arange(lo, lo + len(t))
-            yield lo, (t.astype(np.int64) if self.time_kind == "datetime" else t), np.searchsorted(starts, rows, side="right") - 1
+            yield lo, (stored_ns(t) if self.time_kind == "datetime" else t), np.searchsorted(starts, rows, side="right") - 1
             lo, last = lo + len(t) - 1, block[-1:]
 
     def _relabel(self, components: list[str]) -> tuple[dict[str, list[str]], dict[str, dict[str, int]]]:
