@@ -95,3 +95,19 @@ def test_a_sensor_log_sampled_at_100_hz_or_1_khz_is_one_slice_with_exact_times(k
     predicted = ki.generate_predictions("log_model")
     assert len(predicted) > 0
     assert set(predicted["time"]) <= set(frame["time"])  # the log's own stamps, not 08:00:00.009999872
+
+
+def test_a_model_on_imported_data_with_the_default_split_backtests_without_refit(ki, tmp_path, capsys):
+    """An imported dataset's config leaves ``split_method: auto``, which is chronological for a
+    series; the backtest refused it as "trained on a auto split" (the built-in series name
+    chronological explicitly, so only users' data met the refusal)."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+    from knowit.cli import main
+
+    path = tmp_path / "sales.csv"
+    _stores_table(n_stores=2, days=120).to_csv(path, index=False)
+    _import(ki, path, time_column="date", instance_column="store")
+    ki.train_model("shop_m", {"data": {"name": "shop", "in_chunk": [-6, 0], "out_chunk": [1, 2]}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    assert "split_method: auto" in (ki.exp_dir / "models" / "shop_m" / "config.yaml").read_text()
+    assert main(["backtest", "shop_m", "--folds", "2", "--exp-dir", str(ki.exp_dir)]) == 0, capsys.readouterr().err
+    assert "backtest: 2 folds, expanding window, the trained model" in capsys.readouterr().out
