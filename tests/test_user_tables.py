@@ -111,3 +111,19 @@ def test_a_model_on_imported_data_with_the_default_split_backtests_without_refit
     assert "split_method: auto" in (ki.exp_dir / "models" / "shop_m" / "config.yaml").read_text()
     assert main(["backtest", "shop_m", "--folds", "2", "--exp-dir", str(ki.exp_dir)]) == 0, capsys.readouterr().err
     assert "backtest: 2 folds, expanding window, the trained model" in capsys.readouterr().out
+
+
+def test_a_text_cell_deep_in_a_large_csv_gets_knowit_words_not_pandas_advice(ki, tmp_path):
+    """pandas reads a CSV batch in pieces and warned "Columns (1: a) have mixed types. Specify
+    dtype option on import or set low_memory=False": options a knowit user cannot pass. The
+    import's own check names the cell; with --coerce the only warning is the dropped row."""
+    n = 300_000
+    frame = pd.DataFrame({"time": np.arange(n), "a": np.arange(n) % 7 * 1.5})
+    frame["a"] = frame["a"].astype(object)
+    frame.loc[n - 5, "a"] = "bad"
+    path = tmp_path / "log.csv"
+    frame.to_csv(path, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "log", "coerce": True}}})
+    assert [str(w.message) for w in caught] == ["dataset 'log': dropped 1 row with a missing value (0.0% of 300000); each cuts its slice"]

@@ -58,7 +58,9 @@ def _cannot_read(path: Path, err: Exception) -> KnowItDataError:
 
 def _file_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
     if path.suffix.lower() in (".csv", ".txt"):
-        with pd.read_csv(path, chunksize=batch_rows) as reader:
+        # low_memory=False: one parse per batch. Parsed in pieces, a column with one text cell
+        # made pandas warn about options of its own; the import names the cell itself.
+        with pd.read_csv(path, chunksize=batch_rows, low_memory=False) as reader:
             yield from reader
         return
     import pyarrow as pa
