@@ -207,3 +207,14 @@ def test_ddp_keeps_each_process_carried_states_its_own(tmp_path):
     ranks = json.loads(out.read_text())
     assert [r["own"] for r in ranks] == [[True, True], [True, True]]
     assert ranks[0]["ignored"] == ["model._internal.c0", "model._internal.h0"]
+
+
+def test_lightning_ddp_start_up_lines_stay_out_of_the_output():
+    """``trainer=ddp_cpu`` printed Lightning's "Initializing distributed: GLOBAL_RANK: 1, MEMBER:
+    2/2", one line per rank, between the model line and the first epoch."""
+    import logging
+
+    from knowit.training.trainer import quiet_lightning
+
+    quiet_lightning()
+    assert not logging.getLogger("lightning_fabric.utilities.distributed").isEnabledFor(logging.INFO)
