@@ -127,3 +127,14 @@ def test_a_text_cell_deep_in_a_large_csv_gets_knowit_words_not_pandas_advice(ki,
         warnings.simplefilter("always")
         ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "log", "coerce": True}}})
     assert [str(w.message) for w in caught] == ["dataset 'log': dropped 1 row with a missing value (0.0% of 300000); each cuts its slice"]
+
+
+def test_an_empty_column_is_refused_with_the_components_that_leave_it_out(tmp_path, exp_dir, cli_main):
+    table = _stores_table(n_stores=1)
+    table["returns"] = np.nan  # a column the export always writes, never filled
+    table.to_csv(tmp_path / "one.csv", index=False)
+    out = cli_main(["import", "one.csv", "--name", "shop", "--time-column", "date", "--min-rows", "10"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr == ("knowit: error: --components: column 'returns' holds only missing values; "
+                          "leave it out by naming the others: --components sales,promo\n"), out.stderr
+    assert not (exp_dir / "datasets" / "shop").exists()

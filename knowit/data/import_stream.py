@@ -319,7 +319,9 @@ class SeriesImport:
         meta, name = self.meta, self.meta["name"]
         for col, seen in self.has_value.items():
             if not seen:
-                raise KnowItDataError(f"meta.components: column {col!r} holds only missing values")
+                others = [c for c in self.cols.components if c != col]
+                hint = f"; leave it out by naming the others: meta.components {','.join(others)}" if others and not meta["components"] else ""
+                raise KnowItDataError(f"meta.components: column {col!r} holds only missing values{hint}")
         dropped = {"of": self.n_in, "duplicate": self.duplicate, "missing": self.missing}
         if self.time_kind == "index":
             warn_unused_time(name, self.left_out)
