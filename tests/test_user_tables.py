@@ -156,3 +156,24 @@ def test_predicted_rows_gather_into_one_growing_block():
         sizes.append(len(rows.block))
     assert np.array_equal(rows.rows(), np.concatenate(batches)) and rows.rows().dtype == np.float32
     assert sizes == [1024, 2048, 2048, 5799, 11598]  # at least doubled when full: a few blocks, not one per batch
+
+
+def test_predicting_a_frame_of_several_stores_is_refused_naming_the_column(ki, tmp_path):
+    """``KnowIt.load(run).predict(frame)`` reads a frame as one series: the tail of a store table
+    holding two stores gave windows that ran from one store into the next, silently."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+    from knowit import KnowIt
+    from knowit.errors import KnowItDataError
+
+    table = _stores_table(n_stores=2, days=60)
+    table.to_csv(tmp_path / "sales.csv", index=False)
+    _import(ki, tmp_path / "sales.csv", time_column="date", instance_column="store")
+    result = ki.train_model("shop_m", {"data": {"name": "shop", "in_components": ["sales", "promo"], "in_chunk": [-6, 0], "out_chunk": [1, 1]},
+                                       "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    model = KnowIt.load(result.run_dir)
+    with pytest.raises(KnowItDataError) as err:
+        model.predict(table.iloc[45:75])  # the last 15 days of store_00, the first 15 of store_01
+    assert str(err.value) == ("new_data: column 'store' holds 2 of the dataset's instances (store_00, store_01); "
+                              "predict one series at a time, e.g. frame[frame['store'] == 'store_00']")
+    one = model.predict(table[table["store"] == "store_01"].tail(30))
+    assert len(one) == 30 - 6 and list(one.columns) == ["sales"]
