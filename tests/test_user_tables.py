@@ -177,3 +177,24 @@ def test_predicting_a_frame_of_several_stores_is_refused_naming_the_column(ki, t
                               "predict one series at a time, e.g. frame[frame['store'] == 'store_00']")
     one = model.predict(table[table["store"] == "store_01"].tail(30))
     assert len(one) == 30 - 6 and list(one.columns) == ["sales"]
+
+
+def test_series_plot_date_labels_do_not_run_into_each_other(tmp_path, monkeypatch):
+    """A 5-week panel of daily points drew "2024-06-292024-07-01": two tick labels on top of
+    each other. Every panel's labels now sit side by side."""
+    import knowit.plots.results as results
+
+    drawn = []
+    monkeypatch.setattr(results, "_save", lambda fig, path: drawn.append(fig) or path)
+    rows = []
+    for instance, (start, days) in {"store_00": ("2024-06-26", 35), "store_01": ("2024-01-01", 360)}.items():
+        for k, t in enumerate(pd.date_range(start, periods=days, freq="D")):
+            rows.append({"instance": instance, "slice": 0, "time": t, "step": 1, "component": "sales", "target": 5000.0 + k, "prediction": 5100.0 + k})
+    results.series_plot(pd.DataFrame(rows), tmp_path / "series.png", title="t")
+    fig = drawn[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = [label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_visible() and label.get_text()]
+        assert len(boxes) >= 3
+        assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [label.get_text() for label in ax.get_xticklabels()]
