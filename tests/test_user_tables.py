@@ -198,3 +198,19 @@ def test_series_plot_date_labels_do_not_run_into_each_other(tmp_path, monkeypatc
         boxes = [label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_visible() and label.get_text()]
         assert len(boxes) >= 3
         assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [label.get_text() for label in ax.get_xticklabels()]
+
+
+def test_comparing_runs_on_other_points_names_the_cause_not_the_seed(ki, tmp_path):
+    """Two runs on imported data (``split_method: auto``, chronological for a series) with other
+    windows and other seeds: the refusal blamed the seed too, which splits nothing here."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+    from knowit.errors import KnowItRunError
+
+    _stores_table(n_stores=2, days=120).to_csv(tmp_path / "sales.csv", index=False)
+    _import(ki, tmp_path / "sales.csv", time_column="date", instance_column="store")
+    for name, lo, seed in (("a", -6, 1), ("b", -9, 2)):
+        ki.train_model(name, {"data": {"name": "shop", "in_chunk": [lo, 0], "out_chunk": [1, 1]}, "arch": {"name": TINY_ARCH},
+                              "trainer": TINY_TRAINER}, overrides=[f"seed={seed}"])
+    with pytest.raises(KnowItRunError) as err:
+        ki.compare(["a", "b"])
+    assert "data.in_chunk [-6, 0] vs [-9, 0]" in str(err.value) and "seed" not in str(err.value), str(err.value)
