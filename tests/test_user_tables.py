@@ -214,3 +214,14 @@ def test_comparing_runs_on_other_points_names_the_cause_not_the_seed(ki, tmp_pat
     with pytest.raises(KnowItRunError) as err:
         ki.compare(["a", "b"])
     assert "data.in_chunk [-6, 0] vs [-9, 0]" in str(err.value) and "seed" not in str(err.value), str(err.value)
+
+
+def test_cli_import_hints_name_the_flags_to_pass(tmp_path, exp_dir):
+    """The CLI's import speaks in flags, in its warnings too (the API's say meta.<key>)."""
+    from conftest import run_cli
+
+    _stores_table().to_csv(tmp_path / "sales.csv", index=False)
+    out = run_cli(["import", "sales.csv", "--name", "shop", "--targets", "sales", "--min-rows", "10"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ("knowit: warning: dataset 'shop': no time column, so the rows are numbered in file order; column 'date' holds "
+                          "dates: pass --time-column date to use them; if column 'store' tells the series apart, pass --instance-column store\n")
