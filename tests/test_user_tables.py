@@ -225,3 +225,12 @@ def test_cli_import_hints_name_the_flags_to_pass(tmp_path, exp_dir):
     assert out.returncode == 0, out.stderr
     assert out.stderr == ("knowit: warning: dataset 'shop': no time column, so the rows are numbered in file order; column 'date' holds "
                           "dates: pass --time-column date to use them; if column 'store' tells the series apart, pass --instance-column store\n")
+
+
+def test_a_text_cell_is_counted_in_words(tmp_path, exp_dir, cli_main):
+    table = _stores_table(n_stores=1)
+    table["sales"] = table["sales"].astype(object)
+    table.loc[7, "sales"] = "n/a?"
+    table.to_csv(tmp_path / "one.csv", index=False)
+    out = cli_main(["import", "one.csv", "--name", "shop", "--time-column", "date", "--min-rows", "10"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2 and "column 'sales' is not numeric: row 7 holds 'n/a?' (1 such cell); fix them" in out.stderr, out.stderr

@@ -195,7 +195,7 @@ def numeric_column(df: pd.DataFrame, col: str, *, coerce: bool, first_row: int =
             row = int(np.argmax(bad))
             raise KnowItDataError(
                 f"meta.components: column {col!r} is not numeric: row {first_row + row} holds {column.iloc[row]!r} "
-                f"({int(bad.sum())} such cells); fix them, declare the column in meta.labels, or import with --coerce to read them as missing"
+                f"({int(bad.sum())} such cell{'' if bad.sum() == 1 else 's'}); fix them, declare the column in meta.labels, or import with --coerce to read them as missing"
             )
         if np.iscomplexobj(converted.to_numpy()):
             raise KnowItDataError(f"meta.components: column {col!r} holds complex numbers; import the real and imaginary parts as two columns")
