@@ -234,3 +234,21 @@ def test_a_text_cell_is_counted_in_words(tmp_path, exp_dir, cli_main):
     table.to_csv(tmp_path / "one.csv", index=False)
     out = cli_main(["import", "one.csv", "--name", "shop", "--time-column", "date", "--min-rows", "10"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 2 and "column 'sales' is not numeric: row 7 holds 'n/a?' (1 such cell); fix them" in out.stderr, out.stderr
+
+
+def test_a_jittered_sensor_clock_is_refused_with_its_median_step_and_the_rounding_that_fixes_it(ki):
+    """A 100 Hz clock that jitters by half a millisecond has no exact step: the refusal said only
+    'declare the step with {"freq": "MS"}', which leaves every row its own slice."""
+    from knowit.errors import KnowItDataError
+
+    n = 400
+    rng = np.random.default_rng(0)
+    jitter = rng.integers(-1, 2, n) * 0.5
+    times = pd.Timestamp("2026-03-01") + pd.to_timedelta(np.arange(n) * 10 + jitter, unit="ms")
+    frame = pd.DataFrame({"time": times, "a": rng.standard_normal(n), "b": rng.standard_normal(n)})
+    with pytest.raises(KnowItDataError) as err:
+        ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log"}}})
+    assert "the median step is 10 ms" in str(err.value) and "times.dt.round('10ms')" in str(err.value), str(err.value)
+    frame["time"] = frame["time"].dt.round("10ms")
+    summary = ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log"}}})
+    assert summary["freq"] == "10ms" and summary["n_slices"] == 1

@@ -114,6 +114,7 @@ class TimeStep:
     freq: str | None
     delta: float
     regular_share: float  # share of consecutive row pairs exactly one step apart
+    median: float = 0.0  # median positive step (what a jittered clock's rows are apart)
 
 
 def _count(counts: dict, steps: np.ndarray) -> None:
@@ -170,7 +171,23 @@ class StepCounter:
             return TimeStep(None, 1.0, 0.0)
         most = max(self.steps.values())
         delta = float(min(v for v, n in self.steps.items() if n == most))  # ties: the shortest step
-        return TimeStep(tick_alias(delta) if self.dates else None, delta, most / max(1, self.pairs))
+        return TimeStep(tick_alias(delta) if self.dates else None, delta, most / max(1, self.pairs), _median(self.steps))
+
+
+def irregular_hint(step: TimeStep, dates: bool) -> str:
+    """What a refusal of irregular steps adds: the median step and, for dates, the rounding that
+    puts a jittered clock on its grid (``times.dt.round('10ms')``)."""
+    if step.median <= 0:
+        return ""
+    if not dates:
+        return f"; the median step is {step.median:g}"
+    grid = pd.Timedelta(int(round(step.median)), unit="ns")
+    units = ("D", "h", "min", "s", "ms", "us", "ns")
+    lead = next((k for k, u in enumerate(units) if grid >= pd.Timedelta(1, unit=u)), len(units) - 1)
+    rounded = grid.round(units[min(lead + 1, len(units) - 1)])  # a unit finer than the step: 1.5 s stays 1.5 s
+    alias = tick_alias(float(rounded.value)) or f"{int(rounded.value)}ns"
+    return (f"; the median step is {step_in_words(alias, float(rounded.value), 'datetime')}: for a clock that jitters around it, "
+            f"round the times first (pandas: times.dt.round('{alias}'))")
 
 
 def _median(counts: dict[int, int]) -> float:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, slice_breaks, stored_ns, tick_alias
+from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, irregular_hint, slice_breaks, stored_ns, tick_alias
 from knowit.data.importing import (
     INTERNAL, REGULAR_SHARE, LeftOut, interpolate_missing, report_drops, declared_step, time_values, drop_duplicate_times,
     drop_missing_rows, label_codes, left_out_columns, numeric_column, resolve_columns, sorted_classes, warn_unused_time,
@@ -299,7 +299,7 @@ class SeriesImport:
             if step.regular_share < REGULAR_SHARE and self.n_out > len(instances):
                 raise KnowItDataError(
                     f"data_import.raw_data: the time steps of {name!r} are irregular (the most common step covers "
-                    f"{step.regular_share:.0%} of them); {HOW_TO_DECLARE}"
+                    f"{step.regular_share:.0%} of them); {HOW_TO_DECLARE}{irregular_hint(step, kind == 'datetime')}"
                 )
             return step.freq, step.delta
         if freq is not None:
