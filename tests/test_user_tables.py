@@ -249,6 +249,9 @@ def test_a_jittered_sensor_clock_is_refused_with_its_median_step_and_the_roundin
     with pytest.raises(KnowItDataError) as err:
         ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log"}}})
     assert "the median step is 10 ms" in str(err.value) and "times.dt.round('10ms')" in str(err.value), str(err.value)
+    with pytest.raises(KnowItDataError) as err:  # declaring the step does not put the rows on it
+        ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log", "freq": "10ms"}}})
+    assert "longest contiguous slice" in str(err.value) and "times.dt.round('10ms')" in str(err.value), str(err.value)
     frame["time"] = frame["time"].dt.round("10ms")
     summary = ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log"}}})
     assert summary["freq"] == "10ms" and summary["n_slices"] == 1

@@ -132,6 +132,7 @@ class SeriesImport:
         self.last_key: tuple[Any, Any] | None = None
         self.held: pd.DataFrame | None = None  # rows an interpolation cannot fill yet
         self.runs: list[tuple[str, int]] = []  # (instance, its first stored row)
+        self.observed = None  # the rows' own steps when a frequency was declared (frequency.TimeStep)
         self.class_rows: dict[str, np.ndarray] = {}
         self.values: NpyAppender | None = None
         self.times: NpyAppender | None = None
@@ -308,7 +309,8 @@ class SeriesImport:
             counter = StepCounter(dates=False)
             for _, t, inst in self._time_chunks():
                 counter.feed(t, inst)
-            return freq, counter.result().delta
+            self.observed = counter.result()  # the steps the rows really have, for a refusal below
+            return freq, self.observed.delta
         return (tick_alias(delta) if kind == "datetime" else None), delta
 
     def finish(self) -> SeriesData:
@@ -355,6 +357,7 @@ class SeriesImport:
                 f"data_import.raw_data: the longest contiguous slice of {name!r} has {longest} rows, fewer than "
                 f"{meta['min_rows']} (one window of the default config); set meta.min_rows (--min-rows) to import it anyway"
                 + ("" if freq else f", or {HOW_TO_DECLARE}")
+                + (irregular_hint(self.observed, True) if self.observed is not None and self.observed.regular_share < REGULAR_SHARE else "")
             )
         # the store's files read (not mapped) block by block: the series may exceed RAM
         data.content_hash = data.fingerprint((npy_blocks(self.folder / VALUES_FILE, self.batch_rows),
