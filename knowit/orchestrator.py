@@ -262,6 +262,11 @@ def fit(cfg: RunConfig, resume: tuple[Path, Path] | None, metric_names: list[Any
     module = _build_module(cfg, datamodule)
     run, ddp_child = _claim(run, cfg, resume, replace_hint)
     summary = _first_summary(cfg, model_name, module, datamodule)
+    if not ddp_child:  # every rank builds the same model and data: rank 0 says so once
+        log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{_n_parameters(module):,}",
+                 f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")
+        for warning in datamodule.warnings:
+            log.warning("%s", warning)
     writer = _Writer(run, enabled=not ddp_child)
     attempt = ResumeAttempt(run) if resume and not ddp_child else None
     trainer = None
@@ -336,8 +341,6 @@ def _build_module(cfg: RunConfig, datamodule: Any) -> Any:
     if cfg.trainer.compile:
         # In place: parameter names (and checkpoints) stay those of the plain model.
         module.model.compile(backend=compile_backend(cfg.trainer.compile))
-    log.info("model: %s, %s parameters (%s trainable)", cfg.arch.name, f"{_n_parameters(module):,}",
-             f"{sum(p.numel() for p in module.model.parameters() if p.requires_grad):,}")
     return module
 
 
@@ -388,8 +391,6 @@ def _first_summary(cfg: RunConfig, model_name: str, module: Any, datamodule: Any
             "metrics": "original units",
         },
     }
-    for warning in datamodule.warnings:
-        log.warning("%s", warning)
     arch_info = getattr(module.model, "arch_info", None)
     if callable(arch_info):  # what the arch reports about itself, e.g. a TCN's receptive field
         summary["arch_info"] = arch_info()

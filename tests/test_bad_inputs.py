@@ -172,11 +172,24 @@ class _Payload:
         return (Path.touch, (Path(self.marker),))
 
 
-def test_truncated_checkpoint_is_a_clear_error(trained: Path) -> None:
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda raw: raw[:200], "the file is truncated or corrupted (not the zip archive torch.save writes)"),
+        (lambda raw: bytes(range(7, 107)), "the file is truncated or corrupted (not the zip archive torch.save writes)"),
+        (lambda raw: b"", "the file is empty"),
+    ],
+    ids=["truncated", "random-bytes", "empty"],
+)
+def test_damaged_checkpoint_is_a_clear_error(trained: Path, damage, reason: str) -> None:
+    """The reason in words, not torch's (``[Errno 22]``, ``EOFError``, or advice to load with
+    ``weights_only=False``, which is the unsafe thing to do with a file of unknown origin)."""
     for ckpt in (trained / "checkpoints").glob("*.ckpt"):
-        ckpt.write_bytes(ckpt.read_bytes()[:200])
-    with pytest.raises(KnowItRunError, match=r"^checkpoint: .*cannot be loaded safely"):
+        ckpt.write_bytes(damage(ckpt.read_bytes()))
+    with pytest.raises(KnowItRunError) as err:
         KnowIt.load(trained)
+    message = str(err.value)
+    assert re.fullmatch(r"checkpoint: \S+\.ckpt cannot be loaded: " + re.escape(reason), message), message
 
 
 def test_pickle_payload_in_checkpoint_never_runs(trained: Path, tmp_path: Path) -> None:
@@ -185,7 +198,7 @@ def test_pickle_payload_in_checkpoint_never_runs(trained: Path, tmp_path: Path) 
     payload.marker = str(marker)
     for ckpt in (trained / "checkpoints").glob("*.ckpt"):
         torch.save({"state_dict": {}, "evil": payload}, ckpt)
-    with pytest.raises(KnowItRunError, match=r"^checkpoint: "):
+    with pytest.raises(KnowItRunError, match=r"^checkpoint: \S+ cannot be loaded safely: it holds \S+, which weights-only loading refuses; knowit never unpickles code$"):
         KnowIt.load(trained)
     assert not marker.exists()
 

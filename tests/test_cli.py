@@ -60,6 +60,6 @@ def test_import_warning_is_one_knowit_line_without_source(tmp_path: Path, exp_di
     (tmp_path / "sales.csv").write_text("\n".join(rows) + "\n")
     out = run_cli(["import", "sales.csv", "--name", "sales", "--time-column", "date", "--min-rows", "2"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
-    warned = [line for line in out.stderr.splitlines() if "dropped 1 rows" in line]
-    assert warned and warned[0].startswith("knowit: warning: dataset 'sales': dropped 1 rows"), out.stderr
+    warned = [line for line in out.stderr.splitlines() if "dropped 1 row with a missing value" in line]
+    assert warned and warned[0].startswith("knowit: warning: dataset 'sales': dropped 1 row with a missing value"), out.stderr
     assert "importing.py" not in out.stderr and "UserWarning" not in out.stderr, out.stderr

@@ -85,6 +85,7 @@ def test_cli_import_and_describe(exp_dir, tmp_path, cli_main):
     _frame(25).rename_axis("time").reset_index().to_csv(path, index=False)
     short = cli_main(["import", str(path), "--name", "fromcli", "--targets", "b"], cwd=tmp_path, exp_dir=exp_dir)
     assert short.returncode == 2 and "longest contiguous slice of 'fromcli' has 25 rows, fewer than 32" in short.stderr
+    assert "set --min-rows to import it anyway" in short.stderr  # the flag once, not "--min-rows (--min-rows)"
     done = cli_main(["import", str(path), "--name", "fromcli", "--targets", "b", "--min-rows", "25"], cwd=tmp_path, exp_dir=exp_dir)
     assert done.returncode == 0, done.stderr
     assert "n_rows: 25" in done.stdout and "time_step: 1 h" in done.stdout

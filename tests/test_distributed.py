@@ -139,6 +139,7 @@ def test_torchrun_two_processes_train_one_run_directory(tmp_path):
     out = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("run directory:") == 1  # rank 0 reports, rank 1 stays quiet
+    assert out.stdout.count("model: lstm") == 1, out.stdout  # also before the ranks agree on the run directory
     assert [p.name for p in (exp_dir / "models").iterdir()] == ["tr"]
     run_dir = exp_dir / "models" / "tr"
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.yaml", "metrics.csv", "predictions", "scalers.json", "summary.json", "visualizations"]
@@ -160,3 +161,60 @@ def test_torchrun_two_processes_train_one_run_directory(tmp_path):
         steps.append(len(shard))
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["global_step"] == sum(steps) and sum(steps) < 2 * len(single)
+
+
+
+def _steps_with_own_states(rank: int, world: int, init_file: str, out: str) -> None:
+    """One of two gloo processes: a KnowItModule LSTM with tracking, under DDP, takes three steps
+    on its own inputs, the second on a partial batch on rank 1 (5 rows, the last batch of a shard),
+    and records the carried state at the start and the end of each forward."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from knowit.training.module import KnowItModule
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    module = KnowItModule("knowit.default_archs.lstm", {"width": 4, "internal_state": {"tracking": True}}, [6, 2], [1, 1],
+                          "regression", "mse_loss", ["mae"], target_scaling={"shift": [0.0], "scale": [2.0]})
+    state = next(m for m in module.modules() if type(m).__name__ == "InternalState")
+    starts, ends = [], []
+    module.model.register_forward_pre_hook(lambda *_: starts.append(None if state.h0 is None else state.h0.clone()))
+    ddp = DistributedDataParallel(module)
+    for rows in (8, (8, 5)[rank], 8):
+        ddp(torch.full((rows, 6, 2), float(rank + 1))).sum().backward()  # each forward after the first syncs DDP's buffers
+        ends.append(state.h0.clone())
+    # the carried state each forward starts from is the one this rank's previous forward left
+    own = [bool(torch.equal(start[:, : len(end[0])], end[:, : start.shape[1]])) for start, end in zip(starts[1:], ends[:-1])]
+    gathered: list = [None] * world
+    dist.all_gather_object(gathered, {"own": own, "ignored": sorted(module._ddp_params_and_buffers_to_ignore)})
+    if rank == 0:
+        Path(out).write_text(json.dumps(gathered))
+    dist.destroy_process_group()
+
+
+def test_ddp_keeps_each_process_carried_states_its_own(tmp_path):
+    """DDP broadcasts rank 0's buffers before every training forward. An LSTM's carried states
+    were buffers: rank 1 continued from rank 0's states, and when the ranks' batches differed in
+    size (a shard's partial last batch) gloo aborted the run ("Received data size doesn't match").
+    Buffers registered empty (per-process states) are left out of that broadcast."""
+    import knowit.training.module  # noqa: F401 - imported once here, inherited by the forked processes
+
+    out = tmp_path / "states.json"
+    torch.multiprocessing.start_processes(
+        _steps_with_own_states, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, start_method="fork"
+    )
+    ranks = json.loads(out.read_text())
+    assert [r["own"] for r in ranks] == [[True, True], [True, True]]
+    assert ranks[0]["ignored"] == ["model._internal.c0", "model._internal.h0"]
+
+
+def test_lightning_ddp_start_up_lines_stay_out_of_the_output():
+    """``trainer=ddp_cpu`` printed Lightning's "Initializing distributed: GLOBAL_RANK: 1, MEMBER:
+    2/2", one line per rank, between the model line and the first epoch."""
+    import logging
+
+    from knowit.training.trainer import quiet_lightning
+
+    quiet_lightning()
+    assert not logging.getLogger("lightning_fabric.utilities.distributed").isEnabledFor(logging.INFO)

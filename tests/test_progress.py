@@ -63,3 +63,48 @@ def test_api_training_and_sweep_report_by_default(ki, capsys: pytest.CaptureFixt
     assert len(jobs) == 2 and not any(line.startswith("epoch ") for line in out), out  # one line per job, not per epoch
     assert re.match(r"^sweep job 1/2  arch\.hidden=4  completed  valid_loss_scaled \S+  \d+\.\d s$", jobs[0]), jobs[0]
     assert jobs[1].startswith("sweep job 2/2  arch.hidden=8  completed")
+
+
+def test_a_long_epoch_in_a_log_reports_its_batches_while_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """Piped to a log, an epoch of an hour printed nothing until it ended (issue 25's users read
+    SLURM logs): a line every ``interval_s`` says how far the epoch is and when it will end. It
+    comes from a timer thread, so a training step pays nothing for it."""
+    import time
+
+    import pytorch_lightning as pl
+    import torch
+
+    from knowit.training.progress import EpochLines
+
+    class Slow(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, _):
+            time.sleep(0.02)
+            return self.layer(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    history = types.SimpleNamespace(rows=[])
+    lines = EpochLines(history, None, interval_s=0.1)
+
+    class Row(pl.Callback):  # what EpochHistory records, before EpochLines prints it
+        def on_train_epoch_end(self, trainer, module):
+            history.rows.append({"epoch": trainer.current_epoch, "epoch_time": 1.0, "train_loss": 0.5})
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(40, 2)), batch_size=1)
+    trainer = pl.Trainer(max_epochs=2, callbacks=[Row(), lines], logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer.fit(Slow(), loader)
+    out = capsys.readouterr().out.splitlines()
+    ticks = [line for line in out if re.fullmatch(r"epoch [12]/2  batch \d+/40  \d+\.\d batches/s  \d+:\d\d  eta \d+:\d\d in this epoch", line)]
+    assert len(ticks) >= 4, out  # ~0.8 s an epoch, a line every 0.1 s
+    done = [int(re.search(r"batch (\d+)/", line).group(1)) for line in ticks if line.startswith("epoch 1/2")]
+    assert done == sorted(done) and 0 < done[0] and done[-1] <= 40
+    ends = [i for i, line in enumerate(out) if re.match(r"epoch \d/2  train_loss", line)]
+    assert len(ends) == 2 and ends[1] == len(out) - 1, out  # the epoch lines as before, the last line last
+    assert not any(line.startswith("epoch 1/2  batch") for line in out[ends[0]:]), out  # no tick after its epoch ended
+    assert not lines.ticking()  # the timer stops with the epoch: nothing prints after the run

@@ -74,3 +74,184 @@ def test_a_set_emptied_by_the_purge_gap_names_the_window_as_the_cause(ki, tmp_pa
     assert message.startswith("data.in_chunk/out_chunk: the valid set is empty with split_method=chronological"), message
     assert "21 rows" in message and "purged" in message
     assert not (ki.exp_dir / "models" / "long_window").exists()
+
+
+@pytest.mark.parametrize("step_ms", [10, 1])
+def test_a_sensor_log_sampled_at_100_hz_or_1_khz_is_one_slice_with_exact_times(ki, step_ms):
+    """Stored as float64 nanoseconds, a 2026 time is exact only to 256 ns: a 10 ms step read
+    back as 9,999,872 or 10,000,128 ns, every pair of rows was a gap and the import refused
+    the log ("longest contiguous slice has 3 rows"). Read back to the microsecond, it is one
+    slice at its own frequency, cut only at its real gap, and predictions carry its times."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+
+    n = 300
+    times = pd.Timestamp("2026-03-01 08:00:00") + pd.to_timedelta(np.arange(n) * step_ms, unit="ms")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"time": times, "a": rng.standard_normal(n), "b": rng.standard_normal(n)}).drop(index=range(150, 155))
+    summary = ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log", "targets": ["b"]}}})
+    assert summary["freq"] == {10: "10ms", 1: "ms"}[step_ms] and summary["time_step"] == f"{step_ms} ms"
+    assert summary["n_slices"] == 2 and summary["slice_length"]["max"] == 150
+    ki.train_model("log_model", {"data": {"name": "log", "in_chunk": [-3, 0], "out_chunk": [1, 1]}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    predicted = ki.generate_predictions("log_model")
+    assert len(predicted) > 0
+    assert set(predicted["time"]) <= set(frame["time"])  # the log's own stamps, not 08:00:00.009999872
+
+
+def test_a_model_on_imported_data_with_the_default_split_backtests_without_refit(ki, tmp_path, capsys):
+    """An imported dataset's config leaves ``split_method: auto``, which is chronological for a
+    series; the backtest refused it as "trained on a auto split" (the built-in series name
+    chronological explicitly, so only users' data met the refusal)."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+    from knowit.cli import main
+
+    path = tmp_path / "sales.csv"
+    _stores_table(n_stores=2, days=120).to_csv(path, index=False)
+    _import(ki, path, time_column="date", instance_column="store")
+    ki.train_model("shop_m", {"data": {"name": "shop", "in_chunk": [-6, 0], "out_chunk": [1, 2]}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    assert "split_method: auto" in (ki.exp_dir / "models" / "shop_m" / "config.yaml").read_text()
+    assert main(["backtest", "shop_m", "--folds", "2", "--exp-dir", str(ki.exp_dir)]) == 0, capsys.readouterr().err
+    assert "backtest: 2 folds, expanding window, the trained model" in capsys.readouterr().out
+
+
+def test_a_text_cell_deep_in_a_large_csv_gets_knowit_words_not_pandas_advice(ki, tmp_path):
+    """pandas reads a CSV batch in pieces and warned "Columns (1: a) have mixed types. Specify
+    dtype option on import or set low_memory=False": options a knowit user cannot pass. The
+    import's own check names the cell; with --coerce the only warning is the dropped row."""
+    n = 300_000
+    frame = pd.DataFrame({"time": np.arange(n), "a": np.arange(n) % 7 * 1.5})
+    frame["a"] = frame["a"].astype(object)
+    frame.loc[n - 5, "a"] = "bad"
+    path = tmp_path / "log.csv"
+    frame.to_csv(path, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "log", "coerce": True}}})
+    assert [str(w.message) for w in caught] == ["dataset 'log': dropped 1 row with a missing value (0.0% of 300000); each cuts its slice"]
+
+
+def test_an_empty_column_is_refused_with_the_components_that_leave_it_out(tmp_path, exp_dir, cli_main):
+    table = _stores_table(n_stores=1)
+    table["returns"] = np.nan  # a column the export always writes, never filled
+    table.to_csv(tmp_path / "one.csv", index=False)
+    out = cli_main(["import", "one.csv", "--name", "shop", "--time-column", "date", "--min-rows", "10"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr == ("knowit: error: --components: column 'returns' holds only missing values; "
+                          "leave it out by naming the others: --components sales,promo\n"), out.stderr
+    assert not (exp_dir / "datasets" / "shop").exists()
+
+
+
+def test_predicted_rows_gather_into_one_growing_block():
+    """``predict_set`` keeps a set's outputs, targets and points in one block per array that
+    doubles when full, not one small tensor per batch: on a 4M-row sensor log, predicting the
+    800k-point test set in batches of 4096 held 2 GB of glibc heap that way (pinned by the
+    16 KB results between the forward's freed activations; measured, see the issue-25 note)."""
+    from knowit.results.predictions import GrowingRows
+
+    rows = GrowingRows()
+    batches = [np.full((n, 1, 2), k, dtype=np.float32) for k, n in enumerate([700, 1000, 3, 4096, 1])]
+    sizes = []
+    for batch in batches:
+        rows.add(batch)
+        sizes.append(len(rows.block))
+    assert np.array_equal(rows.rows(), np.concatenate(batches)) and rows.rows().dtype == np.float32
+    assert sizes == [1024, 2048, 2048, 5799, 11598]  # at least doubled when full: a few blocks, not one per batch
+
+
+def test_predicting_a_frame_of_several_stores_is_refused_naming_the_column(ki, tmp_path):
+    """``KnowIt.load(run).predict(frame)`` reads a frame as one series: the tail of a store table
+    holding two stores gave windows that ran from one store into the next, silently."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+    from knowit import KnowIt
+    from knowit.errors import KnowItDataError
+
+    table = _stores_table(n_stores=2, days=60)
+    table.to_csv(tmp_path / "sales.csv", index=False)
+    _import(ki, tmp_path / "sales.csv", time_column="date", instance_column="store")
+    result = ki.train_model("shop_m", {"data": {"name": "shop", "in_components": ["sales", "promo"], "in_chunk": [-6, 0], "out_chunk": [1, 1]},
+                                       "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    model = KnowIt.load(result.run_dir)
+    with pytest.raises(KnowItDataError) as err:
+        model.predict(table.iloc[45:75])  # the last 15 days of store_00, the first 15 of store_01
+    assert str(err.value) == ("new_data: column 'store' holds 2 of the dataset's instances (store_00, store_01); "
+                              "predict one series at a time, e.g. frame[frame['store'] == 'store_00']")
+    one = model.predict(table[table["store"] == "store_01"].tail(30))
+    assert len(one) == 30 - 6 and list(one.columns) == ["sales"]
+
+
+def test_series_plot_date_labels_do_not_run_into_each_other(tmp_path, monkeypatch):
+    """A 5-week panel of daily points drew "2024-06-292024-07-01": two tick labels on top of
+    each other. Every panel's labels now sit side by side."""
+    import knowit.plots.results as results
+
+    drawn = []
+    monkeypatch.setattr(results, "_save", lambda fig, path: drawn.append(fig) or path)
+    rows = []
+    for instance, (start, days) in {"store_00": ("2024-06-26", 35), "store_01": ("2024-01-01", 360)}.items():
+        for k, t in enumerate(pd.date_range(start, periods=days, freq="D")):
+            rows.append({"instance": instance, "slice": 0, "time": t, "step": 1, "component": "sales", "target": 5000.0 + k, "prediction": 5100.0 + k})
+    results.series_plot(pd.DataFrame(rows), tmp_path / "series.png", title="t")
+    fig = drawn[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = [label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_visible() and label.get_text()]
+        assert len(boxes) >= 3
+        assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [label.get_text() for label in ax.get_xticklabels()]
+
+
+def test_comparing_runs_on_other_points_names_the_cause_not_the_seed(ki, tmp_path):
+    """Two runs on imported data (``split_method: auto``, chronological for a series) with other
+    windows and other seeds: the refusal blamed the seed too, which splits nothing here."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+    from knowit.errors import KnowItRunError
+
+    _stores_table(n_stores=2, days=120).to_csv(tmp_path / "sales.csv", index=False)
+    _import(ki, tmp_path / "sales.csv", time_column="date", instance_column="store")
+    for name, lo, seed in (("a", -6, 1), ("b", -9, 2)):
+        ki.train_model(name, {"data": {"name": "shop", "in_chunk": [lo, 0], "out_chunk": [1, 1]}, "arch": {"name": TINY_ARCH},
+                              "trainer": TINY_TRAINER}, overrides=[f"seed={seed}"])
+    with pytest.raises(KnowItRunError) as err:
+        ki.compare(["a", "b"])
+    assert "data.in_chunk [-6, 0] vs [-9, 0]" in str(err.value) and "seed" not in str(err.value), str(err.value)
+
+
+def test_cli_import_hints_name_the_flags_to_pass(tmp_path, exp_dir):
+    """The CLI's import speaks in flags, in its warnings too (the API's say meta.<key>)."""
+    from conftest import run_cli
+
+    _stores_table().to_csv(tmp_path / "sales.csv", index=False)
+    out = run_cli(["import", "sales.csv", "--name", "shop", "--targets", "sales", "--min-rows", "10"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ("knowit: warning: dataset 'shop': no time column, so the rows are numbered in file order; column 'date' holds "
+                          "dates: pass --time-column date to use them; if column 'store' tells the series apart, pass --instance-column store\n")
+
+
+def test_a_text_cell_is_counted_in_words(tmp_path, exp_dir, cli_main):
+    table = _stores_table(n_stores=1)
+    table["sales"] = table["sales"].astype(object)
+    table.loc[7, "sales"] = "n/a?"
+    table.to_csv(tmp_path / "one.csv", index=False)
+    out = cli_main(["import", "one.csv", "--name", "shop", "--time-column", "date", "--min-rows", "10"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2 and "column 'sales' is not numeric: row 7 holds 'n/a?' (1 such cell); fix them" in out.stderr, out.stderr
+
+
+def test_a_jittered_sensor_clock_is_refused_with_its_median_step_and_the_rounding_that_fixes_it(ki):
+    """A 100 Hz clock that jitters by half a millisecond has no exact step: the refusal said only
+    'declare the step with {"freq": "MS"}', which leaves every row its own slice."""
+    from knowit.errors import KnowItDataError
+
+    n = 400
+    rng = np.random.default_rng(0)
+    jitter = rng.integers(-1, 2, n) * 0.5
+    times = pd.Timestamp("2026-03-01") + pd.to_timedelta(np.arange(n) * 10 + jitter, unit="ms")
+    frame = pd.DataFrame({"time": times, "a": rng.standard_normal(n), "b": rng.standard_normal(n)})
+    with pytest.raises(KnowItDataError) as err:
+        ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log"}}})
+    assert "the median step is 10 ms" in str(err.value) and "times.dt.round('10ms')" in str(err.value), str(err.value)
+    with pytest.raises(KnowItDataError) as err:  # declaring the step does not put the rows on it
+        ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log", "freq": "10ms"}}})
+    assert "longest contiguous slice" in str(err.value) and "times.dt.round('10ms')" in str(err.value), str(err.value)
+    frame["time"] = frame["time"].dt.round("10ms")
+    summary = ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log"}}})
+    assert summary["freq"] == "10ms" and summary["n_slices"] == 1

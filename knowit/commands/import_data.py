@@ -59,7 +59,9 @@ def in_cli_words(message: str) -> str:
         return "--" + key.replace("_", "-") if key in FLAGS else f"--meta {key}"
 
     message = message.replace("data_import.raw_data:", "path:").replace("overwrite=True", "--overwrite")
-    return re.sub(r"\bmeta\.(\w+)", flag, message)
+    message = re.sub(r"\bmeta\.(\w+)", flag, message)
+    # "meta.min_rows (--min-rows)" and "meta.time_column (--time-column date)" name the flag once
+    return re.sub(r"(--[\w-]+) \(\1( [^)]*)?\)", r"\1\2", message)
 
 
 def run(ns) -> int:
@@ -68,11 +70,21 @@ def run(ns) -> int:
     from knowit.config.imported_data import data_config_path, next_command
     from knowit.errors import KnowItError
 
+    import warnings
+
     ki = KnowIt(ns.exp_dir)
-    try:
-        summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite, batch_rows=ns.batch_rows)
-    except KnowItError as err:
-        raise type(err)(in_cli_words(str(err))) from None
+    with warnings.catch_warnings(record=True) as caught:  # told again below, in the CLI's words
+        warnings.simplefilter("always")
+        try:
+            summary = ki.import_dataset({"data_import": {"raw_data": ns.path, "meta": _meta(ns)}}, overwrite=ns.overwrite, batch_rows=ns.batch_rows)
+        except KnowItError as err:
+            failed: KnowItError | None = type(err)(in_cli_words(str(err)))
+        else:
+            failed = None
+    for w in caught:
+        warnings.warn_explicit(in_cli_words(str(w.message)), w.category, w.filename, w.lineno)
+    if failed is not None:
+        raise failed from None
     print(f"imported {ns.name!r} into {ki.exp_dir / 'datasets' / ns.name}")
     print_summary(summary)
     print(f"data config: {data_config_path(ki.exp_dir, ns.name)} (select it with data={ns.name})")

@@ -160,7 +160,9 @@ def run_backtest(exp_dir: str | Path, model_name: str, given: BacktestOptions, *
         raise KnowItRunError(f"model_name: {model_name!r} holds {summary['repeats']} repeats; backtest one of them ({model_name}/rep-0)")
     cfg = run_config(RunDir(path), exp_dir=Path(exp_dir))  # the run folder never chooses code (see results/load.py)
     _check_series(cfg)
-    if not refit and cfg.data.split_method != "chronological":
+    from knowit.data.splitting import resolve_split_method
+
+    if not refit and resolve_split_method(cfg.data.split_method, arrays=False) != "chronological":  # a series: auto is chronological
         raise KnowItConfigError(f"refit: the model was trained on a {cfg.data.split_method} split, so its training rows lie "
                                 "among the backtest's test rows; pass refit=true (--refit) to train each fold afresh")
     folder = path / "backtests" / f"{mode}-{folds}folds{'-refit' if refit else ''}"

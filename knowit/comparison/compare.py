@@ -78,7 +78,12 @@ def _repeat_dirs(path: Path) -> list[Path]:
 
 
 def point_keys(frame: pd.DataFrame) -> list[str]:
-    return ["instance", "slice", "time"] if "instance" in frame.columns else ["sample"]
+    return ["sample"] if is_array_table(frame) else ["instance", "slice", "time"]
+
+
+def is_array_table(frame: pd.DataFrame) -> bool:
+    """Whether a predictions table holds an array dataset's samples (no instance, slice, time)."""
+    return "instance" not in frame.columns
 
 
 def load_predictions(exp_dir: Path, name: str, set_name: str) -> RunPredictions:
@@ -135,7 +140,10 @@ def check_comparable(runs: list[RunPredictions], set_name: str) -> None:
                 f"data.{k} {getattr(first.cfg.data, k, None)!r} vs {getattr(other.cfg.data, k, None)!r}"
                 for k in DATA_KEYS if getattr(first.cfg.data, k, None) != getattr(other.cfg.data, k, None)
             ]
-            if first.cfg.seed != other.cfg.seed and getattr(first.cfg.data, "split_method", None) != "chronological":
+            from knowit.data.splitting import resolve_split_method
+
+            method = resolve_split_method(str(getattr(first.cfg.data, "split_method", "auto")), arrays=is_array_table(first.frame))
+            if first.cfg.seed != other.cfg.seed and method.endswith("random"):  # only a random split depends on the seed
                 config_diff.append(f"seed {first.cfg.seed} vs {other.cfg.seed} (seeds the split)")
             why = f" ({'; '.join(config_diff)})" if config_diff else ""
             raise KnowItRunError(

@@ -44,6 +44,17 @@ def parse_freq(freq: str, key: str = "meta.freq") -> pd.DateOffset:
     return offset
 
 
+def stored_ns(times: np.ndarray) -> np.ndarray:
+    """Stored datetimes (float64 nanoseconds since 1970) as int64 nanoseconds, rounded to the
+    microsecond. float64 holds a time of 2004-2112 only to within 256-512 ns, so a 10 ms step
+    would read back as 9,999,872 or 10,000,128 ns (every row pair a gap); to the microsecond
+    the stored value is exact again. Integer input (already nanoseconds) passes unchanged."""
+    times = np.asarray(times)
+    if np.issubdtype(times.dtype, np.integer):
+        return times.astype(np.int64, copy=False)
+    return np.rint(times / 1e3).astype(np.int64) * 1000
+
+
 def _local(times_ns: np.ndarray, tz: str | None) -> pd.DatetimeIndex:
     index = pd.DatetimeIndex(np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]"))
     if tz:
@@ -103,6 +114,7 @@ class TimeStep:
     freq: str | None
     delta: float
     regular_share: float  # share of consecutive row pairs exactly one step apart
+    median: float = 0.0  # median positive step (what a jittered clock's rows are apart)
 
 
 def _count(counts: dict, steps: np.ndarray) -> None:
@@ -146,7 +158,7 @@ class StepCounter:
                     del self.calendar[alias]
             if self.calendar:
                 _count(self.ns_steps, np.diff(times_ns)[same])
-        diffs = np.diff(np.asarray(times, dtype=np.float64))[same]
+        diffs = np.diff(np.asarray(times)).astype(np.float64)[same]  # int64 ns differenced before the cast: exact
         _count(self.steps, diffs[diffs > 0])
         return self
 
@@ -159,7 +171,23 @@ class StepCounter:
             return TimeStep(None, 1.0, 0.0)
         most = max(self.steps.values())
         delta = float(min(v for v, n in self.steps.items() if n == most))  # ties: the shortest step
-        return TimeStep(tick_alias(delta) if self.dates else None, delta, most / max(1, self.pairs))
+        return TimeStep(tick_alias(delta) if self.dates else None, delta, most / max(1, self.pairs), _median(self.steps))
+
+
+def irregular_hint(step: TimeStep, dates: bool) -> str:
+    """What a refusal of irregular steps adds: the median step and, for dates, the rounding that
+    puts a jittered clock on its grid (``times.dt.round('10ms')``)."""
+    if step.median <= 0:
+        return ""
+    if not dates:
+        return f"; the median step is {step.median:g}"
+    grid = pd.Timedelta(int(round(step.median)), unit="ns")
+    units = ("D", "h", "min", "s", "ms", "us", "ns")
+    lead = next((k for k, u in enumerate(units) if grid >= pd.Timedelta(1, unit=u)), len(units) - 1)
+    rounded = grid.round(units[min(lead + 1, len(units) - 1)])  # a unit finer than the step: 1.5 s stays 1.5 s
+    alias = tick_alias(float(rounded.value)) or f"{int(rounded.value)}ns"
+    return (f"; the median step is {step_in_words(alias, float(rounded.value), 'datetime')}: for a clock that jitters around it, "
+            f"round the times first (pandas: times.dt.round('{alias}'))")
 
 
 def _median(counts: dict[int, int]) -> float:
@@ -204,7 +232,7 @@ def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | Non
             when = _local(np.asarray(times[first:first + 1], dtype=np.int64), tz)[0]
             raise KnowItDataError(f"meta.freq: row {first_row + first} at {when} is not on the {freq!r} grid; {HOW_TO_DECLARE}")
         return new_instance | (np.diff(ordinals) != step)
-    step = np.diff(np.asarray(times, dtype=np.float64))
+    step = np.diff(np.asarray(times)).astype(np.float64)
     return new_instance | (np.abs(step - delta) > 1e-6 * max(abs(delta), 1.0))
 
 
@@ -228,7 +256,7 @@ def display_times(times: np.ndarray, time_kind: str, tz: str | None = None) -> n
     """Stored times as users read them: dates (in their zone, when the import had one), else numbers."""
     if time_kind != "datetime":
         return times
-    stamps = np.asarray(times).astype(np.int64).astype("datetime64[ns]")
+    stamps = stored_ns(times).astype("datetime64[ns]")
     if not tz:
         return stamps
     return pd.DatetimeIndex(stamps).tz_localize("UTC").tz_convert(tz)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, slice_breaks, tick_alias
+from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, irregular_hint, slice_breaks, stored_ns, tick_alias
 from knowit.data.importing import (
     INTERNAL, REGULAR_SHARE, LeftOut, interpolate_missing, report_drops, declared_step, time_values, drop_duplicate_times,
     drop_missing_rows, label_codes, left_out_columns, numeric_column, resolve_columns, sorted_classes, warn_unused_time,
@@ -58,7 +58,9 @@ def _cannot_read(path: Path, err: Exception) -> KnowItDataError:
 
 def _file_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
     if path.suffix.lower() in (".csv", ".txt"):
-        with pd.read_csv(path, chunksize=batch_rows) as reader:
+        # low_memory=False: one parse per batch. Parsed in pieces, a column with one text cell
+        # made pandas warn about options of its own; the import names the cell itself.
+        with pd.read_csv(path, chunksize=batch_rows, low_memory=False) as reader:
             yield from reader
         return
     import pyarrow as pa
@@ -130,6 +132,7 @@ class SeriesImport:
         self.last_key: tuple[Any, Any] | None = None
         self.held: pd.DataFrame | None = None  # rows an interpolation cannot fill yet
         self.runs: list[tuple[str, int]] = []  # (instance, its first stored row)
+        self.observed = None  # the rows' own steps when a frequency was declared (frequency.TimeStep)
         self.class_rows: dict[str, np.ndarray] = {}
         self.values: NpyAppender | None = None
         self.times: NpyAppender | None = None
@@ -263,7 +266,7 @@ class SeriesImport:
         for block in npy_blocks(self.folder / TIMES_FILE, self.batch_rows):
             t = np.concatenate([last, block])
             rows = np.arange(lo, lo + len(t))
-            yield lo, (t.astype(np.int64) if self.time_kind == "datetime" else t), np.searchsorted(starts, rows, side="right") - 1
+            yield lo, (stored_ns(t) if self.time_kind == "datetime" else t), np.searchsorted(starts, rows, side="right") - 1
             lo, last = lo + len(t) - 1, block[-1:]
 
     def _relabel(self, components: list[str]) -> tuple[dict[str, list[str]], dict[str, dict[str, int]]]:
@@ -297,7 +300,7 @@ class SeriesImport:
             if step.regular_share < REGULAR_SHARE and self.n_out > len(instances):
                 raise KnowItDataError(
                     f"data_import.raw_data: the time steps of {name!r} are irregular (the most common step covers "
-                    f"{step.regular_share:.0%} of them); {HOW_TO_DECLARE}"
+                    f"{step.regular_share:.0%} of them); {HOW_TO_DECLARE}{irregular_hint(step, kind == 'datetime')}"
                 )
             return step.freq, step.delta
         if freq is not None:
@@ -306,7 +309,8 @@ class SeriesImport:
             counter = StepCounter(dates=False)
             for _, t, inst in self._time_chunks():
                 counter.feed(t, inst)
-            return freq, counter.result().delta
+            self.observed = counter.result()  # the steps the rows really have, for a refusal below
+            return freq, self.observed.delta
         return (tick_alias(delta) if kind == "datetime" else None), delta
 
     def finish(self) -> SeriesData:
@@ -317,7 +321,9 @@ class SeriesImport:
         meta, name = self.meta, self.meta["name"]
         for col, seen in self.has_value.items():
             if not seen:
-                raise KnowItDataError(f"meta.components: column {col!r} holds only missing values")
+                others = [c for c in self.cols.components if c != col]
+                hint = f"; leave it out by naming the others: meta.components {','.join(others)}" if others and not meta["components"] else ""
+                raise KnowItDataError(f"meta.components: column {col!r} holds only missing values{hint}")
         dropped = {"of": self.n_in, "duplicate": self.duplicate, "missing": self.missing}
         if self.time_kind == "index":
             warn_unused_time(name, self.left_out)
@@ -351,6 +357,7 @@ class SeriesImport:
                 f"data_import.raw_data: the longest contiguous slice of {name!r} has {longest} rows, fewer than "
                 f"{meta['min_rows']} (one window of the default config); set meta.min_rows (--min-rows) to import it anyway"
                 + ("" if freq else f", or {HOW_TO_DECLARE}")
+                + (irregular_hint(self.observed, True) if self.observed is not None and self.observed.regular_share < REGULAR_SHARE else "")
             )
         # the store's files read (not mapped) block by block: the series may exceed RAM
         data.content_hash = data.fingerprint((npy_blocks(self.folder / VALUES_FILE, self.batch_rows),

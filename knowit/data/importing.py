@@ -195,7 +195,7 @@ def numeric_column(df: pd.DataFrame, col: str, *, coerce: bool, first_row: int =
             row = int(np.argmax(bad))
             raise KnowItDataError(
                 f"meta.components: column {col!r} is not numeric: row {first_row + row} holds {column.iloc[row]!r} "
-                f"({int(bad.sum())} such cells); fix them, declare the column in meta.labels, or import with --coerce to read them as missing"
+                f"({int(bad.sum())} such cell{'' if bad.sum() == 1 else 's'}); fix them, declare the column in meta.labels, or import with --coerce to read them as missing"
             )
         if np.iscomplexobj(converted.to_numpy()):
             raise KnowItDataError(f"meta.components: column {col!r} holds complex numbers; import the real and imaginary parts as two columns")
@@ -337,7 +337,9 @@ def report_drops(name: str, dropped: dict[str, int], left_out: LeftOut | None = 
         hint = left_out.instance_hint() if left_out is not None and k / n >= 0.1 else ""
         warnings.warn(f"dataset {name!r}: dropped {rows} ({k / n:.1%} of {n}){hint}", stacklevel=3)
     if dropped["missing"]:
-        warnings.warn(f"dataset {name!r}: dropped {dropped['missing']} rows with missing values ({dropped['missing'] / n:.1%} of {n}); each cuts its slice", stacklevel=3)
+        k = dropped["missing"]
+        rows = "1 row with a missing value" if k == 1 else f"{k} rows with missing values"
+        warnings.warn(f"dataset {name!r}: dropped {rows} ({k / n:.1%} of {n}); each cuts its slice", stacklevel=3)
 
 
 def is_array_source(raw: Any) -> bool:

@@ -57,12 +57,12 @@ class SeriesData:
     @classmethod
     def from_rows(cls, *, instance_of_row: np.ndarray, instances: list[str], **kw: Any) -> SeriesData:
         """Slices cut wherever the instance changes or the step differs from ``time_delta`` / ``freq``."""
-        from knowit.data.frequency import slice_breaks
+        from knowit.data.frequency import slice_breaks, stored_ns
 
         inst_idx = _index_of(instance_of_row, instances)
         times = kw["times"]
-        if kw.get("freq") is not None:
-            times = np.asarray(times).astype(np.int64)
+        if kw.get("freq") is not None or kw.get("time_kind") == "datetime":
+            times = stored_ns(times)
         breaks = slice_breaks(times, inst_idx, freq=kw.get("freq"), delta=kw["time_delta"], tz=kw.get("tz"))
         return cls.from_breaks(breaks=breaks, instance_idx=inst_idx, instances=instances, **kw)
 

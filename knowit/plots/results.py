@@ -98,6 +98,12 @@ def series_plot(frame: pd.DataFrame, path: Path, *, title: str, max_panels: int 
             line = ax.plot(c["time"], c["target"], lw=1.2, label=f"true {component}")[0]
             ax.plot(c["time"], c["prediction"], "--", lw=1.2, color=line.get_color(), label=f"predicted {component}")
         ax.set_title(f"instance {instance}, slice {slice_id}", fontsize=9)
+        if pd.api.types.is_datetime64_any_dtype(part["time"]):  # the default labels overlap on spans of a few weeks
+            import matplotlib.dates as mdates
+
+            locator = mdates.AutoDateLocator()
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(f"{title} (output step {int(first['step'].min())})")

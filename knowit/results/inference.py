@@ -37,6 +37,7 @@ def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.In
     missing = [c for c in components if c not in frame.columns]
     if missing:
         raise KnowItDataError(f"new_data: column {missing[0]!r} is missing; the model reads {', '.join(components)}")
+    _refuse_several_series(run, frame, components)
     values = frame[components].to_numpy(dtype=np.float32)
     if not np.isfinite(values).all():
         raise KnowItDataError("new_data: NaN or infinite values in the input columns")
@@ -51,6 +52,32 @@ def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.In
     gather = WindowGather(values, spec, columns, columns, classification=False)
     windows = gather.inputs(torch.from_numpy(points)).numpy()
     return windows, frame.index[points]
+
+
+def _refuse_several_series(run: Any, frame: pd.DataFrame, components: list[str]) -> None:
+    """A frame is read as one series: a column naming two or more of the dataset's instances
+    (a store column holding store_00 and store_01) means windows would run from one series into
+    the next. Checked against the stored dataset's instance names, when it is where the run
+    was trained (a copied run folder has nothing to check against)."""
+    from knowit.data.store import DatasetStore
+    from knowit.errors import KnowItError
+
+    try:
+        known = {str(name) for name in DatasetStore(run.cfg.exp_dir).meta(run.cfg.data.name).get("instances") or []}
+    except KnowItError:
+        return
+    if len(known) < 2:
+        return
+    for col in frame.columns:
+        if col in components:
+            continue
+        names = sorted({str(v) for v in frame[col].dropna().unique()})
+        if len(names) >= 2 and known.issuperset(names):
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            raise KnowItDataError(
+                f"new_data: column {col!r} holds {len(names)} of the dataset's instances ({shown}); "
+                f"predict one series at a time, e.g. frame[frame[{col!r}] == {names[0]!r}]"
+            )
 
 
 @torch.no_grad()

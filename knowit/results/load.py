@@ -1,6 +1,7 @@
 """Load a trained run back: model, config, scalers and history — never unpickling anything."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,27 @@ class LoadedRun:
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """``torch.load(weights_only=True)``; a damaged or unsafe file is a KnowItRunError."""
+    """``torch.load(weights_only=True)``; a damaged or unsafe file is a KnowItRunError whose
+    reason is in words: torch's own message says ``[Errno 22]`` or ``EOFError`` for a truncated
+    file and advises ``weights_only=False`` for any file it cannot read, which is the unsafe
+    thing to do with a file of unknown origin."""
+    import zipfile
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - every failure here means the file cannot be trusted
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise KnowItRunError(f"checkpoint: {path} cannot be loaded safely: {first}") from None
+        text = str(err)
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if refused:
+            reason = f"cannot be loaded safely: it holds {refused.group(1)}, which weights-only loading refuses; knowit never unpickles code"
+        elif Path(path).is_file() and Path(path).stat().st_size == 0:
+            reason = "cannot be loaded: the file is empty"
+        elif Path(path).is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive; its index sits at the end
+            reason = "cannot be loaded: the file is truncated or corrupted (not the zip archive torch.save writes)"
+        else:
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            reason = f"cannot be loaded: {lines[0] if lines else type(err).__name__}"
+        raise KnowItRunError(f"checkpoint: {path} {reason}") from None
 
 
 # Hyperparameters that choose code: never taken from a checkpoint, always from the validated config.

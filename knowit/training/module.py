@@ -86,6 +86,19 @@ def code_hparams(cfg: Any) -> dict[str, Any]:
     }
 
 
+def per_process_buffers(model: torch.nn.Module, prefix: str = "") -> list[str]:
+    """Names of the buffers registered empty (``None``): a process's own running state, such as
+    an LSTM's carried states, set by its forwards. DDP would broadcast rank 0's copy of every
+    buffer before each training forward: another rank would continue from rank 0's states, and
+    gloo aborts when the ranks' batches differ in size (a shard's partial last batch)."""
+    return sorted(
+        f"{prefix}{owner}.{name}" if owner else f"{prefix}{name}"
+        for owner, module in model.named_modules()
+        for name, value in module._buffers.items()
+        if value is None
+    )
+
+
 class KnowItModule(pl.LightningModule):
     def __init__(
         self,
@@ -119,6 +132,8 @@ class KnowItModule(pl.LightningModule):
         # Layers with weight penalties (e.g. ConvLSTM1D's Keras regularisers) add them to the training loss.
         self._regularized = [m for m in self.model.modules() if callable(getattr(m, "regularization_loss", None))]
         self._nonfinite: torch.Tensor | None = None  # accelerator runs: non-finite flag not yet read
+        # DDP reads this list when it wraps the module: these buffers are not broadcast from rank 0.
+        self._ddp_params_and_buffers_to_ignore = per_process_buffers(self.model, "model.")
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _HOT_ATTRIBUTES:

@@ -1,8 +1,11 @@
 """What training shows while it runs: Lightning's bar on a terminal or in a notebook, one line per
-epoch everywhere else (a log file, CI, a job scheduler), where a bar draws nothing useful."""
+epoch everywhere else (a log file, CI, a job scheduler), where a bar draws nothing useful, and
+in between a line a minute on how far a long epoch is."""
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -45,15 +48,68 @@ def epoch_line(row: dict[str, Any], max_epochs: int, main_metric: str | None, et
     return "  ".join(parts)
 
 
+# Seconds between the lines a running epoch prints into a log: often enough that a job's log
+# shows it is alive, rare enough that a short epoch prints none.
+IN_EPOCH_INTERVAL_S = 60.0
+
+
+def batch_line(trainer: pl.Trainer, elapsed_s: float) -> str | None:
+    """``epoch 2/10  batch 1200/43750  58.1 batches/s  0:20  eta 12:13 in this epoch`` while the
+    epoch trains, ``epoch 2/10  validating 30/400  1:02`` while it validates."""
+    head = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+    loop = trainer.fit_loop.epoch_loop
+    done, total = loop.batch_progress.current.completed, trainer.num_training_batches
+    if trainer.validating or (done >= total and trainer.num_val_batches):
+        checked = loop.val_loop.batch_progress.current.completed
+        return f"{head}  validating {checked}/{sum(trainer.num_val_batches)}  {format_duration(elapsed_s)}"
+    if not done:
+        return None
+    rate = done / max(elapsed_s, 1e-9)
+    eta = f"  eta {format_duration((total - done) / rate)} in this epoch" if total != float("inf") else ""
+    return f"{head}  batch {done}/{total}  {rate:.1f} batches/s  {format_duration(elapsed_s)}{eta}"
+
+
 class EpochLines(pl.Callback):
     """Prints ``epoch_line`` for the row the run's ``EpochHistory`` just recorded (listed after
-    it in ``EpochCallbacks``)."""
+    it in ``EpochCallbacks``), and ``batch_line`` every ``interval_s`` while an epoch runs. The
+    latter comes from a timer thread that only reads the loop's counters: a step pays nothing."""
 
-    def __init__(self, history: Any, main_metric: str | None):
-        self.history, self.main_metric = history, main_metric
+    def __init__(self, history: Any, main_metric: str | None, interval_s: float = IN_EPOCH_INTERVAL_S):
+        self.history, self.main_metric, self.interval_s = history, main_metric, interval_s
         self._times: list[float] = []
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        self._stop_ticker()
+        self._stop = threading.Event()
+        started = time.monotonic()
+
+        def tick(stop: threading.Event = self._stop) -> None:
+            while not stop.wait(self.interval_s):
+                line = batch_line(trainer, time.monotonic() - started)
+                if line and not stop.is_set():
+                    print(line, flush=True)
+
+        self._ticker = threading.Thread(target=tick, name="knowit-epoch-lines", daemon=True)
+        self._ticker.start()
+
+    def ticking(self) -> bool:
+        return self._ticker is not None and self._ticker.is_alive()
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker.join()
+            self._ticker = None
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._stop_ticker()  # an epoch that ended in an error or Ctrl-C
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop_ticker()
         if trainer.sanity_checking or not trainer.is_global_zero or not self.history.rows:
             return
         row = self.history.rows[-1]

@@ -181,7 +181,8 @@ def quiet_lightning() -> None:
     import logging
     import warnings
 
-    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
+                 "lightning_fabric.utilities.distributed", "lightning.fabric.utilities.distributed"):  # "Initializing distributed" per rank
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
