@@ -241,12 +241,12 @@ def test_ddp_cpu_trains_with_two_processes_and_rank_zero_writes(tmp_path, exp_di
             "trainer.limit_val_batches=2", "trainer.limit_test_batches=2", "model_name=ddp"]
     out = run_cli(args, cwd=tmp_path, exp_dir=exp_dir, timeout=400)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in out.stdout + out.stderr
-    assert out.stdout.count("run directory:") == 1  # only rank 0 reports
+    assert "GLOBAL_RANK" not in out.stdout + out.stderr  # Lightning's per-rank start-up lines stay out
+    assert out.stdout.count("run directory:") == 1 and out.stdout.count("model: lstm") == 1  # only rank 0 reports
     run_dir = exp_dir / "models" / "ddp"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and set(summary["metrics"]) == {"valid_loss_scaled", "valid_mae", "test_loss_scaled", "test_mae"}
-    # each of the 2 processes takes every other batch (the same number each): half the steps of one process
+    # two processes ran: each takes every other batch (the same number each), half the steps of one process
     n_batches = -(-summary["data"]["n_points"]["train"] // 256)
     assert _ckpt(run_dir)["global_step"] == 2 * (n_batches // 2)
     assert len(read_history(run_dir / "metrics.csv")) == 2
