@@ -98,8 +98,8 @@ class Scaler:
 
     def transform_(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - shift) / scale`` of a freshly gathered batch nobody else holds: in place when
-        it is contiguous (window batches are); a strided view (the padded path's column pick) is read once by the
-        same fused multiply-add into a new contiguous block."""
+        it is contiguous (window batches are); a strided view (the padded path's column pick)
+        is read once by the same fused multiply-add into a new contiguous block."""
         factor, offset = self._tensors(x)
         if x.device.type == "cpu":
             # numpy, one thread: assembling a batch is data loading (DataLoader workers run one
