@@ -70,11 +70,20 @@ def load_average() -> float:
 def alternate(knowit: Callable[[], float], baseline: Callable[[], float], rounds: int) -> Rounds:
     """Call ``knowit()``, ``baseline()``, ``knowit()``, ... ``rounds`` times each; each call
     returns its side's measure for that round."""
-    out = Rounds([], [], [])
+    return alternate_many(knowit, [baseline], rounds)[0]
+
+
+def alternate_many(knowit: Callable[[], float], baselines: list[Callable[[], float]], rounds: int) -> list[Rounds]:
+    """``alternate`` against several baselines: each round calls ``knowit()`` then every baseline
+    in turn; one ``Rounds`` per baseline, all sharing knowit's measures."""
+    shared: list[float] = []
+    load: list[float] = []
+    out = [Rounds(shared, [], load) for _ in baselines]
     for _ in range(rounds):
-        out.load.append(load_average())
-        out.knowit.append(float(knowit()))
-        out.baseline.append(float(baseline()))
+        load.append(load_average())
+        shared.append(float(knowit()))
+        for rounds_of, baseline in zip(out, baselines):
+            rounds_of.baseline.append(float(baseline()))
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.common import Result, alternate, compare
+from benchmarks.common import Result, alternate_many, compare
 
 FULL = {"steps": 50_000, "width": 128, "depth": 2, "epochs": 3}
 SMOKE = {"steps": 1_500, "width": 8, "depth": 1, "epochs": 2}
@@ -114,10 +114,11 @@ class PlainLSTM(torch.nn.Module):
 
 
 def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu", make_model=None,
-                       sets: tuple[torch.Tensor, ...] | None = None) -> float:
+                       sets: tuple[torch.Tensor, ...] | None = None, fused: bool = False) -> float:
     """The loop a user writes by hand: materialised windows, randperm batches, Adam (tensors and
     model on ``device``). ``make_model()`` builds the model (default: ``PlainLSTM`` of ``size``);
-    ``sets`` (``knowit_sets``) gives it knowit's very windows, else it cuts its own."""
+    ``sets`` (``knowit_sets``) gives it knowit's very windows, else it cuts its own. ``fused``
+    gives Adam the fused update knowit uses (like-for-like); torch's default is the loop."""
     if sets is not None:
         train_x, train_y, val_x, val_y = sets
     else:
@@ -135,7 +136,7 @@ def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu", 
     train_x, train_y, val_x, val_y = (t.to(device) for t in (train_x, train_y, val_x, val_y))
     torch.manual_seed(0)
     model = (make_model() if make_model else PlainLSTM(len(COMPONENTS), size["width"], size["depth"])).to(device)
-    optim = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optim = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
     times = []
     for _ in range(size["epochs"]):
         start = time.perf_counter()
@@ -163,14 +164,14 @@ def _knowit_rate(frame: pd.DataFrame, size: dict, **kw) -> float:
 def run(smoke: bool, rounds: int) -> list[Result]:
     size = SMOKE if smoke else FULL
     frame = make_series(size["steps"])
-    measured = alternate(lambda: _knowit_rate(frame, size), lambda: _raw_samples_per_s(frame, size), rounds)
+    by_hand, like_for_like = alternate_many(
+        lambda: _knowit_rate(frame, size),
+        [lambda: _raw_samples_per_s(frame, size), lambda: _raw_samples_per_s(frame, size, fused=True)], rounds)
+    shape = (f"{size['steps']} steps x 4, window {WINDOW}, width {size['width']}, depth {size['depth']}, batch {BATCH}; "
+             "baseline: nn.LSTM + Linear on pre-materialised windows")
     return [
-        compare(
-            "LSTM regression training",
-            "training samples/s (train + validation epoch wall)",
-            measured,
-            0.95,
-            f"{size['steps']} steps x 4, window {WINDOW}, width {size['width']}, depth {size['depth']}, batch {BATCH}, Adam; "
-            "baseline: nn.LSTM + Linear on pre-materialised windows",
-        )
+        compare("LSTM regression training", "training samples/s (train + validation epoch wall)", by_hand, 0.95,
+                f"{shape}, torch.optim.Adam as a user writes it (torch's default implementation); knowit uses the fused Adam"),
+        compare("LSTM regression training, like-for-like optimiser", "the same, both sides fused Adam", like_for_like, 0.95,
+                f"{shape}, fused Adam on both sides: what knowit adds around the same optimiser step"),
     ]

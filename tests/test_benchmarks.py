@@ -19,7 +19,7 @@ def test_smoke_run_writes_a_table_of_ratios(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and not line.startswith("| workload")]
-    assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "CNN-LSTM classification training (model_CL)", "CNN-LSTM classification training (small)", "ConvLSTM1D", "trainer.compile: mlp", "start-up", "start-up"]
+    assert [r.split("|")[1].strip() for r in rows] == ["LSTM regression training", "LSTM regression training, like-for-like optimiser", "CNN-LSTM classification training (model_CL)", "CNN-LSTM classification training (small)", "ConvLSTM1D", "trainer.compile: mlp", "start-up", "start-up"]
     for row in rows[:-1]:  # every timed row: median (min-max) of each side over the interleaved rounds
         cells = [c.strip() for c in row.split("|")[3:8]]
         for cell in cells[:3]:
@@ -60,6 +60,21 @@ def test_alternate_interleaves_sides_and_compare_takes_the_median_round_ratio() 
     assert row.ratio_range == [0.5, 4.0] and len(row.load) == 2
 
 
+def test_alternate_many_calls_every_baseline_each_round_and_shares_knowit() -> None:
+    sys.path.insert(0, str(REPO))
+    try:
+        from benchmarks.common import alternate_many
+    finally:
+        sys.path.remove(str(REPO))
+    calls: list[str] = []
+    values = iter(range(1, 100))
+    first, second = alternate_many(lambda: calls.append("k") or next(values),
+                                   [lambda: calls.append("a") or next(values), lambda: calls.append("b") or next(values)], 3)
+    assert calls == ["k", "a", "b"] * 3
+    assert first.knowit == second.knowit == [1, 4, 7]
+    assert first.baseline == [2, 5, 8] and second.baseline == [3, 6, 9] and len(first.load) == 3
+
+
 def test_full_run_refuses_fewer_than_five_rounds() -> None:
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--rounds", "3", "--only", "startup"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "at least 5 interleaved rounds" in proc.stderr
@@ -71,7 +86,7 @@ def test_zoo_smoke_rows_compare_knowit_with_a_loop_around_the_same_module(tmp_pa
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and not line.startswith("| workload")]
-    assert [r.split("|")[1].strip() for r in rows] == ["mlp regression training"]
+    assert [r.split("|")[1].strip() for r in rows] == ["mlp regression training", "mlp regression training, like-for-like optimiser"]
     for row in rows:
         knowit, baseline, ratio = (float(c.strip().split()[0]) for c in row.split("|")[3:6])
         assert knowit > 0 and baseline > 0 and ratio == pytest.approx(knowit / baseline, rel=0.5)

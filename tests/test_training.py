@@ -55,8 +55,10 @@ def test_plateau_and_multistep_schedulers(ki):
 
 
 @pytest.mark.parametrize("optim, kwargs, check", [
-    ("SGD", {"momentum": 0.9, "nesterov": True}, {"momentum": 0.9, "nesterov": True}),
-    ("adamw", {"betas": [0.8, 0.9]}, {"betas": [0.8, 0.9]}),
+    ("SGD", {"momentum": 0.9, "nesterov": True}, {"momentum": 0.9, "nesterov": True, "fused": None}),
+    ("adamw", {"betas": [0.8, 0.9]}, {"betas": [0.8, 0.9], "fused": True}),  # Adam(W): fused unless chosen
+    ("Adam", {"fused": False}, {"fused": False}),
+    ("Adam", {"foreach": True}, {"foreach": True, "fused": None}),
     ("RMSprop", {"alpha": 0.9}, {"alpha": 0.9}),
     ("Adagrad", {"lr_decay": 0.01}, {"lr_decay": 0.01}),  # any torch.optim class by name
 ])
