@@ -124,7 +124,7 @@ class TrainerConfig:
     max_time: Optional[str] = None  # "DD:HH:MM:SS"
     learning_rate: float = field(default=1e-3, metadata={"gt": 0.0})  # the optimiser's learning rate
     optim: str = "Adam"  # any torch.optim optimiser by name (Adam, AdamW, SGD, ...)
-    optim_kwargs: dict[str, Any] = field(default_factory=dict)  # extra optimiser arguments (momentum, betas, ...), checked before training
+    optim_kwargs: dict[str, Any] = field(default_factory=dict)  # extra optimiser arguments (momentum, betas, ...), checked before training; Adam/AdamW: fused unless fused/foreach is given
     weight_decay: float = field(default=0.0, metadata={"ge": 0.0})  # L2 weight decay passed to the optimiser
     lr_scheduler: Optional[str] = None  # any torch.optim.lr_scheduler by name (StepLR, ReduceLROnPlateau, ...); null: none
     lr_scheduler_kwargs: dict[str, Any] = field(default_factory=dict)  # scheduler arguments; plus monitor (ReduceLROnPlateau) and interval (epoch/step)
