@@ -53,7 +53,8 @@ def data_config(name: str, meta: Mapping[str, Any]) -> tuple[dict[str, Any], lis
         task = "classification" if targets and all(t in labels for t in targets) else "regression"
         config: dict[str, Any] = {"name": name, "task": task, "in_components": None, "out_components": targets or None}
         notes = [f"components: {', '.join(meta.get('components') or [])}",
-                 "in_components null: every component that is not an output"]
+                 "in_components null: every component that is not an output, plus the outputs' own past when out_chunk starts after in_chunk (a forecast)"]
+        notes.append("out_chunk [0, 0] (the default): the targets at each window's last row; [1, k] forecasts k steps ahead")
         if not targets:
             notes.append("no targets were declared: set out_components (or import with --targets)")
     else:

@@ -50,7 +50,7 @@ class DataConfig:
 
     name: str = "synth_regression"  # dataset: a built-in (synth_*) or one imported into <exp_dir>/datasets
     task: str = field(default="regression", metadata={"choices": TASKS})  # regression or classification
-    in_components: Optional[list[str]] = None  # null: every component not in out_components
+    in_components: Optional[list[str]] = None  # null: every component not in out_components; a regression forecast (out_chunk after in_chunk) also reads the outputs' own past
     out_components: Optional[list[str]] = None  # null: the dataset's declared targets
     in_chunk: list[int] = field(default_factory=lambda: [-31, 0], metadata={"length": 2})  # input window: [first, last] row offset relative to the prediction point
     out_chunk: list[int] = field(default_factory=lambda: [0, 0], metadata={"length": 2})  # output window: [first, last] row offset relative to the prediction point

@@ -12,6 +12,7 @@ its input statistics on both sides.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,9 +113,20 @@ def _components(cfg: DataConfig, data: SeriesData) -> tuple[list[str], list[str]
         raise KnowItDataError(f"data.out_components: dataset {data.name!r} declares no targets; name the output components")
     if cfg.split_column and cfg.split_column in [*(cfg.in_components or []), *out_c]:
         raise KnowItDataError(f"data.split_column: {cfg.split_column!r} is also a model input or output")
-    in_c = list(cfg.in_components) if cfg.in_components else [c for c in data.components if c not in out_c and c != cfg.split_column]
+    # A forecast (outputs after the input window) reads the outputs' own past by default: a series'
+    # history is most of what predicts it. Where the windows overlap that would show the model the
+    # values it predicts, so the outputs stay out.
+    own_past = cfg.task == "regression" and cfg.out_chunk[0] > cfg.in_chunk[1]
+    in_c = list(cfg.in_components) if cfg.in_components else [
+        c for c in data.components if (own_past or c not in out_c) and c != cfg.split_column]
     if not in_c:
         raise KnowItDataError("data.in_components: no input components left; name them")
+    seen = [c for c in out_c if c in in_c]
+    if seen and cfg.task == "regression" and cfg.out_chunk[0] <= cfg.in_chunk[1] and cfg.out_chunk[1] >= cfg.in_chunk[0]:
+        warnings.warn(
+            f"data.in_components: {seen[0]!r} is an output and an input whose window covers the rows it predicts "
+            f"(in_chunk {list(cfg.in_chunk)}, out_chunk {list(cfg.out_chunk)}): the model sees its answers; "
+            f"leave it out of in_components or end in_chunk before out_chunk starts", stacklevel=2)
     return in_c, out_c
 
 
