@@ -90,18 +90,27 @@ def check_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     return meta
 
 
-def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -> tuple[pd.DataFrame, str, str | None]:
-    """Move the time axis into a column ``__time__`` (UTC for aware dates); return (frame, kind, tz).
-    ``first_row``: the table row of ``df``'s first row (errors name table rows)."""
+def time_column_of(df: pd.DataFrame, meta: Mapping[str, Any]) -> str | None:
+    """The column of ``df`` that holds the time: ``meta.time_column``, else ``time`` unless the
+    frame's DatetimeIndex is the time axis; ``None`` for the index or row numbers."""
     col = meta.get("time_column")
     if col is not None:
         if col not in df.columns:
             raise KnowItDataError(f"meta.time_column: no column {col!r}; columns: {', '.join(map(str, df.columns))}")
+        return col
+    if not isinstance(df.index, pd.DatetimeIndex) and "time" in df.columns:
+        return "time"
+    return None
+
+
+def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -> tuple[pd.DataFrame, str, str | None]:
+    """Move the time axis into a column ``__time__`` (UTC for aware dates); return (frame, kind, tz).
+    ``first_row``: the table row of ``df``'s first row (errors name table rows)."""
+    col = time_column_of(df, meta)
+    if col is not None:
         df = df.rename(columns={col: "__time__"})
     elif isinstance(df.index, pd.DatetimeIndex):
         df = df.rename_axis("__time__").reset_index()
-    elif "time" in df.columns:
-        df = df.rename(columns={"time": "__time__"})
     else:
         df = df.reset_index(drop=True)
         df["__time__"] = np.nan  # filled with row numbers per instance below
