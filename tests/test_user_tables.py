@@ -2,6 +2,7 @@
 column, imported without naming those columns. The import must say what it did with them."""
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -255,3 +256,33 @@ def test_a_jittered_sensor_clock_is_refused_with_its_median_step_and_the_roundin
     frame["time"] = frame["time"].dt.round("10ms")
     summary = ki.import_dataset({"data_import": {"raw_data": frame, "meta": {"name": "log"}}})
     assert summary["freq"] == "10ms" and summary["n_slices"] == 1
+
+
+def test_eight_years_of_months_train_with_the_command_the_import_printed(tmp_path, exp_dir, cli_main):
+    """96 month-end rows: the default 32-row window purged the whole chronological valid set,
+    so the `next: python -m knowit train data=biz` the import printed was refused at once. The
+    data config now carries one season (12 months) of input, and the import says so."""
+    from conftest import TINY_OVERRIDES
+
+    months = pd.date_range("2017-01-31", periods=96, freq="ME")
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "revenue": (1e5 + 900 * np.arange(96) + rng.normal(0, 4e3, 96)).round(),
+                  "orders": rng.integers(2500, 3500, 96)}).to_csv(tmp_path / "monthly.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = cli_main(["import", "monthly.csv", "--name", "biz", "--time-column", "month", "--targets", "revenue"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0 and "next: python -m knowit train data=biz\n" in out.stdout, out.stderr
+    assert [str(w.message) for w in caught] == ["dataset 'biz': the default input window (32 rows) leaves its chronological valid or "
+                                                "test set empty; its data config sets data.in_chunk=[-11, 0] (12 rows)"]
+    assert "in_chunk:\n- -11\n- 0\n" in (exp_dir / "conf" / "data" / "biz.yaml").read_text()
+    trained = cli_main(["train", "data=biz", "model_name=first", "arch=mlp", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
+    assert trained.returncode == 0, trained.stderr
+    summary = json.loads((exp_dir / "models" / "first" / "summary.json").read_text())
+    assert summary["data"]["n_points"] == {"train": 51, "valid": 6, "test": 6}
+    # a series long enough for the default window keeps it
+    months = pd.date_range("1990-01-31", periods=400, freq="ME")
+    pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "revenue": np.arange(400.0)}).to_csv(tmp_path / "long.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = cli_main(["import", "long.csv", "--name", "long", "--time-column", "month", "--targets", "revenue"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0 and not caught and "in_chunk" not in (exp_dir / "conf" / "data" / "long.yaml").read_text()

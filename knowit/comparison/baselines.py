@@ -21,15 +21,13 @@ outside a point's slice (padded windows) rather than scored on fewer points.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from knowit.comparison.scores import scores, skill
+from knowit.data.frequency import calendar_season
 
-SEASON_OF_FREQ = {"h": 24, "H": 24, "D": 7, "B": 5, "W": 52, "MS": 12, "M": 12, "ME": 12, "QS": 4, "Q": 4, "QE": 4}
-_HOUR_NS, _DAY_NS = 3600e9, 86400e9
 
 
 def anchor_offset(spec: Any) -> int:
@@ -48,17 +46,9 @@ def infer_season(data: Any, configured: int | None) -> tuple[int | None, str]:
     """``(season, where it came from)``; ``(None, why not)`` when there is none."""
     if configured:
         return int(configured), "data.season"
-    freq = getattr(data, "freq", None)
-    if freq:
-        base = str(freq).split("-")[0]  # W-SUN, QS-JAN: the anchor does not change the season
-        if base in SEASON_OF_FREQ:  # a multiple (2h, 15min) has no obvious season
-            return SEASON_OF_FREQ[base], f"calendar frequency {freq}"
-    if getattr(data, "time_kind", None) == "datetime":
-        delta = float(getattr(data, "time_delta", 0.0))
-        if math.isclose(delta, _HOUR_NS):
-            return 24, "hourly time step"
-        if math.isclose(delta, _DAY_NS):
-            return 7, "daily time step"
+    season, source = calendar_season(getattr(data, "freq", None), getattr(data, "time_kind", None), float(getattr(data, "time_delta", 0.0)))
+    if season:
+        return season, source
     return None, "no data.season and no calendar frequency to infer it from; set data.season"
 
 
