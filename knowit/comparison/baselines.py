@@ -137,7 +137,28 @@ def baseline_report(prepared: Any, set_name: str, points: np.ndarray, outputs: n
     for name, forecast in naive.items():
         report["naive"][name] = scores(prepared.task, forecast, truth)
         report["skill"][name] = skill(model, report["naive"][name])
+    hint = own_past_hint(prepared, report)
+    if hint:
+        report["hint"] = hint
     return report
+
+
+def own_past_hint(prepared: Any, report: dict[str, Any]) -> str | None:
+    """Why a model may lose to persistence: persistence reads the targets' own past, and a model
+    whose inputs leave the targets out (a nowcast from the other columns, an imported dataset's
+    first run) does not. ``None`` when the model wins or reads them."""
+    if prepared.task != "regression" or prepared.spec is None or report["skill"].get("persistence", {}).get("mae", 0.0) >= 0:
+        return None
+    unseen = [c for c in prepared.out_components if c not in prepared.in_components]
+    if not unseen:
+        return None
+    names, spec = ", ".join(unseen), prepared.spec
+    shown = f"the model's inputs ({', '.join(prepared.in_components)}) leave out the past of {names}, which persistence reads"
+    if spec.out_chunk[0] > spec.in_chunk[1]:  # already a forecast: only the inputs leave them out
+        return f"{shown}; add {names} to data.in_components (or set it to null) to forecast from it"
+    ahead = report.get("season") or 1
+    return (f"{shown}; to forecast from it, start data.out_chunk after data.in_chunk ends (data.out_chunk=[1,{ahead}]: 1 to {ahead} "
+            "steps ahead), with data.in_components null or naming it")
 
 
 def format_baselines(report: dict[str, Any] | None) -> str:
@@ -150,4 +171,6 @@ def format_baselines(report: dict[str, Any] | None) -> str:
     for name, values in report["naive"].items():
         label = f"{name} (m={report['season']})" if name == "seasonal_persistence" else name
         lines.append(f"  {label:<28}  {values[key]:.6g}   skill {report['skill'][name].get(key, float('nan')):+.3f}")
+    if report.get("hint"):
+        lines.append(f"  note: {report['hint']}")
     return "\n".join(lines)
