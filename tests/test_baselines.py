@@ -110,7 +110,7 @@ def test_a_model_that_loses_to_persistence_without_reading_the_targets_past_is_t
     out = cli_main(["train", "data=shop", "model_name=first", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     hint = ("the model's inputs (promo) leave out the past of sales, which persistence reads; to forecast from it, start data.out_chunk "
-            "after data.in_chunk ends (data.out_chunk=[1,7]: 1 to 7 steps ahead), with data.in_components null or naming it")
+            "after data.in_chunk ends (data.out_chunk=[1,7]: 1 to 7 steps ahead) with sales among data.in_components")
     assert f"  note: {hint}\n" in out.stdout
     assert json.loads((exp_dir / "models" / "first" / "summary.json").read_text())["baselines"]["hint"] == hint
     ki = KnowIt(exp_dir)
@@ -118,6 +118,6 @@ def test_a_model_that_loses_to_persistence_without_reading_the_targets_past_is_t
     inputs_without = ki.train_model("fc_promo", {"data": {**forecast, "in_components": ["promo"]}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
     assert inputs_without.baselines["skill"]["persistence"]["mae"] < 0
     assert inputs_without.baselines["hint"] == ("the model's inputs (promo) leave out the past of sales, which persistence reads; "
-                                                "add sales to data.in_components (or set it to null) to forecast from it")
+                                                "add sales to data.in_components to forecast from it")
     reads_it = ki.train_model("fc_both", {"data": {**forecast, "in_components": ["sales", "promo"]}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
     assert "hint" not in reads_it.baselines  # it reads sales' past: nothing to point at, whatever its skill

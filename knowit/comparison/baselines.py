@@ -155,10 +155,10 @@ def own_past_hint(prepared: Any, report: dict[str, Any]) -> str | None:
     names, spec = ", ".join(unseen), prepared.spec
     shown = f"the model's inputs ({', '.join(prepared.in_components)}) leave out the past of {names}, which persistence reads"
     if spec.out_chunk[0] > spec.in_chunk[1]:  # already a forecast: only the inputs leave them out
-        return f"{shown}; add {names} to data.in_components (or set it to null) to forecast from it"
+        return f"{shown}; add {names} to data.in_components to forecast from it"
     ahead = report.get("season") or 1
     return (f"{shown}; to forecast from it, start data.out_chunk after data.in_chunk ends (data.out_chunk=[1,{ahead}]: 1 to {ahead} "
-            "steps ahead), with data.in_components null or naming it")
+            f"steps ahead) with {names} among data.in_components")
 
 
 def format_baselines(report: dict[str, Any] | None) -> str:
