@@ -127,7 +127,7 @@ def test_a_text_cell_deep_in_a_large_csv_gets_knowit_words_not_pandas_advice(ki,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "log", "coerce": True}}})
-    assert [str(w.message) for w in caught] == ["dataset 'log': dropped 1 row with a missing value (0.0% of 300000); each cuts its slice"]
+    assert [str(w.message) for w in caught] == ["dataset 'log': dropped 1 row with a missing value (0.00033% of 300000); each cuts its slice"]
 
 
 def test_an_empty_column_is_refused_with_the_components_that_leave_it_out(tmp_path, exp_dir, cli_main):

@@ -337,6 +337,12 @@ def warn_unused_time(name: str, left_out: LeftOut) -> None:
     )
 
 
+def _share(k: int, n: int) -> str:
+    """``k`` of ``n`` as a percentage that is never ``0.0%`` for rows that were dropped."""
+    share = 100.0 * k / n
+    return f"{share:.1f}%" if share >= 0.1 or k == 0 else f"{share:.2g}%"
+
+
 def report_drops(name: str, dropped: dict[str, int], left_out: LeftOut | None = None) -> None:
     n = max(1, dropped["of"])
     if dropped["duplicate"]:
@@ -344,11 +350,11 @@ def report_drops(name: str, dropped: dict[str, int], left_out: LeftOut | None = 
         rows = "1 row with a duplicate timestamp" if k == 1 else f"{k} rows with duplicate timestamps"
         # one series holding most rows twice is several series without their instance column
         hint = left_out.instance_hint() if left_out is not None and k / n >= 0.1 else ""
-        warnings.warn(f"dataset {name!r}: dropped {rows} ({k / n:.1%} of {n}){hint}", stacklevel=3)
+        warnings.warn(f"dataset {name!r}: dropped {rows} ({_share(k, n)} of {n}){hint}", stacklevel=3)
     if dropped["missing"]:
         k = dropped["missing"]
         rows = "1 row with a missing value" if k == 1 else f"{k} rows with missing values"
-        warnings.warn(f"dataset {name!r}: dropped {rows} ({k / n:.1%} of {n}); each cuts its slice", stacklevel=3)
+        warnings.warn(f"dataset {name!r}: dropped {rows} ({_share(k, n)} of {n}); each cuts its slice", stacklevel=3)
 
 
 def is_array_source(raw: Any) -> bool:
