@@ -45,14 +45,19 @@ def test_a_frame_with_a_gap_in_its_time_column_is_cut_there(sensor_run):
     out, said = _predict(sensor_run, frame)
     assert len(out) == (40 - 7) + (30 - 7)
     assert list(out.index[:2]) == [7, 8] and list(out.index[32:34]) == [39, 47]  # no point whose window holds the gap
+    # each point's time comes first, under the frame's time column: the hour each forecast starts from
+    assert list(out.columns) == ["timestamp", "motor_temp_c@+1", "motor_temp_c@+2"]
+    assert list(out["timestamp"].iloc[32:34]) == [pd.Timestamp("2024-05-02 15:00"), pd.Timestamp("2024-05-04 23:00")]
     assert said == ["new_data: column 'timestamp' skips from 2024-05-02 15:00:00 to 2024-05-04 16:00:00 (the run's step is 1 h); "
                     "no window crosses a gap, so the frame is read as 2 stretches of 40, 30 rows"]
     # every point after the gap is predicted from its own stretch only, exactly as the stretch alone
     after, quiet = _predict(sensor_run, frame.iloc[40:])
-    assert quiet == [] and np.allclose(out.loc[after.index].to_numpy(), after.to_numpy())
-    # a frame whose time is its DatetimeIndex is cut the same way
+    forecasts = ["motor_temp_c@+1", "motor_temp_c@+2"]
+    assert quiet == [] and np.allclose(out.loc[after.index, forecasts].to_numpy(), after[forecasts].to_numpy())
+    # a frame whose time is its DatetimeIndex is cut the same way (the index then holds the times)
     indexed, _ = _predict(sensor_run, frame.drop(columns="timestamp").set_index(pd.to_datetime(frame["timestamp"])))
-    assert np.allclose(indexed.to_numpy(), out.to_numpy())
+    assert list(indexed.columns) == forecasts and list(indexed.index) == list(out["timestamp"])
+    assert np.allclose(indexed.to_numpy(), out[forecasts].to_numpy())
 
 
 def test_a_frame_too_short_between_its_gaps_or_out_of_order_is_refused(sensor_run):

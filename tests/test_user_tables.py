@@ -177,7 +177,8 @@ def test_predicting_a_frame_of_several_stores_is_refused_naming_the_column(ki, t
     assert str(err.value) == ("new_data: column 'store' holds 2 of the dataset's instances (store_00, store_01); "
                               "predict one series at a time, e.g. frame[frame['store'] == 'store_00']")
     one = model.predict(table[table["store"] == "store_01"].tail(30))
-    assert len(one) == 30 - 6 and list(one.columns) == ["sales"]
+    assert len(one) == 30 - 6 and list(one.columns) == ["date", "sales"]
+    assert one["date"].iloc[-1] == pd.Timestamp("2023-03-01")  # the point's own date, parsed as the import parsed it
 
 
 def test_series_plot_date_labels_do_not_run_into_each_other(tmp_path, monkeypatch):
