@@ -290,3 +290,18 @@ def test_eight_years_of_months_train_with_the_command_the_import_printed(tmp_pat
         warnings.simplefilter("always")
         out = cli_main(["import", "long.csv", "--name", "long", "--time-column", "month", "--targets", "revenue"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0 and not caught and "in_chunk" not in (exp_dir / "conf" / "data" / "long.yaml").read_text()
+
+
+def test_forecast_panels_name_the_day_a_forecast_starts_from(tmp_path, monkeypatch):
+    """Daily forecasts were titled "S000 @ 2024-09-14 00:00:00": a time of day daily data does
+    not have, and no word saying that step 1 is the day after it."""
+    import knowit.plots.results as results
+
+    drawn = []
+    monkeypatch.setattr(results, "_save", lambda fig, path: drawn.append(fig) or path)
+    rows = [{"instance": "S000", "slice": 0, "time": t, "step": k, "component": "sales", "target": 5000.0 + k, "prediction": 5100.0}
+            for t in pd.date_range("2024-09-14", periods=3, freq="D") for k in (1, 2, 3)]
+    results.forecast_plot(pd.DataFrame(rows), tmp_path / "forecasts.png", title="t", n_points=2)
+    axes = drawn[0].axes
+    assert [ax.get_title() for ax in axes] == ["S000: forecast from 2024-09-14", "S000: forecast from 2024-09-16"]
+    assert axes[0].get_xlabel() == "steps ahead of 2024-09-14"
