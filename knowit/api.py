@@ -145,7 +145,7 @@ class KnowIt:
             raise KnowItDataError(f"batch_rows: expected a positive number of rows, got {batch_rows!r}")
         data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode, batch_rows=batch_rows)
         with os_errors_as_run_errors("exp_dir"):
-            write_data_config(self.exp_dir, data.name, store.meta(data.name))
+            write_data_config(self.exp_dir, data.name, store.meta(data.name), in_chunk=_window_for_short_series(data))
         return store.summarize(data.name)
 
     def summarize_dataset(self, name: str) -> dict[str, Any]:
@@ -282,3 +282,28 @@ def _import_named_arch(arch: str | None) -> None:
         from knowit.registry import resolve
 
         resolve(arch)
+
+
+def _window_for_short_series(data: Any) -> list[int] | None:
+    """The input window an imported series' data config gets when the default one leaves a
+    chronological valid or test set empty (a first ``train data=<name>`` would be refused);
+    the import says so in a warning."""
+    import warnings
+
+    from knowit.config.schema import DataConfig
+    from knowit.data.series import SeriesData
+    from knowit.data.splitting import input_rows_that_fit
+
+    if not isinstance(data, SeriesData):
+        return None
+    default = DataConfig()
+    rows = input_rows_that_fit(data, default.in_chunk, default.out_chunk, default.split_portions)
+    if rows is None:
+        return None
+    in_chunk = [-(rows - 1), 0]
+    warnings.warn(
+        f"dataset {data.name!r}: the default input window ({default.in_chunk[1] - default.in_chunk[0] + 1} rows) leaves its "
+        f"chronological valid or test set empty; its data config sets data.in_chunk={in_chunk} ({rows} rows)",
+        stacklevel=3,
+    )
+    return in_chunk

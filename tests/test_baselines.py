@@ -89,3 +89,35 @@ def test_season_comes_from_the_config_then_the_calendar_then_the_time_step() -> 
     season, why = infer_season(SimpleNamespace(freq="15min", time_kind="datetime", time_delta=900e9), None)
     assert season is None and "set data.season" in why
     assert infer_season(SimpleNamespace(time_kind="numeric", time_delta=1.0), None)[0] is None
+
+
+def test_a_model_that_loses_to_persistence_without_reading_the_targets_past_is_told_how_to(tmp_path, exp_dir, cli_main) -> None:
+    """An imported store series' first run (`train data=shop`) nowcasts sales from the other
+    columns, never reading sales' own past; persistence reads it and wins (s_default: skill
+    -1.22). The baseline block now says why and what a forecast needs."""
+    import json
+
+    import pandas as pd
+
+    from conftest import TINY_OVERRIDES, TINY_TRAINER
+    from knowit import KnowIt
+
+    rng = np.random.default_rng(5)
+    days = pd.date_range("2023-01-01", periods=200, freq="D")  # a steady trend: yesterday's sales are hard to beat
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "sales": (5000 + 20 * np.arange(200) + rng.normal(0, 10, 200)).round(2),
+                  "promo": rng.integers(0, 2, 200)}).to_csv(tmp_path / "shop.csv", index=False)
+    assert cli_main(["import", "shop.csv", "--name", "shop", "--time-column", "date", "--targets", "sales"], cwd=tmp_path, exp_dir=exp_dir).returncode == 0
+    out = cli_main(["train", "data=shop", "model_name=first", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0, out.stderr
+    hint = ("the model's inputs (promo) leave out the past of sales, which persistence reads; to forecast from it, start data.out_chunk "
+            "after data.in_chunk ends (data.out_chunk=[1,7]: 1 to 7 steps ahead) with sales among data.in_components")
+    assert f"  note: {hint}\n" in out.stdout
+    assert json.loads((exp_dir / "models" / "first" / "summary.json").read_text())["baselines"]["hint"] == hint
+    ki = KnowIt(exp_dir)
+    forecast = {"name": "shop", "in_chunk": [-13, 0], "out_chunk": [1, 7]}
+    inputs_without = ki.train_model("fc_promo", {"data": {**forecast, "in_components": ["promo"]}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    assert inputs_without.baselines["skill"]["persistence"]["mae"] < 0
+    assert inputs_without.baselines["hint"] == ("the model's inputs (promo) leave out the past of sales, which persistence reads; "
+                                                "add sales to data.in_components to forecast from it")
+    reads_it = ki.train_model("fc_both", {"data": {**forecast, "in_components": ["sales", "promo"]}, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    assert "hint" not in reads_it.baselines  # it reads sales' past: nothing to point at, whatever its skill

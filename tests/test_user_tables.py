@@ -2,6 +2,7 @@
 column, imported without naming those columns. The import must say what it did with them."""
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -126,7 +127,7 @@ def test_a_text_cell_deep_in_a_large_csv_gets_knowit_words_not_pandas_advice(ki,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "log", "coerce": True}}})
-    assert [str(w.message) for w in caught] == ["dataset 'log': dropped 1 row with a missing value (0.0% of 300000); each cuts its slice"]
+    assert [str(w.message) for w in caught] == ["dataset 'log': dropped 1 row with a missing value (0.00033% of 300000); each cuts its slice"]
 
 
 def test_an_empty_column_is_refused_with_the_components_that_leave_it_out(tmp_path, exp_dir, cli_main):
@@ -176,7 +177,8 @@ def test_predicting_a_frame_of_several_stores_is_refused_naming_the_column(ki, t
     assert str(err.value) == ("new_data: column 'store' holds 2 of the dataset's instances (store_00, store_01); "
                               "predict one series at a time, e.g. frame[frame['store'] == 'store_00']")
     one = model.predict(table[table["store"] == "store_01"].tail(30))
-    assert len(one) == 30 - 6 and list(one.columns) == ["sales"]
+    assert len(one) == 30 - 6 and list(one.columns) == ["date", "sales"]
+    assert one["date"].iloc[-1] == pd.Timestamp("2023-03-01")  # the point's own date, parsed as the import parsed it
 
 
 def test_series_plot_date_labels_do_not_run_into_each_other(tmp_path, monkeypatch):
@@ -224,7 +226,10 @@ def test_cli_import_hints_name_the_flags_to_pass(tmp_path, exp_dir):
     out = run_cli(["import", "sales.csv", "--name", "shop", "--targets", "sales", "--min-rows", "10"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     assert out.stderr == ("knowit: warning: dataset 'shop': no time column, so the rows are numbered in file order; column 'date' holds "
-                          "dates: pass --time-column date to use them; if column 'store' tells the series apart, pass --instance-column store\n")
+                          "dates: pass --time-column date to use them; if column 'store' tells the series apart, pass --instance-column store\n"
+                          # 120 rows glued together: 24 per chronological valid/test set, too few for the default window
+                          "knowit: warning: dataset 'shop': the default input window (32 rows) leaves its chronological valid or test set "
+                          "empty; its data config sets data.in_chunk=[-15, 0] (16 rows)\n")
 
 
 def test_a_text_cell_is_counted_in_words(tmp_path, exp_dir, cli_main):
@@ -309,3 +314,48 @@ def test_a_target_named_as_input_over_its_own_rows_is_warned_about(ki, tmp_path)
     data = {"name": "shop", "in_chunk": [-6, 0], "out_chunk": [0, 0], "in_components": ["sales", "promo"]}
     with pytest.warns(UserWarning, match=r"data.in_components: 'sales' is an output and an input whose window covers the rows it predicts"):
         ki.train_model("sees_answer", {"data": data, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+
+
+def test_eight_years_of_months_train_with_the_command_the_import_printed(tmp_path, exp_dir, cli_main):
+    """96 month-end rows: the default 32-row window purged the whole chronological valid set,
+    so the `next: python -m knowit train data=biz` the import printed was refused at once. The
+    data config now carries one season (12 months) of input, and the import says so."""
+    from conftest import TINY_OVERRIDES
+
+    months = pd.date_range("2017-01-31", periods=96, freq="ME")
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "revenue": (1e5 + 900 * np.arange(96) + rng.normal(0, 4e3, 96)).round(),
+                  "orders": rng.integers(2500, 3500, 96)}).to_csv(tmp_path / "monthly.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = cli_main(["import", "monthly.csv", "--name", "biz", "--time-column", "month", "--targets", "revenue"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0 and "next: python -m knowit train data=biz\n" in out.stdout, out.stderr
+    assert [str(w.message) for w in caught] == ["dataset 'biz': the default input window (32 rows) leaves its chronological valid or "
+                                                "test set empty; its data config sets data.in_chunk=[-11, 0] (12 rows)"]
+    assert "in_chunk:\n- -11\n- 0\n" in (exp_dir / "conf" / "data" / "biz.yaml").read_text()
+    trained = cli_main(["train", "data=biz", "model_name=first", "arch=mlp", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
+    assert trained.returncode == 0, trained.stderr
+    summary = json.loads((exp_dir / "models" / "first" / "summary.json").read_text())
+    assert summary["data"]["n_points"] == {"train": 51, "valid": 6, "test": 6}
+    # a series long enough for the default window keeps it
+    months = pd.date_range("1990-01-31", periods=400, freq="ME")
+    pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "revenue": np.arange(400.0)}).to_csv(tmp_path / "long.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = cli_main(["import", "long.csv", "--name", "long", "--time-column", "month", "--targets", "revenue"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0 and not caught and "\nin_chunk:" not in (exp_dir / "conf" / "data" / "long.yaml").read_text()
+
+
+def test_forecast_panels_name_the_day_a_forecast_starts_from(tmp_path, monkeypatch):
+    """Daily forecasts were titled "S000 @ 2024-09-14 00:00:00": a time of day daily data does
+    not have, and no word saying that step 1 is the day after it."""
+    import knowit.plots.results as results
+
+    drawn = []
+    monkeypatch.setattr(results, "_save", lambda fig, path: drawn.append(fig) or path)
+    rows = [{"instance": "S000", "slice": 0, "time": t, "step": k, "component": "sales", "target": 5000.0 + k, "prediction": 5100.0}
+            for t in pd.date_range("2024-09-14", periods=3, freq="D") for k in (1, 2, 3)]
+    results.forecast_plot(pd.DataFrame(rows), tmp_path / "forecasts.png", title="t", n_points=2)
+    axes = drawn[0].axes
+    assert [ax.get_title() for ax in axes] == ["S000: forecast from 2024-09-14", "S000: forecast from 2024-09-16"]
+    assert axes[0].get_xlabel() == "steps ahead of 2024-09-14"

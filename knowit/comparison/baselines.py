@@ -21,15 +21,13 @@ outside a point's slice (padded windows) rather than scored on fewer points.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from knowit.comparison.scores import scores, skill
+from knowit.data.frequency import calendar_season
 
-SEASON_OF_FREQ = {"h": 24, "H": 24, "D": 7, "B": 5, "W": 52, "MS": 12, "M": 12, "ME": 12, "QS": 4, "Q": 4, "QE": 4}
-_HOUR_NS, _DAY_NS = 3600e9, 86400e9
 
 
 def anchor_offset(spec: Any) -> int:
@@ -48,17 +46,9 @@ def infer_season(data: Any, configured: int | None) -> tuple[int | None, str]:
     """``(season, where it came from)``; ``(None, why not)`` when there is none."""
     if configured:
         return int(configured), "data.season"
-    freq = getattr(data, "freq", None)
-    if freq:
-        base = str(freq).split("-")[0]  # W-SUN, QS-JAN: the anchor does not change the season
-        if base in SEASON_OF_FREQ:  # a multiple (2h, 15min) has no obvious season
-            return SEASON_OF_FREQ[base], f"calendar frequency {freq}"
-    if getattr(data, "time_kind", None) == "datetime":
-        delta = float(getattr(data, "time_delta", 0.0))
-        if math.isclose(delta, _HOUR_NS):
-            return 24, "hourly time step"
-        if math.isclose(delta, _DAY_NS):
-            return 7, "daily time step"
+    season, source = calendar_season(getattr(data, "freq", None), getattr(data, "time_kind", None), float(getattr(data, "time_delta", 0.0)))
+    if season:
+        return season, source
     return None, "no data.season and no calendar frequency to infer it from; set data.season"
 
 
@@ -147,7 +137,28 @@ def baseline_report(prepared: Any, set_name: str, points: np.ndarray, outputs: n
     for name, forecast in naive.items():
         report["naive"][name] = scores(prepared.task, forecast, truth)
         report["skill"][name] = skill(model, report["naive"][name])
+    hint = own_past_hint(prepared, report)
+    if hint:
+        report["hint"] = hint
     return report
+
+
+def own_past_hint(prepared: Any, report: dict[str, Any]) -> str | None:
+    """Why a model may lose to persistence: persistence reads the targets' own past, and a model
+    whose inputs leave the targets out (a nowcast from the other columns, an imported dataset's
+    first run) does not. ``None`` when the model wins or reads them."""
+    if prepared.task != "regression" or prepared.spec is None or report["skill"].get("persistence", {}).get("mae", 0.0) >= 0:
+        return None
+    unseen = [c for c in prepared.out_components if c not in prepared.in_components]
+    if not unseen:
+        return None
+    names, spec = ", ".join(unseen), prepared.spec
+    shown = f"the model's inputs ({', '.join(prepared.in_components)}) leave out the past of {names}, which persistence reads"
+    if spec.out_chunk[0] > spec.in_chunk[1]:  # already a forecast: only the inputs leave them out
+        return f"{shown}; add {names} to data.in_components to forecast from it"
+    ahead = report.get("season") or 1
+    return (f"{shown}; to forecast from it, start data.out_chunk after data.in_chunk ends (data.out_chunk=[1,{ahead}]: 1 to {ahead} "
+            f"steps ahead) with {names} among data.in_components")
 
 
 def format_baselines(report: dict[str, Any] | None) -> str:
@@ -160,4 +171,6 @@ def format_baselines(report: dict[str, Any] | None) -> str:
     for name, values in report["naive"].items():
         label = f"{name} (m={report['season']})" if name == "seasonal_persistence" else name
         lines.append(f"  {label:<28}  {values[key]:.6g}   skill {report['skill'][name].get(key, float('nan')):+.3f}")
+    if report.get("hint"):
+        lines.append(f"  note: {report['hint']}")
     return "\n".join(lines)

@@ -144,7 +144,11 @@ def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, *, horizon: int = 1)
     """Two-sided Diebold-Mariano test of equal expected loss on the same points, in time order.
 
     ``statistic`` < 0 means A's losses are lower. The mean differential is divided by its HAC
-    standard error (``lag = horizon - 1``); the p-value is from the standard normal.
+    standard error (``lag = horizon - 1``), then scaled by Harvey, Leybourne and Newbold's (1997)
+    small-sample factor ``sqrt((n + 1 - 2h + h(h - 1) / n) / n)``, with the p-value from
+    Student's t with ``n - 1`` degrees of freedom. Without it a test set of a few points (a
+    monthly series' 6) reads as overwhelming evidence: on equal 3-step forecasts the normal
+    p-value fell below 5 % in 30 % of trials at n=6 and 16 % at n=20 (4 % and 7 % corrected).
     """
     a, b = np.asarray(loss_a, dtype=np.float64), np.asarray(loss_b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
@@ -152,14 +156,17 @@ def diebold_mariano(loss_a: np.ndarray, loss_b: np.ndarray, *, horizon: int = 1)
     d = a - b
     n = len(d)
     lag = max(0, int(horizon) - 1)
+    h = lag + 1
     variance = hac_variance(d, lag) / n if n > 1 else 0.0
     mean = float(d.mean()) if n else 0.0
-    if variance <= 0.0:  # identical losses everywhere (or one point): nothing to tell apart
-        stat, p = (0.0, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), 0.0)
+    small_sample = (n + 1 - 2 * h + h * (h - 1) / n) / n if n else 0.0
+    if variance <= 0.0 or small_sample <= 0.0:  # identical losses everywhere, or too few points for the horizon
+        stat, p = (0.0, 1.0) if mean == 0.0 or small_sample <= 0.0 else (math.copysign(math.inf, mean), 0.0)
     else:
-        stat = mean / math.sqrt(variance)
-        p = min(1.0, 2.0 * normal_sf(abs(stat)))
-    return TestResult("diebold_mariano", stat, p, {"n": n, "mean_loss_difference": mean, "hac_lag": lag})
+        stat = mean / math.sqrt(variance) * math.sqrt(small_sample)
+        p = min(1.0, 2.0 * t_sf(abs(stat), n - 1))
+    return TestResult("diebold_mariano", stat, p, {"n": n, "mean_loss_difference": mean, "hac_lag": lag,
+                                                   "small_sample_correction": "Harvey-Leybourne-Newbold, Student's t with n-1 df"})
 
 
 def binom_two_sided(k: int, n: int) -> float:

@@ -45,8 +45,9 @@ def searchpath_override(exp_dir: Path) -> str | None:
     return f"hydra.searchpath=['file://{quoted}']"
 
 
-def data_config(name: str, meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The ``data`` config of the stored dataset ``name``, and comment lines describing it."""
+def data_config(name: str, meta: Mapping[str, Any], in_chunk: list[int] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The ``data`` config of the stored dataset ``name``, and comment lines describing it;
+    ``in_chunk``: an input window that replaces the default one, which this series is too short for."""
     if meta.get("kind") == "series":
         targets = list(meta.get("targets") or [])
         labels = set(meta.get("categories") or {})
@@ -57,6 +58,9 @@ def data_config(name: str, meta: Mapping[str, Any]) -> tuple[dict[str, Any], lis
         notes.append("out_chunk [0, 0] (the default): the targets at each window's last row; [1, k] forecasts k steps ahead")
         if not targets:
             notes.append("no targets were declared: set out_components (or import with --targets)")
+        if in_chunk is not None:
+            config["in_chunk"] = list(in_chunk)
+            notes.append(f"in_chunk {list(in_chunk)}: the default [-31, 0] leaves a chronological valid or test set of this series empty")
     else:
         task = meta.get("task", "regression")
         config = {"name": name, "task": task}
@@ -66,13 +70,13 @@ def data_config(name: str, meta: Mapping[str, Any]) -> tuple[dict[str, Any], lis
     return config, notes
 
 
-def write_data_config(exp_dir: str | os.PathLike, name: str, meta: Mapping[str, Any]) -> Path:
+def write_data_config(exp_dir: str | os.PathLike, name: str, meta: Mapping[str, Any], in_chunk: list[int] | None = None) -> Path:
     """Write ``<exp_dir>/conf/data/<name>.yaml`` for the stored dataset ``name`` (atomically)."""
     import yaml
 
     from knowit.atomic_io import write_text
 
-    config, notes = data_config(name, meta)
+    config, notes = data_config(name, meta, in_chunk)
     header = [f"# Dataset {name!r}, written by `knowit import`: select it with data={name}.",
               "# Any key of the data group may be added or changed here (see docs/config_reference.md)."]
     header += [f"# {line}" for line in notes]

@@ -158,6 +158,9 @@ class KnowItDataModule(pl.LightningDataModule):
         }
         if p.spec is not None:  # a series: its windows read and predict named components
             out["in_components"], out["out_components"] = list(p.in_components), list(p.out_components)
+            # how new rows are read back into steps (LoadedRun.predict cuts a frame at its gaps)
+            d = p.data
+            out["time"] = {"column": d.time_column, "kind": d.time_kind, "freq": d.freq, "delta": d.time_delta, "tz": d.tz}
         if p.class_names:
             out["class_names"] = p.class_names
             if p.class_weights is not None:

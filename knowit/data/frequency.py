@@ -89,7 +89,7 @@ def period_ordinals(times_ns: np.ndarray, offset: pd.DateOffset, tz: str | None 
     if name in ("MonthBegin", "MonthEnd"):
         on = (day == 1) if name == "MonthBegin" else month_end
         return months, on & same_time, n
-    weekday = local.weekday.to_numpy()
+    weekday = local.day_of_week.to_numpy()
     if name == "Week":
         on = same_time if offset.weekday is None else (weekday == offset.weekday) & same_time
         return days, on, 7 * n
@@ -234,6 +234,24 @@ def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | Non
         return new_instance | (np.diff(ordinals) != step)
     step = np.diff(np.asarray(times)).astype(np.float64)
     return new_instance | (np.abs(step - delta) > 1e-6 * max(abs(delta), 1.0))
+
+
+# Rows per season of a calendar frequency (a multiple such as 2h or 15min has no obvious one).
+SEASON_OF_FREQ = {"h": 24, "H": 24, "D": 7, "B": 5, "W": 52, "MS": 12, "M": 12, "ME": 12, "QS": 4, "Q": 4, "QE": 4}
+
+
+def calendar_season(freq: str | None, time_kind: str | None, delta: float) -> tuple[int | None, str]:
+    """``(rows per season, where it came from)`` of a series' step; ``(None, "")`` without one."""
+    if freq:
+        base = str(freq).split("-")[0]  # W-SUN, QS-JAN: the anchor does not change the season
+        if base in SEASON_OF_FREQ:
+            return SEASON_OF_FREQ[base], f"calendar frequency {freq}"
+    if time_kind == "datetime":
+        if np.isclose(delta, 3600e9):
+            return 24, "hourly time step"
+        if np.isclose(delta, DAY_NS):
+            return 7, "daily time step"
+    return None, ""
 
 
 def step_in_words(freq: str | None, delta: float, time_kind: str) -> str:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, irregular_hint, slice_breaks, stored_ns, tick_alias
 from knowit.data.importing import (
-    INTERNAL, REGULAR_SHARE, LeftOut, interpolate_missing, report_drops, declared_step, time_values, drop_duplicate_times,
+    INTERNAL, REGULAR_SHARE, LeftOut, interpolate_missing, report_drops, declared_step, time_column_of, time_values, drop_duplicate_times,
     drop_missing_rows, label_codes, left_out_columns, numeric_column, resolve_columns, sorted_classes, warn_unused_time,
 )
 from knowit.data.series import SeriesData
@@ -122,6 +122,7 @@ class SeriesImport:
         self.method = meta.get("nan_handling", "split")
         self.columns: list[str] | None = None
         self.time_kind: str | None = None
+        self.time_column: str | None = None  # the table's column that held the time (None: index or row numbers)
         self.zones: set[str | None] = set()
         self.cols = None
         self.left_out = LeftOut()  # ignored text columns that look like times or instance names
@@ -151,9 +152,10 @@ class SeriesImport:
             if reserved:
                 raise KnowItDataError(f"data_import.raw_data: column name {reserved[0]!r} is reserved for knowit's own use; rename the column")
             self.columns = list(df.columns)
+        time_column = time_column_of(df, meta)
         df, time_kind, tz = time_values(df, meta, first_row)
         if self.time_kind is None:
-            self.time_kind = time_kind
+            self.time_kind, self.time_column = time_kind, time_column
         elif time_kind != self.time_kind:
             raise KnowItDataError(f"meta.time_column: rows from {first_row} on hold {time_kind} times, the rows before {self.time_kind} times")
         self.zones.add(tz)
@@ -349,7 +351,7 @@ class SeriesImport:
             name=name, components=components, values=values, times=times, slices=slices, instances=instances,
             time_delta=float(delta), time_kind=self.time_kind, freq=freq, tz=tz, categories=categories,
             class_counts=class_counts, targets=self.cols.targets, description=str(meta.get("description", "")),
-            dropped_rows=dropped, ignored_columns=self.cols.ignored,
+            dropped_rows=dropped, ignored_columns=self.cols.ignored, time_column=self.time_column,
         )
         longest = int(slices[:, 2].max())
         if longest < meta["min_rows"]:

@@ -90,18 +90,27 @@ def check_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     return meta
 
 
-def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -> tuple[pd.DataFrame, str, str | None]:
-    """Move the time axis into a column ``__time__`` (UTC for aware dates); return (frame, kind, tz).
-    ``first_row``: the table row of ``df``'s first row (errors name table rows)."""
+def time_column_of(df: pd.DataFrame, meta: Mapping[str, Any]) -> str | None:
+    """The column of ``df`` that holds the time: ``meta.time_column``, else ``time`` unless the
+    frame's DatetimeIndex is the time axis; ``None`` for the index or row numbers."""
     col = meta.get("time_column")
     if col is not None:
         if col not in df.columns:
             raise KnowItDataError(f"meta.time_column: no column {col!r}; columns: {', '.join(map(str, df.columns))}")
+        return col
+    if not isinstance(df.index, pd.DatetimeIndex) and "time" in df.columns:
+        return "time"
+    return None
+
+
+def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -> tuple[pd.DataFrame, str, str | None]:
+    """Move the time axis into a column ``__time__`` (UTC for aware dates); return (frame, kind, tz).
+    ``first_row``: the table row of ``df``'s first row (errors name table rows)."""
+    col = time_column_of(df, meta)
+    if col is not None:
         df = df.rename(columns={col: "__time__"})
     elif isinstance(df.index, pd.DatetimeIndex):
         df = df.rename_axis("__time__").reset_index()
-    elif "time" in df.columns:
-        df = df.rename(columns={"time": "__time__"})
     else:
         df = df.reset_index(drop=True)
         df["__time__"] = np.nan  # filled with row numbers per instance below
@@ -328,6 +337,12 @@ def warn_unused_time(name: str, left_out: LeftOut) -> None:
     )
 
 
+def _share(k: int, n: int) -> str:
+    """``k`` of ``n`` as a percentage that is never ``0.0%`` for rows that were dropped."""
+    share = 100.0 * k / n
+    return f"{share:.1f}%" if share >= 0.1 or k == 0 else f"{share:.2g}%"
+
+
 def report_drops(name: str, dropped: dict[str, int], left_out: LeftOut | None = None) -> None:
     n = max(1, dropped["of"])
     if dropped["duplicate"]:
@@ -335,11 +350,11 @@ def report_drops(name: str, dropped: dict[str, int], left_out: LeftOut | None = 
         rows = "1 row with a duplicate timestamp" if k == 1 else f"{k} rows with duplicate timestamps"
         # one series holding most rows twice is several series without their instance column
         hint = left_out.instance_hint() if left_out is not None and k / n >= 0.1 else ""
-        warnings.warn(f"dataset {name!r}: dropped {rows} ({k / n:.1%} of {n}){hint}", stacklevel=3)
+        warnings.warn(f"dataset {name!r}: dropped {rows} ({_share(k, n)} of {n}){hint}", stacklevel=3)
     if dropped["missing"]:
         k = dropped["missing"]
         rows = "1 row with a missing value" if k == 1 else f"{k} rows with missing values"
-        warnings.warn(f"dataset {name!r}: dropped {rows} ({k / n:.1%} of {n}); each cuts its slice", stacklevel=3)
+        warnings.warn(f"dataset {name!r}: dropped {rows} ({_share(k, n)} of {n}); each cuts its slice", stacklevel=3)
 
 
 def is_array_source(raw: Any) -> bool:

@@ -43,6 +43,7 @@ class SeriesData:
     tz: str | None = None
     dropped_rows: dict[str, int] = field(default_factory=dict)  # of / duplicate / missing, at import
     ignored_columns: list[str] = field(default_factory=list)  # text columns the import left out
+    time_column: str | None = None  # the imported table's time column (None: a DatetimeIndex or row numbers)
     content_hash: str = ""  # sha256 of the stored rows, times and slices (set when saved or loaded)
 
     @classmethod
@@ -86,6 +87,7 @@ class SeriesData:
             tz=meta.get("tz"),
             dropped_rows=dict(meta.get("dropped_rows") or {}),
             ignored_columns=list(meta.get("ignored_columns") or []),
+            time_column=meta.get("time_column"),
             content_hash=meta.get("content_hash", ""),
         )
 
@@ -143,6 +145,7 @@ class SeriesData:
             "time_step": self.time_step,
             "dropped_rows": self.dropped_rows,
             "ignored_columns": self.ignored_columns,
+            "time_column": self.time_column,
             "content_hash": self.content_hash or self.fingerprint(),
         }
 

@@ -185,3 +185,32 @@ def _point_times_at(times: np.ndarray, first: np.ndarray, counts: np.ndarray, ks
 def _row_dtype(n_rows: int) -> type:
     """Row numbers fit in int32 below 2**31 rows: half the memory for the long-lived sets."""
     return np.int32 if n_rows < 2**31 else np.int64
+
+
+def input_rows_that_fit(data: SeriesData, in_chunk: list[int], out_chunk: list[int], portions: list[float]) -> int | None:
+    """When the window ``in_chunk``/``out_chunk`` leaves a chronological set of ``data`` empty (a
+    short series: 8 years of months are 96 rows), the most input rows that leave none empty: one
+    season of the calendar (12 months, 7 days, 24 hours) when that fits, else the longest of 16,
+    8, 4, 2. ``None`` when the window fits as it is or nothing shorter does."""
+    from knowit.data.frequency import calendar_season
+    from knowit.data.windows import point_ranges
+
+    def fits(in_first: int) -> bool:
+        spec = WindowSpec(in_chunk=(in_first, in_chunk[1]), out_chunk=tuple(out_chunk))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the purge share: only whether a set is empty counts here
+                first, counts = point_ranges(data.slices, spec)
+                split_points(data, first, counts, spec, "chronological", portions, 0)
+        except KnowItDataError:
+            return False
+        return True
+
+    if fits(in_chunk[0]):
+        return None
+    season, _ = calendar_season(data.freq, data.time_kind, data.time_delta)
+    given = in_chunk[1] - in_chunk[0] + 1
+    for rows in dict.fromkeys(r for r in (season, 16, 8, 4, 2) if r and r < given):
+        if fits(in_chunk[1] - rows + 1):
+            return rows
+    return None

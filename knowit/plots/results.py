@@ -116,15 +116,19 @@ def forecast_plot(frame: pd.DataFrame, path: Path, *, title: str, n_points: int 
     keys = frame[["instance", "slice", "time"]].drop_duplicates()
     picked = keys.iloc[np.linspace(0, len(keys) - 1, min(n_points, len(keys))).astype(int)]
     components = list(dict.fromkeys(frame["component"]))
+    origins = [str(t) for t in picked["time"]]
+    if pd.api.types.is_datetime64_any_dtype(picked["time"]):  # daily and coarser data: the date alone
+        stamps = pd.DatetimeIndex(picked["time"])
+        origins = list(stamps.strftime("%Y-%m-%d" if (stamps == stamps.normalize()).all() else "%Y-%m-%d %H:%M"))
     fig, axes = plt.subplots(1, len(picked), figsize=(4 * len(picked), 3.6), squeeze=False)
-    for ax, (_, key) in zip(axes[0], picked.iterrows()):
+    for ax, (_, key), origin in zip(axes[0], picked.iterrows(), origins):
         part = frame[(frame["instance"] == key["instance"]) & (frame["slice"] == key["slice"]) & (frame["time"] == key["time"])]
         for component in components:
             c = part[part["component"] == component].sort_values("step")
             line = ax.plot(c["step"], c["target"], "-o", ms=3, label=f"true {component}")[0]
             ax.plot(c["step"], c["prediction"], "--s", ms=3, color=line.get_color(), label=f"forecast {component}")
-        ax.set_xlabel("steps ahead")
-        ax.set_title(f"{key['instance']} @ {key['time']}", fontsize=8)
+        ax.set_xlabel(f"steps ahead of {origin}")
+        ax.set_title(f"{key['instance']}: forecast from {origin}", fontsize=8)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title)

@@ -12,6 +12,7 @@ the class names (and probabilities with ``probabilities=True``).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,9 @@ def _scaler(run: Any, which: str) -> Scaler | None:
     return Scaler.from_dict(spec) if spec else None
 
 
-def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
-    """``(windows, index of each window's point)`` of a one-series DataFrame."""
+def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Index, dict[str, pd.Index]]:
+    """``(windows, index of each window's point, {time column: each point's time}`` when the
+    frame carries the dataset's time column, else ``{}``) of a one-series DataFrame."""
     described = (run.summary or {}).get("data", {})
     components = described.get("in_components")
     if not components:
@@ -41,17 +43,75 @@ def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.In
     values = frame[components].to_numpy(dtype=np.float32)
     if not np.isfinite(values).all():
         raise KnowItDataError("new_data: NaN or infinite values in the input columns")
-    # The frame is one slice; a point needs its whole input window and its own row inside it.
+    # Each stretch of consecutive steps is a slice; a point needs its whole input window and its own row inside one.
+    slices, cut, times = _frame_slices(run, frame)
     spec = WindowSpec(in_chunk=tuple(run.cfg.data.in_chunk), out_chunk=(0, 0))
     lo, hi = spec.required
-    if len(values) < hi - lo + 1:
-        raise KnowItDataError(f"new_data: {len(values)} rows cannot hold one input window of {hi - lo + 1} rows (data.in_chunk={list(spec.in_chunk)})")
-    first, counts = point_ranges(np.array([[0, 0, len(values)]]), spec)
+    longest = int(slices[:, 2].max())
+    if longest < hi - lo + 1:
+        rows = f"{len(values)} rows" if not cut else f"the longest stretch without a gap ({cut}) has {longest} rows and"
+        raise KnowItDataError(f"new_data: {rows} cannot hold one input window of {hi - lo + 1} rows (data.in_chunk={list(spec.in_chunk)})")
+    first, counts = point_ranges(slices, spec)
     points = expand_ranges(first, counts)
     columns = np.arange(values.shape[1])
     gather = WindowGather(values, spec, columns, columns, classification=False)
     windows = gather.inputs(torch.from_numpy(points)).numpy()
-    return windows, frame.index[points]
+    return windows, frame.index[points], {name: stamps[points] for name, stamps in times.items()}
+
+
+def _frame_slices(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str, dict[str, pd.Index]]:
+    """``(slices, the first gap in words or "", {time column: its times})``: the frame's stretches of consecutive steps as
+    ``(0, first row, length)``, cut where its time column (or DatetimeIndex) skips a step of the
+    run's dataset, as the import cut the dataset into slices. A frame without the dataset's time
+    column is one stretch: its rows are read as consecutive steps."""
+    from knowit.data.frequency import display_times, slice_breaks, step_in_words
+    from knowit.data.importing import time_values
+
+    whole = np.array([[0, 0, len(frame)]], dtype=np.int64)
+    axis = (run.summary or {}).get("data", {}).get("time") or {}
+    kind, column = axis.get("kind"), axis.get("column")
+    if column is not None and column in frame.columns:
+        source, name = frame[[column]], f"column {column!r}"
+    elif kind == "datetime" and isinstance(frame.index, pd.DatetimeIndex):
+        source, name, column = frame.iloc[:, :0], "the frame's DatetimeIndex", None
+    else:
+        return whole, "", {}
+    try:
+        parsed, found, _ = time_values(source, {"time_column": column, "tz": axis.get("tz")})
+    except KnowItDataError as err:
+        raise KnowItDataError(f"new_data: {name}: {str(err).split(': ', 1)[1]}") from None
+    if found != kind:
+        raise KnowItDataError(f"new_data: {name} holds {found} times; the run's dataset has {kind} times")
+    times = parsed["__time__"].to_numpy()
+    times = times.astype("datetime64[ns]").astype(np.int64) if kind == "datetime" else times.astype(np.float64)
+    shown = stamps = pd.Index(display_times(times, kind, axis.get("tz")))
+    found_in = {column: stamps} if column is not None else {}  # a DatetimeIndex is the result's index already
+    if kind == "datetime":  # dates as 2024-05-09, times of day only where the rows have them
+        shown = shown.strftime("%Y-%m-%d" if (shown == shown.normalize()).all() else "%Y-%m-%d %H:%M:%S")
+    back = np.nonzero(np.diff(times) <= 0)[0]
+    if len(back):
+        i = int(back[0]) + 1
+        raise KnowItDataError(f"new_data: {name} is not in increasing time order: row {frame.index[i]} ({shown[i]}) follows "
+                              f"{shown[i - 1]}; sort the frame by time, one series at a time")
+    try:
+        breaks = slice_breaks(times, np.zeros(len(times), dtype=np.int64), freq=axis.get("freq"), delta=float(axis["delta"]), tz=axis.get("tz"))
+    except KnowItDataError as err:  # a time off the dataset's calendar grid
+        off_grid = str(err).split(": ", 1)[1].split(";")[0].replace(" grid", " grid of the run's dataset")
+        raise KnowItDataError(f"new_data: {name}: {off_grid}") from None
+    gaps = np.nonzero(breaks)[0]
+    if not len(gaps):
+        return whole, "", found_in
+    starts = np.concatenate([[0], gaps + 1])
+    lengths = np.diff(np.concatenate([starts, [len(times)]]))
+    first_gap = f"{name} skips from {shown[gaps[0]]} to {shown[gaps[0] + 1]}"
+    warnings.warn(
+        f"new_data: {first_gap}" + (f" and {len(gaps) - 1} more time{'s' if len(gaps) > 2 else ''}" if len(gaps) > 1 else "")
+        + f" (the run's step is {step_in_words(axis.get('freq'), float(axis['delta']), kind)}); no window crosses a gap, so the frame is read as "
+        f"{len(starts)} stretches of {', '.join(map(str, lengths[:5]))}{', ...' if len(lengths) > 5 else ''} rows",
+        stacklevel=6,  # the caller of LoadedRun.predict (predict_new runs under torch.no_grad's wrapper)
+    )
+    slices = np.stack([np.zeros(len(starts), dtype=np.int64), starts, lengths], axis=1).astype(np.int64)
+    return slices, first_gap, found_in
 
 
 def _refuse_several_series(run: Any, frame: pd.DataFrame, components: list[str]) -> None:
@@ -86,7 +146,7 @@ def predict_new(run: Any, new_data: Any, *, apply_scaler: bool = True, descale_r
     module = run.module.eval()
     index = None
     if isinstance(new_data, pd.DataFrame):
-        x, index = windows_from_frame(run, new_data)
+        x, index, times = windows_from_frame(run, new_data)
     else:
         x = new_data.detach().cpu().numpy() if isinstance(new_data, torch.Tensor) else np.asarray(new_data, dtype=np.float32)
     expected = list(module.hparams.input_dim)
@@ -112,16 +172,17 @@ def predict_new(run: Any, new_data: Any, *, apply_scaler: bool = True, descale_r
         out = y_scaler.inverse(out)
     if index is None:
         return out
-    return _frame_of_outputs(run, out, index)
+    return _frame_of_outputs(run, out, index, times)
 
 
-def _frame_of_outputs(run: Any, out: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    """One column per output component (``<component>`` or ``<component>@+<step>`` for multi-step)."""
+def _frame_of_outputs(run: Any, out: np.ndarray, index: pd.Index, times: dict[str, pd.Index]) -> pd.DataFrame:
+    """The point's time under the frame's time column name (when it had one), then one column
+    per output component (``<component>`` or ``<component>@+<step>`` for multi-step)."""
     described = (run.summary or {}).get("data", {})
     components = described.get("out_components") or [str(i) for i in range(out.shape[-1])]
     lo, hi = run.cfg.data.out_chunk
     steps = list(range(int(lo), int(hi) + 1))
-    columns = {}
+    columns: dict[str, Any] = dict(times)
     for s, step in enumerate(steps):
         for c, name in enumerate(components):
             columns[name if len(steps) == 1 else f"{name}@{step:+d}"] = out[:, s, c]
