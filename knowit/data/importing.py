@@ -118,7 +118,10 @@ def _refuse_a_date_out_of_format(t: pd.Series, first_row: int) -> None:
     """pandas reads every date in the format it guessed from the first one: a day-first export
     (01/02/2023 is 1 February) is guessed month-first and fails at its 13th day. Name that row
     and the way to give the format; times that are not dates at all fall through."""
-    guessed = pd.to_datetime(t, errors="coerce")
+    try:
+        guessed = pd.to_datetime(t, errors="coerce", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return
     bad = guessed.isna() & t.notna()
     if guessed.notna().any() and bad.any():
         i = int(np.argmax(bad.to_numpy()))
@@ -151,10 +154,10 @@ def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -
         try:
             t = pd.to_datetime(t)
         except (ValueError, TypeError, OverflowError):
-            _refuse_a_date_out_of_format(t, first_row)
             try:  # offsets that change along the file (a DST change): read them all as UTC
                 t = pd.to_datetime(t, utc=True)
             except (ValueError, TypeError, OverflowError):
+                _refuse_a_date_out_of_format(t, first_row)
                 raise KnowItDataError("meta.time_column: time values are neither numbers nor dates (ISO dates such as 2024-01-31 or 2024-03-31T02:00+02:00 are read)") from None
         if not pd.api.types.is_datetime64_any_dtype(t):
             raise KnowItDataError("meta.time_column: time values are neither numbers nor dates")
