@@ -359,3 +359,28 @@ def test_forecast_panels_name_the_day_a_forecast_starts_from(tmp_path, monkeypat
     axes = drawn[0].axes
     assert [ax.get_title() for ax in axes] == ["S000: forecast from 2024-09-14", "S000: forecast from 2024-09-16"]
     assert axes[0].get_xlabel() == "steps ahead of 2024-09-14"
+
+
+def test_day_first_dates_are_refused_naming_the_row_then_read_with_their_format(tmp_path, exp_dir, cli_main):
+    """A European export (01/02/2023 is 1 February): pandas guessed month-first from the first
+    row and failed at the 13th day; knowit said only "neither numbers nor dates"."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+    from knowit import KnowIt
+
+    table = _stores_table(n_stores=1, days=60)
+    table["date"] = pd.to_datetime(table["date"]).dt.strftime("%d/%m/%Y")
+    table.to_csv(tmp_path / "eu.csv", index=False)
+    args = ["import", "eu.csv", "--name", "eu", "--time-column", "date", "--targets", "sales"]
+    out = cli_main(args, cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 2 and out.stderr == (
+        "knowit: error: --time-column: row 12 holds '13/01/2023', which does not read as a date in the format of the first row "
+        "('01/01/2023'); give the format with --time-format, e.g. '%d/%m/%Y' for day-first dates\n"), out.stderr
+    assert cli_main([*args, "--time-format", "%d/%m/%Y"], cwd=tmp_path, exp_dir=exp_dir).returncode == 0
+    ki = KnowIt(exp_dir)
+    assert ki.summarize_dataset("eu")["freq"] == "D"
+    result = ki.train_model("eu_m", {"data": {"name": "eu", "in_components": ["sales", "promo"], "in_chunk": [-6, 0], "out_chunk": [1, 1]},
+                                     "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER})
+    frame = table.drop(index=[40])  # new rows read with the run's format: 10/02/2023 is missing, not 2 October
+    with pytest.warns(UserWarning, match="column 'date' skips from 2023-02-09 to 2023-02-11"):
+        out = KnowIt.load(result.run_dir).predict(frame)
+    assert len(out) == (40 - 6) + (19 - 6) and out["date"].iloc[0] == pd.Timestamp("2023-01-07")

@@ -9,6 +9,7 @@ def configure(parser) -> None:
     parser.add_argument("--name", required=True, help="name of the stored dataset (data.name in configs)")
     parser.add_argument("--meta", default=None, help='more metadata as JSON, e.g. \'{"time_delta": "1h", "labels": ["label"]}\'')
     parser.add_argument("--time-column", default=None, help="column holding the time (default: 'time' or a datetime index)")
+    parser.add_argument("--time-format", default=None, help="strftime format of the time column when pandas cannot guess it, e.g. '%%d/%%m/%%Y' for day-first dates")
     parser.add_argument("--instance-column", default=None, help="column naming the instance of each row (default: 'instance' if present)")
     parser.add_argument("--components", default=None, help="comma-separated columns to keep (default: every numeric column)")
     parser.add_argument("--labels", default=None, help="comma-separated columns holding class labels")
@@ -35,7 +36,7 @@ def _meta(ns) -> dict:
         if not isinstance(meta, dict):
             raise KnowItDataError("--meta: expected a JSON object")
     meta["name"] = ns.name
-    for key in ("time_column", "instance_column", "freq", "min_rows"):
+    for key in ("time_column", "time_format", "instance_column", "freq", "min_rows"):
         if getattr(ns, key) is not None:
             meta[key] = getattr(ns, key)
     if ns.coerce:
@@ -48,7 +49,7 @@ def _meta(ns) -> dict:
 
 # The importer names what the API was given (data_import.raw_data, meta.<key>, overwrite=True);
 # a CLI user typed a path and flags, so its refusals are told in those words.
-FLAGS = ("name", "time_column", "instance_column", "components", "labels", "targets", "freq", "min_rows", "coerce")
+FLAGS = ("name", "time_column", "time_format", "instance_column", "components", "labels", "targets", "freq", "min_rows", "coerce")
 
 
 def in_cli_words(message: str) -> str:

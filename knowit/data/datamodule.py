@@ -160,7 +160,7 @@ class KnowItDataModule(pl.LightningDataModule):
             out["in_components"], out["out_components"] = list(p.in_components), list(p.out_components)
             # how new rows are read back into steps (LoadedRun.predict cuts a frame at its gaps)
             d = p.data
-            out["time"] = {"column": d.time_column, "kind": d.time_kind, "freq": d.freq, "delta": d.time_delta, "tz": d.tz}
+            out["time"] = {"column": d.time_column, "format": d.time_format, "kind": d.time_kind, "freq": d.freq, "delta": d.time_delta, "tz": d.tz}
         if p.class_names:
             out["class_names"] = p.class_names
             if p.class_weights is not None:

@@ -352,6 +352,7 @@ class SeriesImport:
             time_delta=float(delta), time_kind=self.time_kind, freq=freq, tz=tz, categories=categories,
             class_counts=class_counts, targets=self.cols.targets, description=str(meta.get("description", "")),
             dropped_rows=dropped, ignored_columns=self.cols.ignored, time_column=self.time_column,
+            time_format=meta.get("time_format") if self.time_column is not None else None,
         )
         longest = int(slices[:, 2].max())
         if longest < meta["min_rows"]:

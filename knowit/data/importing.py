@@ -29,7 +29,7 @@ from knowit.data.store import DatasetStore
 from knowit.errors import KnowItDataError
 
 META_KEYS = {
-    "name", "components", "time_delta", "freq", "tz", "instances", "time_column", "instance_column", "labels",
+    "name", "components", "time_delta", "freq", "tz", "instances", "time_column", "time_format", "instance_column", "labels",
     "targets", "nan_handling", "description", "min_rows", "coerce",
 }
 INTERNAL = ("__time__", "__instance__")  # the import's own working columns
@@ -84,6 +84,8 @@ def check_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
         raise KnowItDataError(f"meta.min_rows: expected a positive integer, got {min_rows!r}")
     meta["min_rows"] = min_rows
+    if meta.get("time_format") is not None and (not isinstance(meta["time_format"], str) or "%" not in meta["time_format"]):
+        raise KnowItDataError(f"meta.time_format: expected a strftime format such as '%d/%m/%Y', got {meta['time_format']!r}")
     meta.setdefault("coerce", False)
     if not isinstance(meta["coerce"], bool):
         raise KnowItDataError(f"meta.coerce: expected true or false, got {meta['coerce']!r}")
@@ -103,6 +105,32 @@ def time_column_of(df: pd.DataFrame, meta: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _dates_in_format(t: pd.Series, fmt: str, first_row: int) -> pd.Series:
+    parsed = pd.to_datetime(t, format=fmt, errors="coerce")
+    bad = parsed.isna() & t.notna()
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise KnowItDataError(f"meta.time_format: row {first_row + i} holds {t.iloc[i]!r}, which is not a date in the format {fmt!r}")
+    return parsed
+
+
+def _refuse_a_date_out_of_format(t: pd.Series, first_row: int) -> None:
+    """pandas reads every date in the format it guessed from the first one: a day-first export
+    (01/02/2023 is 1 February) is guessed month-first and fails at its 13th day. Name that row
+    and the way to give the format; times that are not dates at all fall through."""
+    try:
+        guessed = pd.to_datetime(t, errors="coerce", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return
+    bad = guessed.isna() & t.notna()
+    if guessed.notna().any() and bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        raise KnowItDataError(
+            f"meta.time_column: row {first_row + i} holds {t.iloc[i]!r}, which does not read as a date in the format of the "
+            f"first row ({t.iloc[0]!r}); give the format with meta.time_format, e.g. '%d/%m/%Y' for day-first dates"
+        )
+
+
 def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -> tuple[pd.DataFrame, str, str | None]:
     """Move the time axis into a column ``__time__`` (UTC for aware dates); return (frame, kind, tz).
     ``first_row``: the table row of ``df``'s first row (errors name table rows)."""
@@ -120,13 +148,16 @@ def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -
         if t.isna().any() or not np.isfinite(t.to_numpy(dtype=np.float64)).all():
             raise KnowItDataError(f"meta.time_column: row {first_row + int(np.argmax(~np.isfinite(t.to_numpy(dtype=np.float64))))} has no finite time")
         return df, "numeric", None
-    if not pd.api.types.is_datetime64_any_dtype(t):
+    if meta.get("time_format") is not None and not pd.api.types.is_datetime64_any_dtype(t):
+        t = _dates_in_format(t, meta["time_format"], first_row)
+    elif not pd.api.types.is_datetime64_any_dtype(t):
         try:
             t = pd.to_datetime(t)
         except (ValueError, TypeError, OverflowError):
             try:  # offsets that change along the file (a DST change): read them all as UTC
                 t = pd.to_datetime(t, utc=True)
             except (ValueError, TypeError, OverflowError):
+                _refuse_a_date_out_of_format(t, first_row)
                 raise KnowItDataError("meta.time_column: time values are neither numbers nor dates (ISO dates such as 2024-01-31 or 2024-03-31T02:00+02:00 are read)") from None
         if not pd.api.types.is_datetime64_any_dtype(t):
             raise KnowItDataError("meta.time_column: time values are neither numbers nor dates")

@@ -44,6 +44,7 @@ class SeriesData:
     dropped_rows: dict[str, int] = field(default_factory=dict)  # of / duplicate / missing, at import
     ignored_columns: list[str] = field(default_factory=list)  # text columns the import left out
     time_column: str | None = None  # the imported table's time column (None: a DatetimeIndex or row numbers)
+    time_format: str | None = None  # its strftime format, when the import was given one (day-first dates)
     content_hash: str = ""  # sha256 of the stored rows, times and slices (set when saved or loaded)
 
     @classmethod
@@ -88,6 +89,7 @@ class SeriesData:
             dropped_rows=dict(meta.get("dropped_rows") or {}),
             ignored_columns=list(meta.get("ignored_columns") or []),
             time_column=meta.get("time_column"),
+            time_format=meta.get("time_format"),
             content_hash=meta.get("content_hash", ""),
         )
 
@@ -146,6 +148,7 @@ class SeriesData:
             "dropped_rows": self.dropped_rows,
             "ignored_columns": self.ignored_columns,
             "time_column": self.time_column,
+            "time_format": self.time_format,
             "content_hash": self.content_hash or self.fingerprint(),
         }
 

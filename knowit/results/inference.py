@@ -77,7 +77,7 @@ def _frame_slices(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str, dict[
     else:
         return whole, "", {}
     try:
-        parsed, found, _ = time_values(source, {"time_column": column, "tz": axis.get("tz")})
+        parsed, found, _ = time_values(source, {"time_column": column, "time_format": axis.get("format"), "tz": axis.get("tz")})
     except KnowItDataError as err:
         raise KnowItDataError(f"new_data: {name}: {str(err).split(': ', 1)[1]}") from None
     if found != kind:
