@@ -337,6 +337,13 @@ def test_eight_years_of_months_train_with_the_command_the_import_printed(tmp_pat
     assert trained.returncode == 0, trained.stderr
     summary = json.loads((exp_dir / "models" / "first" / "summary.json").read_text())
     assert summary["data"]["n_points"] == {"train": 51, "valid": 6, "test": 6}
+    # the forecast it printed as well (12 months ahead would leave no test point after a 12-month input)
+    forecast = "forecast: python -m knowit train data=biz 'data.out_chunk=[1,3]'   # revenue 1 to 3 steps ahead, from every column's past\n"
+    assert forecast in out.stdout
+    ahead = cli_main(["train", "data=biz", "data.out_chunk=[1,3]", "model_name=ahead", "arch=mlp", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
+    assert ahead.returncode == 0, ahead.stderr
+    summary = json.loads((exp_dir / "models" / "ahead" / "summary.json").read_text())
+    assert summary["data"]["in_components"] == ["revenue", "orders"] and summary["data"]["n_points"]["test"] == 5
     # a series long enough for the default window keeps it
     months = pd.date_range("1990-01-31", periods=400, freq="ME")
     pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "revenue": np.arange(400.0)}).to_csv(tmp_path / "long.csv", index=False)

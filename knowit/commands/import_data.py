@@ -68,7 +68,7 @@ def in_cli_words(message: str) -> str:
 def run(ns) -> int:
     from knowit.api import KnowIt
     from knowit.commands.common import print_summary
-    from knowit.config.imported_data import data_config_path, next_command
+    from knowit.config.imported_data import data_config_path, forecast_command, next_command
     from knowit.errors import KnowItError
 
     import warnings
@@ -90,4 +90,28 @@ def run(ns) -> int:
     print_summary(summary)
     print(f"data config: {data_config_path(ki.exp_dir, ns.name)} (select it with data={ns.name})")
     print(f"next: {next_command(ns.name, summary, ns.exp_dir)}")
+    steps = _forecast_steps(ki, ns.name, summary)
+    forecast = forecast_command(ns.name, summary, steps, ns.exp_dir) if steps else None
+    if forecast:
+        print(f"forecast: {forecast}   # {', '.join(summary['targets'])} 1 to {steps} steps ahead, from every column's past")
     return 0
+
+
+def _forecast_steps(ki, name: str, summary: dict) -> int | None:
+    """Steps ahead for the printed forecast command: one season of the calendar (7 days, 24
+    hours, 12 months) or fewer, as many as the data config's input window leaves room for."""
+    import yaml
+
+    from knowit.config.imported_data import data_config_path
+    from knowit.config.schema import DataConfig
+    from knowit.data.frequency import calendar_season
+    from knowit.data.splitting import forecast_steps_that_fit
+    from knowit.data.store import DatasetStore
+
+    if summary.get("kind") != "series" or not summary.get("targets"):
+        return None
+    written = yaml.safe_load(data_config_path(ki.exp_dir, name).read_text()) or {}
+    data = DatasetStore(ki.exp_dir).load_series(name)
+    season, _ = calendar_season(data.freq, data.time_kind, data.time_delta)
+    default = DataConfig()
+    return forecast_steps_that_fit(data, written.get("in_chunk", default.in_chunk), default.split_portions, season or 1)

@@ -193,24 +193,36 @@ def input_rows_that_fit(data: SeriesData, in_chunk: list[int], out_chunk: list[i
     season of the calendar (12 months, 7 days, 24 hours) when that fits, else the longest of 16,
     8, 4, 2. ``None`` when the window fits as it is or nothing shorter does."""
     from knowit.data.frequency import calendar_season
-    from knowit.data.windows import point_ranges
 
-    def fits(in_first: int) -> bool:
-        spec = WindowSpec(in_chunk=(in_first, in_chunk[1]), out_chunk=tuple(out_chunk))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the purge share: only whether a set is empty counts here
-                first, counts = point_ranges(data.slices, spec)
-                split_points(data, first, counts, spec, "chronological", portions, 0)
-        except KnowItDataError:
-            return False
-        return True
-
-    if fits(in_chunk[0]):
+    if _window_fits(data, in_chunk, out_chunk, portions):
         return None
     season, _ = calendar_season(data.freq, data.time_kind, data.time_delta)
     given = in_chunk[1] - in_chunk[0] + 1
     for rows in dict.fromkeys(r for r in (season, 16, 8, 4, 2) if r and r < given):
-        if fits(in_chunk[1] - rows + 1):
+        if _window_fits(data, [in_chunk[1] - rows + 1, in_chunk[1]], out_chunk, portions):
             return rows
     return None
+
+
+def forecast_steps_that_fit(data: SeriesData, in_chunk: list[int], portions: list[float], most: int) -> int | None:
+    """The most steps ahead, up to ``most`` (then half of it, 3, 1), that a forecast window
+    after ``in_chunk`` can take without leaving a chronological set of ``data`` empty."""
+    for steps in sorted({s for s in (most, most // 2, 3, 1) if 1 <= s <= most}, reverse=True):
+        if _window_fits(data, in_chunk, [1, steps], portions):
+            return steps
+    return None
+
+
+def _window_fits(data: SeriesData, in_chunk: list[int], out_chunk: list[int], portions: list[float]) -> bool:
+    """Whether a chronological split of ``data`` with these windows leaves every set some points."""
+    from knowit.data.windows import point_ranges
+
+    spec = WindowSpec(in_chunk=tuple(in_chunk), out_chunk=tuple(out_chunk))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the purge share: only whether a set is empty counts here
+            first, counts = point_ranges(data.slices, spec)
+            split_points(data, first, counts, spec, "chronological", portions, 0)
+    except KnowItDataError:
+        return False
+    return True
