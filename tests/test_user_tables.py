@@ -336,7 +336,7 @@ def test_eight_years_of_months_train_with_the_command_the_import_printed(tmp_pat
     trained = cli_main(["train", "data=biz", "model_name=first", "arch=mlp", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
     assert trained.returncode == 0, trained.stderr
     summary = json.loads((exp_dir / "models" / "first" / "summary.json").read_text())
-    assert summary["data"]["n_points"] == {"train": 51, "valid": 6, "test": 6}
+    assert summary["data"]["n_points"] == {"train": 49, "valid": 5, "test": 6}  # one step ahead of 12 months
     # a series long enough for the default window keeps it
     months = pd.date_range("1990-01-31", periods=400, freq="ME")
     pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "revenue": np.arange(400.0)}).to_csv(tmp_path / "long.csv", index=False)
