@@ -145,7 +145,8 @@ class KnowIt:
             raise KnowItDataError(f"batch_rows: expected a positive number of rows, got {batch_rows!r}")
         data = import_dataset(store, spec["raw_data"], spec.get("meta"), overwrite=overwrite or not safe_mode, batch_rows=batch_rows)
         with os_errors_as_run_errors("exp_dir"):
-            write_data_config(self.exp_dir, data.name, store.meta(data.name), in_chunk=_window_for_short_series(data))
+            meta = store.meta(data.name)
+            write_data_config(self.exp_dir, data.name, meta, in_chunk=_window_for_short_series(data, meta))
         return store.summarize(data.name)
 
     def summarize_dataset(self, name: str) -> dict[str, Any]:
@@ -284,7 +285,7 @@ def _import_named_arch(arch: str | None) -> None:
         resolve(arch)
 
 
-def _window_for_short_series(data: Any) -> list[int] | None:
+def _window_for_short_series(data: Any, meta: Any) -> list[int] | None:
     """The input window an imported series' data config gets when the default one leaves a
     chronological valid or test set empty (a first ``train data=<name>`` would be refused);
     the import says so in a warning."""
@@ -296,8 +297,10 @@ def _window_for_short_series(data: Any) -> list[int] | None:
 
     if not isinstance(data, SeriesData):
         return None
+    from knowit.config.imported_data import default_out_chunk
+
     default = DataConfig()
-    rows = input_rows_that_fit(data, default.in_chunk, default.out_chunk, default.split_portions)
+    rows = input_rows_that_fit(data, default.in_chunk, default_out_chunk(meta) or default.out_chunk, default.split_portions)
     if rows is None:
         return None
     in_chunk = [-(rows - 1), 0]

@@ -92,9 +92,10 @@ def test_season_comes_from_the_config_then_the_calendar_then_the_time_step() -> 
 
 
 def test_a_model_that_loses_to_persistence_without_reading_the_targets_past_is_told_how_to(tmp_path, exp_dir, cli_main) -> None:
-    """An imported store series' first run (`train data=shop`) nowcasts sales from the other
+    """A nowcast of an imported store series (`data.out_chunk=[0,0]`; the imported config's
+    default was that until it became a one-step forecast) estimates sales from the other
     columns, never reading sales' own past; persistence reads it and wins (s_default: skill
-    -1.22). The baseline block now says why and what a forecast needs."""
+    -1.22). The baseline block says why and what a forecast needs."""
     import json
 
     import pandas as pd
@@ -107,7 +108,7 @@ def test_a_model_that_loses_to_persistence_without_reading_the_targets_past_is_t
     pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "sales": (5000 + 20 * np.arange(200) + rng.normal(0, 10, 200)).round(2),
                   "promo": rng.integers(0, 2, 200)}).to_csv(tmp_path / "shop.csv", index=False)
     assert cli_main(["import", "shop.csv", "--name", "shop", "--time-column", "date", "--targets", "sales"], cwd=tmp_path, exp_dir=exp_dir).returncode == 0
-    out = cli_main(["train", "data=shop", "model_name=first", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
+    out = cli_main(["train", "data=shop", "data.out_chunk=[0,0]", "model_name=first", f"arch.name={TINY_ARCH}", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     hint = ("the model's inputs (promo) leave out the past of sales, which persistence reads; to forecast from it, start data.out_chunk "
             "after data.in_chunk ends (data.out_chunk=[1,7]: 1 to 7 steps ahead) with sales among data.in_components")

@@ -38,14 +38,15 @@ def test_cli_import_prints_the_next_command_and_it_trains(tmp_path: Path, exp_di
     command = next(line for line in out.splitlines() if line.startswith("next: "))[len("next: "):]
     assert command == "python -m knowit train data=my_data"
     written = yaml.safe_load((exp_dir / "conf" / "data" / "my_data.yaml").read_text())
-    assert written == {"name": "my_data", "task": "regression", "in_components": None, "out_components": ["load"]}
+    # a first run forecasts one step ahead, from every component's past (the target's own too)
+    assert written == {"name": "my_data", "task": "regression", "in_components": None, "out_components": ["load"], "out_chunk": [1, 1]}
     # the printed command, run as printed (plus tiny settings), trains on the user's own columns
     args = shlex.split(command)[3:]
     done = run_cli([*args, f"arch.name={TINY_ARCH}", *TINY_OVERRIDES, "model_name=mine"], cwd=tmp_path, exp_dir=exp_dir)
     assert done.returncode == 0, done.stderr
     summary = json.loads((exp_dir / "models" / "mine" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["dataset"] == "my_data"
-    assert summary["data"]["in_components"] == ["a", "b"] and summary["data"]["out_components"] == ["load"]
+    assert summary["data"]["in_components"] == ["a", "b", "load"] and summary["data"]["out_components"] == ["load"]
 
 
 def test_api_selects_an_imported_dataset_by_name_with_its_task_and_targets(ki) -> None:

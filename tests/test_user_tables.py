@@ -336,7 +336,7 @@ def test_eight_years_of_months_train_with_the_command_the_import_printed(tmp_pat
     trained = cli_main(["train", "data=biz", "model_name=first", "arch=mlp", *TINY_OVERRIDES], cwd=tmp_path, exp_dir=exp_dir)
     assert trained.returncode == 0, trained.stderr
     summary = json.loads((exp_dir / "models" / "first" / "summary.json").read_text())
-    assert summary["data"]["n_points"] == {"train": 51, "valid": 6, "test": 6}
+    assert summary["data"]["n_points"] == {"train": 49, "valid": 5, "test": 6}  # one step ahead of 12 months
     # the forecast it printed as well (12 months ahead would leave no test point after a 12-month input)
     forecast = "forecast: python -m knowit train data=biz 'data.out_chunk=[1,3]'   # revenue 1 to 3 steps ahead, from every column's past\n"
     assert forecast in out.stdout

@@ -45,17 +45,36 @@ def searchpath_override(exp_dir: Path) -> str | None:
     return f"hydra.searchpath=['file://{quoted}']"
 
 
+def _series_task(meta: Mapping[str, Any]) -> str:
+    targets = list(meta.get("targets") or [])
+    labels = set(meta.get("categories") or {})
+    return "classification" if targets and all(t in labels for t in targets) else "regression"
+
+
+def default_out_chunk(meta: Mapping[str, Any]) -> list[int] | None:
+    """``[1, 1]`` for a series with numeric targets: a first run forecasts one step ahead from
+    every component's past, the targets' own included (the schema's nowcast ``[0, 0]`` estimated
+    daily sales from a promo flag alone and lost to persistence); ``None`` (the schema's default)
+    for labels, array datasets and a series without targets."""
+    if meta.get("kind") == "series" and meta.get("targets") and _series_task(meta) == "regression":
+        return [1, 1]
+    return None
+
+
 def data_config(name: str, meta: Mapping[str, Any], in_chunk: list[int] | None = None) -> tuple[dict[str, Any], list[str]]:
     """The ``data`` config of the stored dataset ``name``, and comment lines describing it;
     ``in_chunk``: an input window that replaces the default one, which this series is too short for."""
     if meta.get("kind") == "series":
         targets = list(meta.get("targets") or [])
-        labels = set(meta.get("categories") or {})
-        task = "classification" if targets and all(t in labels for t in targets) else "regression"
+        task = _series_task(meta)
         config: dict[str, Any] = {"name": name, "task": task, "in_components": None, "out_components": targets or None}
         notes = [f"components: {', '.join(meta.get('components') or [])}",
                  "in_components null: every component that is not an output, plus the outputs' own past when out_chunk starts after in_chunk (a forecast)"]
-        notes.append("out_chunk [0, 0] (the default): the targets at each window's last row; [1, k] forecasts k steps ahead")
+        out_chunk = default_out_chunk(meta)
+        if out_chunk:
+            config["out_chunk"] = out_chunk
+            notes.append("out_chunk [1, 1]: the targets one step after each input window; [1, k] forecasts k steps ahead; "
+                         "[0, 0] estimates them at the window's last row from the other components")
         if not targets:
             notes.append("no targets were declared: set out_components (or import with --targets)")
         if in_chunk is not None:
