@@ -70,6 +70,22 @@ def test_optimisers_by_name_with_kwargs(ki, optim, kwargs, check):
         assert (list(group[key]) if isinstance(value, list) else group[key]) == value
 
 
+def test_adam_keeps_torch_s_loop_for_parameters_its_fused_kernel_cannot_step() -> None:
+    """torch builds a fused Adam over complex parameters and fails at its first step; knowit
+    gives such parameters (and param groups, read once) the default implementation."""
+    from knowit.training.optimizers import make_optimizer
+
+    spectral = torch.nn.Parameter(torch.zeros(3, dtype=torch.complex64))
+    opt = make_optimizer([spectral], "Adam", 0.1, 0.0, {})
+    assert opt.param_groups[0]["fused"] is None
+    spectral.grad = torch.ones(3, dtype=torch.complex64)
+    opt.step()
+    assert spectral.real.tolist() == pytest.approx([-0.1] * 3, rel=1e-3)
+    real = torch.nn.Parameter(torch.zeros(2))
+    groups = make_optimizer([{"params": iter([real]), "lr": 0.5}], "AdamW", 0.1, 0.0, {})
+    assert groups.param_groups[0]["fused"] is True and groups.param_groups[0]["params"][0] is real
+
+
 def test_l1_loss_is_the_whole_epoch_mae(ki):
     result = ki.train_model("l1", {"arch": LINEAR, "trainer": {**FULL_EVAL, "loss_fn": "l1_loss"}})
     scale = json.loads((result.run_dir / "scalers.json").read_text())["outputs"]["scale"][0]

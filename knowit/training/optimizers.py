@@ -37,15 +37,34 @@ def _lookup(namespace: Any, base: type, name: str, key: str, examples: str) -> t
 # the shipped MLP goes from ~0.75 ms to ~0.25 ms on CPU (2 threads). SGD and Adagrad are left out: their fused
 # kernels refuse sparse gradients, which the default ones take.
 FUSED_BY_DEFAULT = (torch.optim.Adam, torch.optim.AdamW)
+FUSED_DEVICES = ("cpu", "cuda")
 _IMPLEMENTATION_KEYS = ("fused", "foreach", "differentiable", "capturable")
+
+
+def _materialised(params: Any) -> list[Any]:
+    """``params`` (tensors, or param-group dicts) as a list whose groups hold lists: read twice below."""
+    out = []
+    for item in params:
+        if isinstance(item, dict):
+            group = item["params"]
+            item = {**item, "params": [group] if isinstance(group, torch.Tensor) else list(group)}
+        out.append(item)
+    return out
+
+
+def _fusable(params: list[Any]) -> bool:
+    """Real floating-point tensors on a CPU or CUDA device: torch accepts ``fused=True`` for
+    others (complex ones) at construction and fails only at the first step."""
+    tensors = [t for item in params for t in (item["params"] if isinstance(item, dict) else [item])]
+    return bool(tensors) and all(t.is_floating_point() and t.device.type in FUSED_DEVICES for t in tensors)
 
 
 def make_optimizer(params: Any, name: str, lr: float, weight_decay: float, kwargs: dict[str, Any]) -> torch.optim.Optimizer:
     """The optimiser ``name`` over ``params``; Adam and AdamW take the fused implementation unless
     ``kwargs`` chooses one (``fused: false`` gives torch's default loop)."""
     cls = _lookup(torch.optim, torch.optim.Optimizer, name, "trainer.optim", "Adam, AdamW, SGD, RMSprop")
-    params = list(params)
-    if cls in FUSED_BY_DEFAULT and not any(k in kwargs for k in _IMPLEMENTATION_KEYS):
+    params = _materialised(params)
+    if cls in FUSED_BY_DEFAULT and not any(k in kwargs for k in _IMPLEMENTATION_KEYS) and _fusable(params):
         try:
             return cls(params, lr=lr, weight_decay=weight_decay, fused=True, **kwargs)
         except (TypeError, ValueError, RuntimeError):
