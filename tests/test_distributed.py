@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,11 @@ def _serve_all(rank: int, world: int, exp_dir: str, init_file: str, out: str) ->
     dist.all_gather_object(gathered, served)
     if rank == 0:
         Path(out).write_text(json.dumps(gathered))
+    dist.barrier()
     dist.destroy_process_group()
+    # Leave without tearing DDP's reducer down: its gloo group's destructor joined a worker thread
+    # that never ended once (a fresh-clone suite hung there); the result is written already.
+    os._exit(0)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +195,11 @@ def _steps_with_own_states(rank: int, world: int, init_file: str, out: str) -> N
     dist.all_gather_object(gathered, {"own": own, "ignored": sorted(module._ddp_params_and_buffers_to_ignore)})
     if rank == 0:
         Path(out).write_text(json.dumps(gathered))
+    dist.barrier()
     dist.destroy_process_group()
+    # Leave without tearing DDP's reducer down: its gloo group's destructor joined a worker thread
+    # that never ended once (a fresh-clone suite hung there); the result is written already.
+    os._exit(0)
 
 
 def test_ddp_keeps_each_process_carried_states_its_own(tmp_path):
@@ -201,9 +210,15 @@ def test_ddp_keeps_each_process_carried_states_its_own(tmp_path):
     import knowit.training.module  # noqa: F401 - imported once here, inherited by the forked processes
 
     out = tmp_path / "states.json"
-    torch.multiprocessing.start_processes(
-        _steps_with_own_states, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, start_method="fork"
+    processes = torch.multiprocessing.start_processes(
+        _steps_with_own_states, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, start_method="fork", join=False
     )
+    deadline = time.monotonic() + 120
+    while not processes.join(timeout=5):
+        if time.monotonic() > deadline:
+            for process in processes.processes:
+                process.kill()
+            pytest.fail("the two gloo processes did not finish within 120 s")
     ranks = json.loads(out.read_text())
     assert [r["own"] for r in ranks] == [[True, True], [True, True]]
     assert ranks[0]["ignored"] == ["model._internal.c0", "model._internal.h0"]
