@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.common import Result, alternate, alternate_many, compare
-from benchmarks.lstm_train import FULL, SMOKE, _knowit_rate, _raw_samples_per_s, make_series
+from benchmarks.common import Result, alternate, compare
+from benchmarks.lstm_train import FULL, SMOKE, _knowit_rate, _raw_samples_per_s, against_both_loops, make_series
 
 
 def available() -> bool:
@@ -21,15 +21,13 @@ def run(smoke: bool, rounds: int) -> list[Result]:
     device = torch.cuda.get_device_name(0)
     knowit32 = lambda: _knowit_rate(frame, size, accelerator="gpu", precision="32")  # noqa: E731
     bf16 = lambda: _knowit_rate(frame, size, accelerator="gpu", precision="bf16-mixed")  # noqa: E731
-    by_hand, like_for_like = alternate_many(
-        knowit32, [lambda: _raw_samples_per_s(frame, size, device="cuda"), lambda: _raw_samples_per_s(frame, size, device="cuda", fused=True)],
-        rounds)
     return [
-        compare("GPU: LSTM regression training", f"training samples/s on {device}, 32-bit", by_hand, 0.95,
-                "the lstm_train workload with accelerator=gpu; baseline: the same plain nn.LSTM + Linear loop with tensors on the GPU, "
-                "torch.optim.Adam as a user writes it (on CUDA torch's default is its foreach implementation); knowit uses the fused Adam"),
-        compare("GPU: LSTM regression training, like-for-like optimiser", "the same, both sides fused Adam", like_for_like, 0.95,
-                "the same loop with fused Adam: what knowit adds around the same optimiser step"),
+        *against_both_loops(
+            "GPU: LSTM regression training", knowit32, lambda **kw: _raw_samples_per_s(frame, size, device="cuda", **kw), rounds, 0.95,
+            "the lstm_train workload with accelerator=gpu; baseline: the same plain nn.LSTM + Linear loop with tensors on the GPU "
+            "(on CUDA torch's default Adam is its foreach implementation)",
+            measure=f"training samples/s on {device}, 32-bit",
+        ),
         compare("GPU: bf16-mixed vs 32-bit", f"knowit training samples/s on {device}, bf16-mixed vs 32-bit",
                 alternate(bf16, knowit32, rounds), 0.0,
                 "informational: the speed-up of trainer.precision=bf16-mixed for this small LSTM"),

@@ -156,6 +156,21 @@ def _raw_samples_per_s(frame: pd.DataFrame, size: dict, *, device: str = "cpu", 
     return len(train_x) / statistics.median(times[1:])
 
 
+def against_both_loops(workload: str, knowit, loop, rounds: int, target: float, notes: str,
+                       measure: str = "training samples/s (train + validation epoch wall)") -> list[Result]:
+    """Two rows: knowit against ``loop()``, the hand-written loop with ``torch.optim.Adam`` as a
+    user writes it (torch's default implementation; knowit takes the fused one), and against
+    ``loop(fused=True)``, like-for-like: what knowit adds around the same optimiser step. The
+    three sides alternate in every round."""
+    by_hand, like_for_like = alternate_many(knowit, [loop, lambda: loop(fused=True)], rounds)
+    return [
+        compare(workload, measure, by_hand, target,
+                f"{notes}; the loop's Adam as a user writes it (torch's default implementation), knowit's fused"),
+        compare(f"{workload}, like-for-like optimiser", "the same, both sides fused Adam", like_for_like, target,
+                f"{notes}; fused Adam on both sides: what knowit adds around the same optimiser step"),
+    ]
+
+
 def _knowit_rate(frame: pd.DataFrame, size: dict, **kw) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         return _knowit_samples_per_s(frame, size, Path(tmp), **kw)[0]
@@ -164,14 +179,8 @@ def _knowit_rate(frame: pd.DataFrame, size: dict, **kw) -> float:
 def run(smoke: bool, rounds: int) -> list[Result]:
     size = SMOKE if smoke else FULL
     frame = make_series(size["steps"])
-    by_hand, like_for_like = alternate_many(
-        lambda: _knowit_rate(frame, size),
-        [lambda: _raw_samples_per_s(frame, size), lambda: _raw_samples_per_s(frame, size, fused=True)], rounds)
-    shape = (f"{size['steps']} steps x 4, window {WINDOW}, width {size['width']}, depth {size['depth']}, batch {BATCH}; "
-             "baseline: nn.LSTM + Linear on pre-materialised windows")
-    return [
-        compare("LSTM regression training", "training samples/s (train + validation epoch wall)", by_hand, 0.95,
-                f"{shape}, torch.optim.Adam as a user writes it (torch's default implementation); knowit uses the fused Adam"),
-        compare("LSTM regression training, like-for-like optimiser", "the same, both sides fused Adam", like_for_like, 0.95,
-                f"{shape}, fused Adam on both sides: what knowit adds around the same optimiser step"),
-    ]
+    return against_both_loops(
+        "LSTM regression training", lambda: _knowit_rate(frame, size), lambda **kw: _raw_samples_per_s(frame, size, **kw), rounds, 0.95,
+        f"{size['steps']} steps x 4, window {WINDOW}, width {size['width']}, depth {size['depth']}, batch {BATCH}; "
+        "baseline: nn.LSTM + Linear on pre-materialised windows",
+    )

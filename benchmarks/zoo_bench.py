@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import importlib
 
-from benchmarks.common import Result, alternate_many, compare
-from benchmarks.lstm_train import COMPONENTS, WINDOW, BATCH, _knowit_rate, _raw_samples_per_s, knowit_sets, make_series
+from benchmarks.common import Result
+from benchmarks.lstm_train import COMPONENTS, WINDOW, BATCH, _knowit_rate, _raw_samples_per_s, against_both_loops, knowit_sets, make_series
 
 FULL = {"steps": 10_000, "epochs": 3}
 SMOKE = {"steps": 1_500, "epochs": 2}
@@ -41,16 +41,10 @@ def run(smoke: bool, rounds: int) -> list[Result]:
     results = []
     for name, args in (SMOKE_ARCHS if smoke else ARCHS).items():
         make = _builder(name, args)
-        by_hand, like_for_like = alternate_many(
-            lambda: _knowit_rate(frame, size, arch={"name": name, **args}),
-            [lambda: _raw_samples_per_s(frame, size, make_model=make, sets=sets),
-             lambda: _raw_samples_per_s(frame, size, make_model=make, sets=sets, fused=True)], rounds)
-        shape = (f"{size['steps']} steps x 4, window {WINDOW}, batch {BATCH}, {args or 'shipped defaults'}; baseline: the same "
-                 f"knowit.default_archs.{name}.Model in a plain loop over pre-materialised windows")
-        results += [
-            compare(f"{name} regression training", "training samples/s (train + validation epoch wall)", by_hand, 0.9,
-                    f"{shape}, torch.optim.Adam as a user writes it (torch's default implementation); knowit uses the fused Adam"),
-            compare(f"{name} regression training, like-for-like optimiser", "the same, both sides fused Adam", like_for_like, 0.9,
-                    f"{shape}, fused Adam on both sides: what knowit adds around the same optimiser step"),
-        ]
+        results += against_both_loops(
+            f"{name} regression training", lambda: _knowit_rate(frame, size, arch={"name": name, **args}),
+            lambda **kw: _raw_samples_per_s(frame, size, make_model=make, sets=sets, **kw), rounds, 0.9,
+            f"{size['steps']} steps x 4, window {WINDOW}, batch {BATCH}, {args or 'shipped defaults'}; baseline: the same "
+            f"knowit.default_archs.{name}.Model in a plain loop over pre-materialised windows",
+        )
     return results

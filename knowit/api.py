@@ -291,14 +291,13 @@ def _window_for_short_series(data: Any, meta: Any) -> list[int] | None:
     the import says so in a warning."""
     import warnings
 
+    from knowit.config.imported_data import default_out_chunk
     from knowit.config.schema import DataConfig
     from knowit.data.series import SeriesData
     from knowit.data.splitting import input_rows_that_fit
 
     if not isinstance(data, SeriesData):
         return None
-    from knowit.config.imported_data import default_out_chunk
-
     default = DataConfig()
     rows = input_rows_that_fit(data, default.in_chunk, default_out_chunk(meta) or default.out_chunk, default.split_portions)
     if rows is None:

@@ -1,6 +1,7 @@
 """The benchmark harness runs end to end at tiny sizes (the full run is `python -m benchmarks.run`)."""
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
@@ -10,6 +11,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def _from_benchmarks(module: str, *names: str) -> tuple:
+    """``names`` from ``benchmarks.<module>``: the harness lives beside the package, not in it."""
+    sys.path.insert(0, str(REPO))
+    try:
+        loaded = importlib.import_module(f"benchmarks.{module}")
+    finally:
+        sys.path.remove(str(REPO))
+    return tuple(getattr(loaded, name) for name in names)
 
 def test_smoke_run_writes_a_table_of_ratios(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
@@ -35,20 +45,12 @@ def test_smoke_run_writes_a_table_of_ratios(tmp_path: Path) -> None:
 
 
 def test_config_error_is_reported_before_torch_is_imported() -> None:
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks.startup import heavy_modules_after_config_error
-    finally:
-        sys.path.remove(str(REPO))
+    heavy_modules_after_config_error, = _from_benchmarks("startup", "heavy_modules_after_config_error")
     assert heavy_modules_after_config_error() == []
 
 
 def test_alternate_interleaves_sides_and_compare_takes_the_median_round_ratio() -> None:
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks.common import alternate, compare
-    finally:
-        sys.path.remove(str(REPO))
+    alternate, compare = _from_benchmarks("common", "alternate", "compare")
     calls: list[str] = []
     knowit_values, baseline_values = iter([10.0, 30.0, 20.0, 40.0, 50.0]), iter([10.0, 10.0, 10.0, 10.0, 100.0])
     rounds = alternate(lambda: calls.append("k") or next(knowit_values), lambda: calls.append("b") or next(baseline_values), 5)
@@ -61,11 +63,7 @@ def test_alternate_interleaves_sides_and_compare_takes_the_median_round_ratio() 
 
 
 def test_alternate_many_calls_every_baseline_each_round_and_shares_knowit() -> None:
-    sys.path.insert(0, str(REPO))
-    try:
-        from benchmarks.common import alternate_many
-    finally:
-        sys.path.remove(str(REPO))
+    alternate_many, = _from_benchmarks("common", "alternate_many")
     calls: list[str] = []
     values = iter(range(1, 100))
     first, second = alternate_many(lambda: calls.append("k") or next(values),

@@ -115,8 +115,8 @@ def next_command(name: str, meta: Mapping[str, Any], exp_dir_arg: str | None = N
 
 def forecast_command(name: str, meta: Mapping[str, Any], steps: int, exp_dir_arg: str | None = None) -> str | None:
     """The command that forecasts a just-imported series' targets 1 to ``steps`` steps ahead from
-    every column's past (``next_command`` trains the data config's default: the targets at each
-    window's last row, from the other columns). ``None`` where there is no regression target."""
-    if meta.get("kind") != "series" or not meta.get("targets") or data_config(name, meta)[0]["task"] != "regression":
+    every column's past (``next_command`` trains the data config's default: one step ahead).
+    ``None`` where there is no regression target."""
+    if default_out_chunk(meta) is None:
         return None
     return f"{next_command(name, meta, exp_dir_arg)} {shlex.quote(f'data.out_chunk=[1,{steps}]')}"

@@ -32,10 +32,10 @@ def _lookup(namespace: Any, base: type, name: str, key: str, examples: str) -> t
     return found
 
 
-# torch's single-kernel ("fused") update for these classes does what the default one does, on
-# every device with fused kernels, without a Python loop over parameter tensors: the Adam step of
-# the shipped MLP goes from ~0.75 ms to ~0.25 ms on CPU (2 threads). SGD and Adagrad are left out: their fused
-# kernels refuse sparse gradients, which the default ones take.
+# torch's single-kernel ("fused") update for these classes does what the default one does without
+# a Python loop over parameter tensors: the Adam step of the shipped MLP goes from ~0.75 ms to
+# ~0.25 ms on CPU (2 threads). SGD and Adagrad are left out: their fused kernels refuse sparse
+# gradients, which the default ones take.
 FUSED_BY_DEFAULT = (torch.optim.Adam, torch.optim.AdamW)
 FUSED_DEVICES = ("cpu", "cuda")
 _IMPLEMENTATION_KEYS = ("fused", "foreach", "differentiable", "capturable")
@@ -68,7 +68,7 @@ def make_optimizer(params: Any, name: str, lr: float, weight_decay: float, kwarg
         try:
             return cls(params, lr=lr, weight_decay=weight_decay, fused=True, **kwargs)
         except (TypeError, ValueError, RuntimeError):
-            pass  # params on a device or of a dtype without fused kernels; a bad argument fails below
+            pass  # an argument the fused build rejects: the default build below says which
     try:
         return cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
     except (TypeError, ValueError, RuntimeError) as err:
