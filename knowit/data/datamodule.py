@@ -7,7 +7,10 @@ same batches as an uninterrupted one.
 """
 from __future__ import annotations
 
+import itertools
+import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +37,46 @@ class SetBatches(Dataset):
         return len(self.points)
 
     def __getitem__(self, index: np.ndarray | tuple[np.ndarray, np.ndarray]) -> dict[str, torch.Tensor]:
-        positions, reset = index if isinstance(index, tuple) else (index, None)
-        batch = self.prepared.batch(torch.from_numpy(self.points[positions]))  # numpy indexing: cheaper per batch
-        if reset is not None:
-            batch["reset"] = torch.from_numpy(reset)
-        return batch
+        return self.many([index])[0]
+
+    def many(self, indices: list[np.ndarray | tuple[np.ndarray, np.ndarray]]) -> list[dict[str, torch.Tensor]]:
+        """The batches of several sampler items, gathered together: one gather and one scaling
+        pass over the whole block, then each batch a view of its rows."""
+        positions = [index[0] if isinstance(index, tuple) else index for index in indices]
+        joined = positions[0] if len(positions) == 1 else np.concatenate(positions)
+        block = self.prepared.batch(torch.from_numpy(self.points[joined]))  # numpy indexing: cheaper per batch
+        sizes = [len(p) for p in positions]
+        parts = {key: value.split(sizes) for key, value in block.items()} if len(sizes) > 1 else {k: (v,) for k, v in block.items()}
+        batches = [{key: parts[key][i] for key in parts} for i in range(len(sizes))]
+        for batch, index in zip(batches, indices):
+            if isinstance(index, tuple):
+                batch["reset"] = torch.from_numpy(index[1])
+        return batches
+
+
+class GatheredBatches:
+    """A set's batches gathered in this process, ``per_gather`` sampler items at a time (one
+    gather, one scaling pass): what a loader without worker processes or pinned memory does,
+    minus the DataLoader's per-batch cost and most of the gather's per-call cost, a sizeable
+    share of a small model's step. Lightning takes any iterable with a length; it sets the
+    sampler's epoch through ``.sampler``."""
+
+    GATHER_BYTES = 1 << 20  # a block this size stays in cache until its batches are used
+    MAX_PER_GATHER = 32
+    pin_memory = False
+    batch_sampler = None  # as a DataLoader with batch_size=None has: Lightning looks for it
+
+    def __init__(self, dataset: SetBatches, sampler: Any, batch_bytes: int):
+        self.dataset, self.sampler = dataset, sampler
+        self.per_gather = max(1, min(self.MAX_PER_GATHER, self.GATHER_BYTES // max(1, batch_bytes)))
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        items = iter(self.sampler)
+        while group := list(itertools.islice(items, self.per_gather)):
+            yield from self.dataset.many(group)
 
 
 def _memory_bytes() -> int | None:
@@ -90,7 +128,7 @@ class KnowItDataModule(pl.LightningDataModule):
     def class_weights(self) -> list[float] | None:
         return self.prepared.class_weights
 
-    def loader(self, set_name: str, *, shuffle: bool = False) -> DataLoader:
+    def loader(self, set_name: str, *, shuffle: bool = False) -> DataLoader | GatheredBatches:
         rows = self.prepared.set_points(set_name)
         dataset = SetBatches(self.prepared, rows)
         rank, world = self._shard()
@@ -108,12 +146,16 @@ class KnowItDataModule(pl.LightningDataModule):
                 len(dataset), self.cfg.batch_size, shuffle=shuffle, seed=self.seed, rank=rank, world=world, even=set_name == "train",
                 block=self.cfg.shuffle_block,
             )
+        pin = self._pin_memory()
+        if self.cfg.num_workers == 0 and not pin:
+            sample_bytes = 4 * (math.prod(self.input_dim) + math.prod(self.output_dim))
+            return GatheredBatches(dataset, sampler, sample_bytes * self.cfg.batch_size)
         return DataLoader(
             dataset,
             sampler=sampler,
             batch_size=None,
             num_workers=self.cfg.num_workers,
-            pin_memory=self._pin_memory(),
+            pin_memory=pin,
             persistent_workers=self.cfg.num_workers > 0,
             # Its own generator: starting an iterator then draws no number from the global RNG,
             # whose per-epoch state (dropout) must not depend on when loaders are (re)started.
