@@ -315,8 +315,15 @@ def test_per_step_hooks_reach_two_callbacks_and_the_profiler_costs_nothing(tmp_p
     from knowit.training.progress import EpochLines
     from knowit.training.trainer import EpochSeed, build_trainer
 
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
     trainer = build_trainer(build(TrainerConfig, {}, "trainer"), RunDir(tmp_path / "run"), progress_bar=False)
-    assert [type(cb).__name__ for cb in trainer.callbacks if type(cb).__name__ != "EarlyStopping"] == ["ModelCheckpoint", "EpochCallbacks"]
+    assert [type(cb).__name__ for cb in trainer.callbacks if type(cb).__name__ != "EarlyStopping"] == ["RunCheckpoint", "EpochCallbacks"]
+    checkpoint = trainer.callbacks[0]
+    # Lightning reads a callback's state key at every hook: built once, and Lightning's own key, so
+    # runs checkpointed before (and after) resume with their best score.
+    assert checkpoint.state_key is checkpoint.state_key
+    assert checkpoint.state_key == ModelCheckpoint(monitor=checkpoint.monitor, mode=checkpoint.mode).state_key
     parts = next(cb for cb in trainer.callbacks if isinstance(cb, EpochCallbacks)).parts
     assert [type(p) for p in parts] == [EpochSeed, EpochHistory, EpochLines, LastCheckpoint]  # the order their epoch hooks run in
     assert trainer.profiler.profile("a") is trainer.profiler.profile("b")

@@ -212,8 +212,8 @@ class _Batches:
     def __init__(self) -> None:
         self.outputs: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
-        self.loss_sums: list[torch.Tensor] = []
-        self.count = 0
+        self.losses: list[torch.Tensor] = []  # each batch's mean loss
+        self.sizes: list[int] = []
 
 
 class EpochMetrics(torch.nn.Module):
@@ -246,8 +246,8 @@ class EpochMetrics(torch.nn.Module):
         buffer, n = self._buffer, target.shape[0]
         buffer.outputs.append(output.detach())
         buffer.targets.append(target)
-        buffer.loss_sums.append(loss.detach() * n)
-        buffer.count += n
+        buffer.losses.append(loss.detach())
+        buffer.sizes.append(n)
         if len(buffer.outputs) >= self.FLUSH_EVERY:
             self._flush()
 
@@ -260,7 +260,9 @@ class EpochMetrics(torch.nn.Module):
             outputs = torch.addcmul(self.target_shift, outputs.float(), self.target_scale)
             targets = torch.addcmul(self.target_shift, targets.float(), self.target_scale)
         self.metrics.update(*metric_inputs(outputs, targets, self.task))
-        self.mean_loss.update(torch.stack(buffer.loss_sums).sum() / buffer.count, weight=buffer.count)
+        sizes = torch.tensor(buffer.sizes, dtype=torch.float32, device=outputs.device)
+        count = sum(buffer.sizes)
+        self.mean_loss.update(torch.dot(torch.stack(buffer.losses).float(), sizes) / count, weight=count)
         self._buffer = _Batches()
 
     def compute(self) -> dict[str, torch.Tensor]:

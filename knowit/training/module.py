@@ -246,6 +246,16 @@ class KnowItModule(pl.LightningModule):
             self._reset_states(batch["reset"])
         return self.model(batch["x"])
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if device.type == "cpu":  # knowit's loaders serve CPU tensors: nothing to move, no walk over the batch
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        if gradient_clip_val:  # Lightning's checks and clipping, every step, only when clipping is asked for
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         optimizer = make_optimizer(self.parameters(), hp.optim, hp.learning_rate, hp.weight_decay, hp.optim_kwargs or {})

@@ -38,6 +38,23 @@ class EpochSeed(pl.Callback):
         pl.seed_everything(self.seed * 1_000_003 % 2**31 + trainer.current_epoch + trainer.global_rank * 7919, verbose=False)
 
 
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint with its state key built once: Lightning reads the key at every
+    hook it dispatches (~10 a training step) and ModelCheckpoint formats it anew each time. The key
+    is Lightning's own (same class name), so checkpoints of either kind restore into the other."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._state_key = super().state_key
+
+    @property
+    def state_key(self) -> str:
+        return self._state_key
+
+
+RunCheckpoint.__qualname__ = ModelCheckpoint.__qualname__
+
+
 class NoProfiler(PassThroughProfiler):
     """Lightning's default profiler, minus its cost: Lightning enters ``profiler.profile(...)``
     around every hook it calls (about 50 per training step) and the default builds a generator
@@ -120,7 +137,7 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_ba
     """``progress_bar`` (else ``trainer.progress_bar``): the bar, or with ``False``/no terminal one
     line per epoch naming ``valid_<main_metric>`` (unless ``epoch_lines=False``: a sweep job, whose
     sweep prints a line when it finishes)."""
-    checkpoint = ModelCheckpoint(
+    checkpoint = RunCheckpoint(
         dirpath=run.checkpoints,
         filename="best-{epoch:03d}",
         monitor=cfg.checkpoint.monitor,
