@@ -502,6 +502,11 @@ def _series_csv(path: Path, n: int = 40, *, dates: bool = False, cell: tuple[int
     frame.to_csv(path, index=False)
 
 
+def _far_date_csv(path: Path) -> None:
+    _series_csv(path, dates=True)
+    path.write_text(path.read_text().replace("2024-01-02 15:00:00", "3000-01-02 15:00:00"))  # row 39, a typo'd year
+
+
 def _irregular_csv(path: Path) -> None:
     import numpy as np
     import pandas as pd
@@ -533,6 +538,7 @@ IMPORT_CASES = [  # (id, make the file, CLI arguments, the message must contain)
     ("instance-column-missing", _series_csv, ["--instance-column", "unit"], "--instance-column: no column 'unit'; columns: x1, y1"),
     ("too-short", lambda p: _series_csv(p, n=10), [], "longest contiguous slice of 'bad' has 10 rows, fewer than 32"),
     ("irregular-steps", _irregular_csv, [], "time steps of 'bad' are irregular"),
+    ("date-beyond-2262", _far_date_csv, [], "--time-column: row 39 holds 3000-01-02 15:00:00, a date outside the years 1677-2262"),
     ("complex-arrays", _complex_npz, [], "array 'x' is complex"),
 ]
 

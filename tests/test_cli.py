@@ -22,6 +22,7 @@ def test_train_prints_run_dir_and_metrics(tmp_path: Path, exp_dir: Path) -> None
     run = exp_dir / "models" / "cli_run"
     assert f"run directory: {run}" in out.stdout
     assert "valid_loss" in out.stdout and "test_loss" in out.stdout
+    assert "warning" not in out.stderr.lower(), out.stderr  # a clean run on built-in data: nothing to warn about
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()

@@ -16,6 +16,10 @@ def configure(parser) -> None:
     parser.add_argument("--targets", default=None, help="comma-separated default output components")
     parser.add_argument("--freq", default=None, help="the series' pandas frequency when it cannot be recognised, e.g. MS, ME, B, W-MON, h")
     parser.add_argument("--min-rows", type=int, default=None, help="accept a series whose longest slice is shorter than one default window (32 rows)")
+    parser.add_argument("--nan-handling", default=None, metavar="{split,linear,nearest,ffill,bfill}",
+                        help="missing cells: split the series there (default) or fill them (and the periods of --fill-gaps)")
+    parser.add_argument("--fill-gaps", type=int, default=None, metavar="N",
+                        help="fill gaps of up to N missing periods with rows valued as --nan-handling fills cells (default: a gap cuts the series)")
     parser.add_argument("--coerce", action="store_true", help="read non-numeric cells of numeric columns as missing values instead of refusing them")
     parser.add_argument("--batch-rows", type=int, default=None, help="rows read and stored at a time from a .csv/.parquet file (default 524288); a file larger than memory must be sorted by instance and time")
     parser.add_argument("--overwrite", action="store_true", help="replace a stored dataset of the same name")
@@ -36,7 +40,7 @@ def _meta(ns) -> dict:
         if not isinstance(meta, dict):
             raise KnowItDataError("--meta: expected a JSON object")
     meta["name"] = ns.name
-    for key in ("time_column", "time_format", "instance_column", "freq", "min_rows"):
+    for key in ("time_column", "time_format", "instance_column", "freq", "min_rows", "nan_handling", "fill_gaps"):
         if getattr(ns, key) is not None:
             meta[key] = getattr(ns, key)
     if ns.coerce:
@@ -49,7 +53,8 @@ def _meta(ns) -> dict:
 
 # The importer names what the API was given (data_import.raw_data, meta.<key>, overwrite=True);
 # a CLI user typed a path and flags, so its refusals are told in those words.
-FLAGS = ("name", "time_column", "time_format", "instance_column", "components", "labels", "targets", "freq", "min_rows", "coerce")
+FLAGS = ("name", "time_column", "time_format", "instance_column", "components", "labels", "targets", "freq", "min_rows", "coerce",
+         "nan_handling", "fill_gaps")
 
 
 def in_cli_words(message: str) -> str:

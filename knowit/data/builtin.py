@@ -13,6 +13,8 @@ the regression target.
 """
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Callable
 
 import numpy as np
@@ -106,7 +108,9 @@ def ensure_builtin(store: DatasetStore, name: str) -> bool:
         return False
     make, meta = BUILTIN[name]
     try:
-        import_dataset(store, make(), {"name": name, **meta})
+        with warnings.catch_warnings():  # its gaps are there on purpose (slices to show): no advice to fill them
+            warnings.filterwarnings("ignore", message=".*missing period.*fill_gaps")
+            import_dataset(store, make(), {"name": name, **meta})
     except KnowItDataError:
         if store.exists(name):  # another process generated it at the same moment
             return False

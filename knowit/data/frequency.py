@@ -218,11 +218,12 @@ def tick_alias(delta_ns: float) -> str | None:
     return to_offset(pd.Timedelta(int(delta_ns), unit="ns")).freqstr
 
 
-def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | None, delta: float, tz: str | None = None,
-                 first_row: int = 0) -> np.ndarray:
-    """For each row after the first: whether a new slice starts there (new instance, a missing
-    period or a broken step). Rows off the frequency's grid are an error naming the first
-    (counted from ``first_row``, where a chunk of a longer series starts)."""
+def step_counts(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | None, delta: float, tz: str | None = None,
+                first_row: int = 0) -> np.ndarray:
+    """For each row after the first: how many steps of the series' frequency lie between it and
+    the row before (1: the next period; ``k > 1``: ``k - 1`` periods missing), 0 where a new
+    instance starts or the distance is not a whole number of steps. Rows off the frequency's grid
+    are an error naming the first (counted from ``first_row``, where a chunk of a longer series starts)."""
     new_instance = instance_idx[1:] != instance_idx[:-1]
     if freq is not None:
         offset = parse_freq(freq)
@@ -231,9 +232,44 @@ def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | Non
             first = int(np.argmin(on_grid))
             when = _local(np.asarray(times[first:first + 1], dtype=np.int64), tz)[0]
             raise KnowItDataError(f"meta.freq: row {first_row + first} at {when} is not on the {freq!r} grid; {HOW_TO_DECLARE}")
-        return new_instance | (np.diff(ordinals) != step)
-    step = np.diff(np.asarray(times)).astype(np.float64)
-    return new_instance | (np.abs(step - delta) > 1e-6 * max(abs(delta), 1.0))
+        diff = np.diff(ordinals)
+        counts = np.where(diff % step == 0, diff // step, 0)
+    else:
+        diff = np.diff(np.asarray(times)).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            whole = np.round(diff / delta) if delta > 0 else np.zeros_like(diff)
+        exact = np.abs(diff - whole * delta) <= 1e-6 * max(abs(delta), 1.0)
+        counts = np.where(exact, whole, 0).astype(np.int64)
+    counts[new_instance] = 0
+    return counts
+
+
+def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | None, delta: float, tz: str | None = None,
+                 first_row: int = 0) -> np.ndarray:
+    """For each row after the first: whether a new slice starts there (new instance, a missing
+    period or a broken step); see ``step_counts``."""
+    return step_counts(times, instance_idx, freq=freq, delta=delta, tz=tz, first_row=first_row) != 1
+
+
+def periods_after(before: np.ndarray, counts: np.ndarray, *, freq: str | None, delta: float, tz: str | None = None) -> np.ndarray:
+    """The times of the ``counts[i]`` periods that follow ``before[i]``, for every ``i`` in turn
+    (nanoseconds for dates, as ``stored_ns`` gives them; else the time value itself)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    ends = np.cumsum(counts)
+    nth = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts) + 1  # 1..counts[i] per gap
+    offset = parse_freq(freq) if freq is not None else None
+    if offset is None or isinstance(offset, pd.offsets.Tick):
+        step = float(offset.nanos) if offset is not None else float(delta)
+        return np.repeat(np.asarray(before, dtype=np.float64), counts) + nth * step
+    out = np.empty(len(nth), dtype=np.int64)
+    local = _local(np.asarray(before, dtype=np.int64), tz)
+    for k in range(1, int(counts.max()) + 1):  # one vectorised calendar shift per distance
+        gaps = np.nonzero(counts >= k)[0]
+        shifted = local[gaps] + k * offset
+        if tz:
+            shifted = shifted.tz_localize(tz, ambiguous=np.zeros(len(gaps), dtype=bool), nonexistent="shift_forward").tz_convert("UTC").tz_localize(None)
+        out[ends[gaps] - counts[gaps] + k - 1] = shifted.asi8
+    return out
 
 
 # Rows per season of a calendar frequency (a multiple such as 2h or 15min has no obvious one).

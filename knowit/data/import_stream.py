@@ -22,6 +22,7 @@ A DataFrame given in memory is one batch.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -30,7 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, irregular_hint, slice_breaks, stored_ns, tick_alias
+from knowit.data.frequency import HOW_TO_DECLARE, StepCounter, irregular_hint, step_counts, step_in_words, stored_ns, tick_alias
+from knowit.data.gaps import fill_chunk
 from knowit.data.importing import (
     INTERNAL, REGULAR_SHARE, LeftOut, interpolate_missing, report_drops, declared_step, time_column_of, time_values, drop_duplicate_times,
     drop_missing_rows, label_codes, left_out_columns, numeric_column, resolve_columns, sorted_classes, warn_unused_time,
@@ -137,6 +139,7 @@ class SeriesImport:
         self.class_rows: dict[str, np.ndarray] = {}
         self.values: NpyAppender | None = None
         self.times: NpyAppender | None = None
+        self.filled: dict[str, Any] = {}  # what meta.fill_gaps filled (SeriesData.filled_gaps)
 
     # -- each batch on its own ---------------------------------------------------------------
     def rows(self, df: pd.DataFrame, first_row: int) -> pd.DataFrame:
@@ -315,6 +318,49 @@ class SeriesImport:
             return freq, self.observed.delta
         return (tick_alias(delta) if kind == "datetime" else None), delta
 
+    def _fill_missing_periods(self, freq: str | None, delta: float, tz: str | None) -> None:
+        """Rewrite the stored rows with the gaps of up to ``meta.fill_gaps`` missing periods
+        filled (``knowit.data.gaps``), a block at a time (each block starting with the block
+        before's last row, so a gap across blocks is seen), and say what was filled."""
+        limit, components = int(self.meta["fill_gaps"]), self.cols.components
+        labels = np.array([c in self.known for c in components])
+        paths = {VALUES_FILE: self.folder / f"filled-{VALUES_FILE}", TIMES_FILE: self.folder / f"filled-{TIMES_FILE}"}
+        values_out = NpyAppender(paths[VALUES_FILE], np.float32, (len(components),))
+        times_out = NpyAppender(paths[TIMES_FILE], np.float64)
+        ends, counts, longer = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], 0
+        last_values, last_times = np.zeros((0, len(components)), dtype=np.float32), np.zeros(0, dtype=np.float64)
+        readers = (self._time_chunks(), npy_blocks(self.folder / VALUES_FILE, self.batch_rows), npy_blocks(self.folder / TIMES_FILE, self.batch_rows))
+        try:
+            for (lo, t, inst), value_block, time_block in zip(*readers):
+                rows, stored_t = np.concatenate([last_values, value_block]), np.concatenate([last_times, time_block])
+                steps = step_counts(t, inst, freq=freq, delta=delta, tz=tz, first_row=lo)
+                chunk = fill_chunk(t, stored_t, rows, steps, limit=limit, method=self.method, labels=labels, freq=freq, delta=delta, tz=tz)
+                skip = len(last_values)  # the block before's last row, written with that block
+                values_out.append(chunk.values[skip:])
+                times_out.append(chunk.times[skip:])
+                ends.append(lo + chunk.after + 1)
+                counts.append(chunk.counts)
+                longer += chunk.longer
+                for col, known in self.known.items():  # the filled rows' labels join the class counts
+                    have = self.class_rows.get(col, np.zeros(0, dtype=np.int64))
+                    add = np.bincount(chunk.filled[:, components.index(col)].astype(np.int64), minlength=len(have))
+                    add[: len(have)] += have
+                    self.class_rows[col] = add
+                last_values, last_times = value_block[-1:], time_block[-1:]
+        finally:
+            for reader in readers:  # their files closed before the new ones replace them
+                reader.close()
+            values_out.close()
+            times_out.close()
+        for name, path in paths.items():
+            os.replace(path, self.folder / name)
+        ends_all, counts_all = np.concatenate(ends), np.concatenate(counts)
+        before = np.concatenate([[0], np.cumsum(counts_all)])  # rows filled before each stored row, by searchsorted
+        self.runs = [(inst, start + int(before[np.searchsorted(ends_all, start, side="right")])) for inst, start in self.runs]
+        self.n_out += int(counts_all.sum())
+        self.filled = {"periods": int(len(counts_all)), "rows": int(counts_all.sum()), "longer_gaps": longer,
+                       "up_to": limit, "by": self.method}
+
     def finish(self) -> SeriesData:
         """Check what needs the whole table, find the step, cut the slices, write meta.json."""
         if self.method != "split":
@@ -333,26 +379,33 @@ class SeriesImport:
         if self.n_out == 0:
             raise KnowItDataError("data_import.raw_data: no row is free of missing values")
         components = self.cols.components
-        categories, class_counts = self._relabel(components)
-        values, times = open_rows(self.folder)
         instances = [inst for inst, _ in self.runs]
         tz = next(iter(self.zones)) if len(self.zones) == 1 else None
         freq, delta = self._step(instances, tz)
+        if meta.get("fill_gaps"):
+            self._fill_missing_periods(freq, delta, tz)
+        categories, class_counts = self._relabel(components)
+        values, times = open_rows(self.folder)
         starts, owners = [np.zeros(1, dtype=np.int64)], [np.zeros(1, dtype=np.int64)]
+        short_gaps = np.zeros(SHORT_GAP + 1, dtype=np.int64)  # gaps by missing periods (fillable ones)
         for lo, t, inst in self._time_chunks():
-            breaks = slice_breaks(t, inst, freq=freq, delta=delta, tz=tz, first_row=lo)
-            new = np.nonzero(breaks)[0]
+            steps = step_counts(t, inst, freq=freq, delta=delta, tz=tz, first_row=lo)
+            new = np.nonzero(steps != 1)[0]
             starts.append(new + lo + 1)
             owners.append(inst[new + 1])
+            short_gaps += np.bincount(np.clip(steps - 1, 0, SHORT_GAP + 1), minlength=SHORT_GAP + 2)[: SHORT_GAP + 1]
         starts_all = np.concatenate(starts)
         lengths = np.diff(np.concatenate([starts_all, [self.n_out]]))
         slices = np.stack([np.concatenate(owners), starts_all, lengths], axis=1).astype(np.int64).reshape(-1, 3)
+        if short_gaps[1:].sum() > self.missing:  # not only the rows dropped for a missing value (told above)
+            step = step_in_words(freq, delta, self.time_kind)
+            _suggest_filling(name, short_gaps, len(slices), f"{step} each" if self.time_kind == "datetime" else f"a step is {step}", self.method)
         data = SeriesData(
             name=name, components=components, values=values, times=times, slices=slices, instances=instances,
             time_delta=float(delta), time_kind=self.time_kind, freq=freq, tz=tz, categories=categories,
             class_counts=class_counts, targets=self.cols.targets, description=str(meta.get("description", "")),
             dropped_rows=dropped, ignored_columns=self.cols.ignored, time_column=self.time_column,
-            time_format=meta.get("time_format") if self.time_column is not None else None,
+            time_format=meta.get("time_format") if self.time_column is not None else None, filled_gaps=self.filled,
         )
         longest = int(slices[:, 2].max())
         if longest < meta["min_rows"]:
@@ -366,6 +419,22 @@ class SeriesImport:
         data.content_hash = data.fingerprint((npy_blocks(self.folder / VALUES_FILE, self.batch_rows),
                                               npy_blocks(self.folder / TIMES_FILE, self.batch_rows)))
         return data
+
+
+SHORT_GAP = 7  # missing periods in a row that the import suggests filling (a week of days)
+
+
+def _suggest_filling(name: str, gaps: np.ndarray, n_slices: int, step: str, method: str) -> None:
+    """Gaps of a few missing periods cut the series; each costs every window that spans it."""
+    sizes = np.nonzero(gaps[1:])[0] + 1
+    n, span = int(gaps[1:].sum()), f"{sizes[0]}" if sizes[0] == sizes[-1] else f"{sizes[0]} to {sizes[-1]}"
+    how = "" if method != "split" else " with meta.nan_handling=linear"
+    warnings.warn(
+        f"dataset {name!r}: {'a gap' if n == 1 else f'{n} gaps'} of {span} missing period{'s' if sizes[-1] > 1 else ''} ({step}) "
+        f"cut{'s' if n == 1 else ''} the series into {n_slices} slices, and no window spans a gap; meta.fill_gaps={sizes[-1]}{how} "
+        "fills them (each missing row valued from its neighbours)",
+        stacklevel=4,
+    )
 
 
 def stream_series(batches: Batches, meta: Mapping[str, Any], folder: Path, batch_rows: int | None = None, source: str = "the table") -> SeriesData:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from knowit.data.arrays import ArrayData
 from knowit.data.frequency import parse_freq
+from knowit.data.gaps import FILL_METHODS
 from knowit.data.importing_arrays import import_arrays
 from knowit.data.series import SeriesData
 from knowit.data.store import DatasetStore
@@ -30,10 +31,10 @@ from knowit.errors import KnowItDataError
 
 META_KEYS = {
     "name", "components", "time_delta", "freq", "tz", "instances", "time_column", "time_format", "instance_column", "labels",
-    "targets", "nan_handling", "description", "min_rows", "coerce",
+    "targets", "nan_handling", "description", "min_rows", "coerce", "fill_gaps",
 }
 INTERNAL = ("__time__", "__instance__")  # the import's own working columns
-NAN_HANDLING = ("split", "linear", "nearest", "ffill", "bfill")
+NAN_HANDLING = ("split", *FILL_METHODS)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # The import keeps the share of steps that must be one period for a series to count as regular.
 REGULAR_SHARE = 0.5
@@ -86,6 +87,14 @@ def check_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     meta["min_rows"] = min_rows
     if meta.get("time_format") is not None and (not isinstance(meta["time_format"], str) or "%" not in meta["time_format"]):
         raise KnowItDataError(f"meta.time_format: expected a strftime format such as '%d/%m/%Y', got {meta['time_format']!r}")
+    fill = meta.setdefault("fill_gaps", 0)
+    if not isinstance(fill, int) or isinstance(fill, bool) or fill < 0:
+        raise KnowItDataError(f"meta.fill_gaps: expected the most missing periods in a row to fill (an integer >= 0), got {fill!r}")
+    if fill and meta.get("nan_handling", "split") == "split":
+        raise KnowItDataError(
+            f"meta.fill_gaps: filled periods take their values the way meta.nan_handling fills missing cells; set it to "
+            f"{', '.join(FILL_METHODS[:-1])} or {FILL_METHODS[-1]}; it is 'split', which fills nothing"
+        )
     meta.setdefault("coerce", False)
     if not isinstance(meta["coerce"], bool):
         raise KnowItDataError(f"meta.coerce: expected true or false, got {meta['coerce']!r}")
@@ -172,7 +181,12 @@ def time_values(df: pd.DataFrame, meta: Mapping[str, Any], first_row: int = 0) -
             t = t.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise").dt.tz_convert("UTC").dt.tz_localize(None)
         except Exception as err:  # noqa: BLE001 - an unknown zone or a wall time that does not exist there
             raise KnowItDataError(f"meta.tz: cannot place the times in {tz!r}: {str(err).splitlines()[0]}") from None
-    df["__time__"] = t.dt.as_unit("ns")
+    try:
+        df["__time__"] = t.dt.as_unit("ns")
+    except (ValueError, OverflowError):  # OutOfBoundsDatetime: a year such as -1 or 3000 (a text "-1" reads as one)
+        i = int(np.argmax(~t.between(pd.Timestamp.min, pd.Timestamp.max).to_numpy()))
+        raise KnowItDataError(f"meta.time_column: row {first_row + i} holds {t.iloc[i]}, a date outside the years 1677-2262 "
+                              "that knowit's nanosecond times hold") from None
     return df, "datetime", tz
 
 

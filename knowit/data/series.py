@@ -42,6 +42,7 @@ class SeriesData:
     freq: str | None = None
     tz: str | None = None
     dropped_rows: dict[str, int] = field(default_factory=dict)  # of / duplicate / missing, at import
+    filled_gaps: dict[str, Any] = field(default_factory=dict)  # periods / rows / longer_gaps / up_to / by (meta.fill_gaps)
     ignored_columns: list[str] = field(default_factory=list)  # text columns the import left out
     time_column: str | None = None  # the imported table's time column (None: a DatetimeIndex or row numbers)
     time_format: str | None = None  # its strftime format, when the import was given one (day-first dates)
@@ -87,6 +88,7 @@ class SeriesData:
             freq=meta.get("freq"),
             tz=meta.get("tz"),
             dropped_rows=dict(meta.get("dropped_rows") or {}),
+            filled_gaps=dict(meta.get("filled_gaps") or {}),
             ignored_columns=list(meta.get("ignored_columns") or []),
             time_column=meta.get("time_column"),
             time_format=meta.get("time_format"),
@@ -146,6 +148,7 @@ class SeriesData:
             "tz": self.tz,
             "time_step": self.time_step,
             "dropped_rows": self.dropped_rows,
+            "filled_gaps": self.filled_gaps,
             "ignored_columns": self.ignored_columns,
             "time_column": self.time_column,
             "time_format": self.time_format,

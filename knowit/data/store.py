@@ -279,7 +279,7 @@ class DatasetStore:
             return {k: v for k, v in meta.items() if k != "format_version"}
         from knowit.data.frequency import step_in_words
 
-        keys = ("name", "kind", "components", "instances", "time_kind", "freq", "tz", "n_rows", "categories", "class_counts", "targets", "description", "dropped_rows", "ignored_columns", "content_hash")
+        keys = ("name", "kind", "components", "instances", "time_kind", "freq", "tz", "n_rows", "categories", "class_counts", "targets", "description", "dropped_rows", "filled_gaps", "ignored_columns", "content_hash")
         out = {k: meta.get(k) for k in keys}
         out["time_step"] = step_in_words(meta.get("freq"), float(meta["time_delta"]), meta.get("time_kind", "numeric"))
         if meta.get("time_kind") != "datetime":

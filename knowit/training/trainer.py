@@ -205,6 +205,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")  # resuming into the run's own folder
+    warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")  # KnowItModule's: CPU batches stay put
 
 
 def eval_trainer(accelerator: str = "cpu", *, limit_val_batches: int | float = 1.0, limit_test_batches: int | float = 1.0) -> pl.Trainer:

@@ -1,0 +1,95 @@
+"""Missing periods filled at import (``meta.fill_gaps`` / ``--fill-gaps``): a few missing days no
+longer cut a series into slices; longer gaps still do; the stream gives what one batch gives."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from knowit.data.frequency import periods_after
+from knowit.data.store import DatasetStore
+from knowit.errors import KnowItDataError
+
+DAYS = pd.date_range("2024-01-01", periods=60, freq="D")
+
+
+def _shop_export(tmp_path) -> tuple[pd.DataFrame, str]:
+    """Two stores' daily sales as an export has them: store A misses 2 days, then 1, then 9 (a
+    refit closure); store B misses 3 days; a weather label column."""
+    rows = []
+    for store, skip in (("A", {5, 6, 20, *range(28, 37)}), ("B", {11, 12, 13})):
+        for i, day in enumerate(DAYS):
+            if i not in skip:
+                rows.append({"date": day.strftime("%Y-%m-%d"), "store": store, "sales": 1000.0 + 10 * i + (500 if store == "B" else 0),
+                             "weather": "rain" if i % 4 == 0 else "sun"})
+    frame = pd.DataFrame(rows)
+    path = tmp_path / "shop.csv"
+    frame.to_csv(path, index=False)
+    return frame, str(path)
+
+
+def _import(ki, path, batch_rows=None, **meta):
+    base = {"name": "shop", "time_column": "date", "instance_column": "store", "labels": ["weather"]}
+    return ki.import_dataset({"data_import": {"raw_data": path, "meta": {**base, **meta}}}, overwrite=True, batch_rows=batch_rows)
+
+
+def test_short_gaps_are_filled_linearly_and_a_long_one_still_cuts(ki, exp_dir, tmp_path):
+    _, path = _shop_export(tmp_path)
+    summary = _import(ki, path, fill_gaps=3, nan_handling="linear")
+    assert summary["filled_gaps"] == {"periods": 3, "rows": 6, "longer_gaps": 1, "up_to": 3, "by": "linear"}
+    data = DatasetStore(exp_dir).load_series("shop")
+    assert data.slices.tolist() == [[0, 0, 28], [0, 28, 23], [1, 51, 60]]  # A: days 0-27, 37-59; B whole
+    sales = np.asarray(data.values[:, data.components.index("sales")])
+    # the filled days lie on the straight line between their neighbours: here 1000 + 10 * day
+    np.testing.assert_allclose(sales[:28], 1000.0 + 10 * np.arange(28))
+    np.testing.assert_allclose(sales[51:], 1500.0 + 10 * np.arange(60))
+    times = pd.to_datetime(np.asarray(data.times).astype(np.int64))
+    assert list(times[:28]) == list(DAYS[:28]) and list(times[51:]) == list(DAYS)
+    # labels are never interpolated: a filled day takes the nearer day's label, the earlier on a tie
+    weather = np.asarray(data.categories["weather"])[np.asarray(data.values[:, data.components.index("weather")]).astype(int)]
+    assert weather[5] == "rain" and weather[6] == "sun"  # days 5, 6 between day 4 (rain) and day 7 (sun)
+    assert data.class_counts["weather"] == {"rain": int((weather == "rain").sum()), "sun": int((weather == "sun").sum())}
+
+
+def test_a_stream_of_small_batches_fills_what_one_batch_fills(ki, exp_dir, tmp_path):
+    _, path = _shop_export(tmp_path)
+    whole = _import(ki, path, fill_gaps=3, nan_handling="ffill")
+    data = DatasetStore(exp_dir).load_series("shop")
+    rows, times = np.array(data.values), np.array(data.times)
+    for batch_rows in (4, 7):  # gaps fall across batch boundaries
+        streamed = _import(ki, path, batch_rows=batch_rows, fill_gaps=3, nan_handling="ffill")
+        again = DatasetStore(exp_dir).load_series("shop")
+        np.testing.assert_array_equal(np.asarray(again.values), rows)
+        np.testing.assert_array_equal(np.asarray(again.times), times)
+        assert streamed["content_hash"] == whole["content_hash"] and streamed["filled_gaps"] == whole["filled_gaps"]
+
+
+def test_calendar_periods_after_a_row_follow_the_calendar_in_the_series_zone():
+    berlin = pd.DatetimeIndex(["2024-01-01 00:00", "2024-03-01 00:00"]).tz_localize("Europe/Berlin")
+    utc_ns = berlin.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8  # stored times are UTC nanoseconds
+    got = periods_after(utc_ns, np.array([2, 1]), freq="MS", delta=0.0, tz="Europe/Berlin")
+    want = pd.DatetimeIndex(["2024-02-01", "2024-03-01", "2024-04-01"]).tz_localize("Europe/Berlin")  # local midnights, CET and CEST
+    assert got.tolist() == want.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8.tolist()
+    hourly = periods_after(np.array([0.0, 10 * 3.6e12]), np.array([1, 2]), freq="h", delta=3.6e12)
+    assert hourly.tolist() == [3.6e12, 11 * 3.6e12, 12 * 3.6e12]
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"fill_gaps": 3}, r"meta\.fill_gaps: filled periods take their values the way meta\.nan_handling fills .* it is 'split'"),
+    ({"fill_gaps": -1, "nan_handling": "linear"}, r"meta\.fill_gaps: expected the most missing periods in a row to fill"),
+    ({"fill_gaps": "3", "nan_handling": "linear"}, r"meta\.fill_gaps: expected"),
+])
+def test_bad_fill_settings_are_refused_naming_the_key(ki, tmp_path, meta, message):
+    _, path = _shop_export(tmp_path)
+    with pytest.raises(KnowItDataError, match=message):
+        _import(ki, path, **meta)
+
+
+def test_cli_fills_gaps_and_names_its_flags_when_refusing(cli_main, tmp_path, exp_dir):
+    _shop_export(tmp_path)
+    base = ["import", "shop.csv", "--name", "shop", "--time-column", "date", "--instance-column", "store", "--labels", "weather"]
+    refused = cli_main([*base, "--fill-gaps", "3"], cwd=tmp_path, exp_dir=exp_dir)
+    assert refused.returncode == 2 and "--fill-gaps: filled periods take their values the way --nan-handling fills" in refused.stderr
+    out = cli_main([*base, "--fill-gaps", "3", "--nan-handling", "linear"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0, out.stderr
+    assert "filled_gaps: {'periods': 3, 'rows': 6, 'longer_gaps': 1" in out.stdout
