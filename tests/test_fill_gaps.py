@@ -93,3 +93,25 @@ def test_cli_fills_gaps_and_names_its_flags_when_refusing(cli_main, tmp_path, ex
     out = cli_main([*base, "--fill-gaps", "3", "--nan-handling", "linear"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
     assert "filled_gaps: {'periods': 3, 'rows': 6, 'longer_gaps': 1" in out.stdout
+
+
+def test_a_filled_row_is_an_input_but_never_a_target(ki, exp_dir, tmp_path):
+    """Points whose output window holds a filled row are left out of every set: no loss is fitted
+    to a made-up value and no metric scores one; windows still read filled rows as inputs."""
+    from knowit.config.schema import DataConfig
+    from knowit.data.prepared import prepare_dataset
+
+    _, path = _shop_export(tmp_path)
+    _import(ki, path, fill_gaps=3, nan_handling="linear")
+    data = DatasetStore(exp_dir).load_series("shop")
+    assert data.filled_runs.tolist() == [[5, 2], [20, 1], [62, 3]]  # A's days 5-6 and 20; B's 11-13 (B starts at row 51)
+    cfg = DataConfig(name="shop", out_components=["sales"], in_chunk=[-3, 0], out_chunk=[1, 2], split_method="random")
+    prepared = prepare_dataset(cfg, DatasetStore(exp_dir), seed=0)
+    points = np.concatenate(list(prepared.sets.values()))
+    filled = {5, 6, 20, 62, 63, 64}
+    assert not filled & {int(p) + k for p in points for k in (1, 2)}
+    assert {int(p) - k for p in filled for k in (1, 2)} - set(points.tolist())  # they were points before
+    assert prepared.filled_targets == prepared.n_points - len(points) == 3 + 2 + 4  # a gap of k rows, 2 output steps: k + 1 points
+    assert {int(p) for p in points} & {f + 3 for f in filled}  # inputs may hold filled rows
+    again = _import(ki, path, fill_gaps=0, nan_handling="linear")
+    assert again["content_hash"] != data.content_hash

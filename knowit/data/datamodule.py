@@ -203,6 +203,8 @@ class KnowItDataModule(pl.LightningDataModule):
             # how new rows are read back into steps (LoadedRun.predict cuts a frame at its gaps)
             d = p.data
             out["time"] = {"column": d.time_column, "format": d.time_format, "kind": d.time_kind, "freq": d.freq, "delta": d.time_delta, "tz": d.tz}
+            if p.filled_targets:  # their targets would be rows the import made up (fill_gaps)
+                out["filled_targets_left_out"] = p.filled_targets
         if p.class_names:
             out["class_names"] = p.class_names
             if p.class_weights is not None:

@@ -140,6 +140,7 @@ class SeriesImport:
         self.values: NpyAppender | None = None
         self.times: NpyAppender | None = None
         self.filled: dict[str, Any] = {}  # what meta.fill_gaps filled (SeriesData.filled_gaps)
+        self.filled_runs = np.zeros((0, 2), dtype=np.int64)  # (first row, rows) of each filled gap
 
     # -- each batch on its own ---------------------------------------------------------------
     def rows(self, df: pd.DataFrame, first_row: int) -> pd.DataFrame:
@@ -327,7 +328,7 @@ class SeriesImport:
         paths = {VALUES_FILE: self.folder / f"filled-{VALUES_FILE}", TIMES_FILE: self.folder / f"filled-{TIMES_FILE}"}
         values_out = NpyAppender(paths[VALUES_FILE], np.float32, (len(components),))
         times_out = NpyAppender(paths[TIMES_FILE], np.float64)
-        ends, counts, longer = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], 0
+        ends, counts, starts, longer = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], 0
         last_values, last_times = np.zeros((0, len(components)), dtype=np.float32), np.zeros(0, dtype=np.float64)
         readers = (self._time_chunks(), npy_blocks(self.folder / VALUES_FILE, self.batch_rows), npy_blocks(self.folder / TIMES_FILE, self.batch_rows))
         try:
@@ -336,6 +337,7 @@ class SeriesImport:
                 steps = step_counts(t, inst, freq=freq, delta=delta, tz=tz, first_row=lo)
                 chunk = fill_chunk(t, stored_t, rows, steps, limit=limit, method=self.method, labels=labels, freq=freq, delta=delta, tz=tz)
                 skip = len(last_values)  # the block before's last row, written with that block
+                starts.append(values_out.rows + chunk.starts - skip)
                 values_out.append(chunk.values[skip:])
                 times_out.append(chunk.times[skip:])
                 ends.append(lo + chunk.after + 1)
@@ -360,6 +362,7 @@ class SeriesImport:
         self.n_out += int(counts_all.sum())
         self.filled = {"periods": int(len(counts_all)), "rows": int(counts_all.sum()), "longer_gaps": longer,
                        "up_to": limit, "by": self.method}
+        self.filled_runs = np.stack([np.concatenate(starts), counts_all], axis=1)
 
     def finish(self) -> SeriesData:
         """Check what needs the whole table, find the step, cut the slices, write meta.json."""
@@ -406,6 +409,7 @@ class SeriesImport:
             class_counts=class_counts, targets=self.cols.targets, description=str(meta.get("description", "")),
             dropped_rows=dropped, ignored_columns=self.cols.ignored, time_column=self.time_column,
             time_format=meta.get("time_format") if self.time_column is not None else None, filled_gaps=self.filled,
+            filled_runs=self.filled_runs,
         )
         longest = int(slices[:, 2].max())
         if longest < meta["min_rows"]:

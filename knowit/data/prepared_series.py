@@ -24,6 +24,7 @@ from knowit.data.classes import class_weights, count_classes
 from knowit.data.output_labels import flat_output_labels
 from knowit.data.scaling import FittedScalers, Scaler, covered_rows, fit_on_rows
 from knowit.data.frequency import display_times
+from knowit.data.gaps import without_filled_targets
 from knowit.data.splitting import SETS, resolve_split_method, split_codes, split_points
 from knowit.data.series import SeriesData
 from knowit.data.store import DatasetStore
@@ -46,6 +47,7 @@ class PreparedSeries(FittedScalers):
     class_names: list[str] | None = None
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     class_weights: list[float] | None = None
+    filled_targets: int = 0  # points left out because a filled row lies in their output window
 
     @property
     def input_dim(self) -> list[int]:
@@ -159,6 +161,7 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any =
         raise KnowItDataError("data.stratify: stratification applies to array datasets; a time series keeps its time order")
     codes = split_codes(data, cfg.split_column) if method == "custom" else None
     sets = split(data, first, counts, spec) if split else split_points(data, first, counts, spec, method, list(cfg.split_portions), seed, codes)
+    sets, filled_targets = without_filled_targets(sets, data.filled_runs, spec.out_offsets)
 
     x_scaler = y_scaler = None
     if cfg.scaling_method and cfg.scaling_tag:
@@ -178,7 +181,7 @@ def prepare_series(cfg: DataConfig, store: DatasetStore, seed: int, split: Any =
         data=data, spec=spec, task=cfg.task, in_components=in_c, out_components=out_c,
         n_points=int(counts.sum()), sets=sets,
         gather=WindowGather(data.values, spec, in_idx, out_idx, classification=classification, slices=data.slices),
-        x_scaler=x_scaler, y_scaler=y_scaler, class_names=class_names,
+        x_scaler=x_scaler, y_scaler=y_scaler, class_names=class_names, filled_targets=filled_targets,
     )
     if classification:
         for name in SETS:

@@ -43,6 +43,7 @@ class SeriesData:
     tz: str | None = None
     dropped_rows: dict[str, int] = field(default_factory=dict)  # of / duplicate / missing, at import
     filled_gaps: dict[str, Any] = field(default_factory=dict)  # periods / rows / longer_gaps / up_to / by (meta.fill_gaps)
+    filled_runs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))  # (first row, rows) per filled gap
     ignored_columns: list[str] = field(default_factory=list)  # text columns the import left out
     time_column: str | None = None  # the imported table's time column (None: a DatetimeIndex or row numbers)
     time_format: str | None = None  # its strftime format, when the import was given one (day-first dates)
@@ -89,6 +90,7 @@ class SeriesData:
             tz=meta.get("tz"),
             dropped_rows=dict(meta.get("dropped_rows") or {}),
             filled_gaps=dict(meta.get("filled_gaps") or {}),
+            filled_runs=np.asarray(meta.get("filled_runs") or [], dtype=np.int64).reshape(-1, 2),
             ignored_columns=list(meta.get("ignored_columns") or []),
             time_column=meta.get("time_column"),
             time_format=meta.get("time_format"),
@@ -114,6 +116,8 @@ class SeriesData:
                 digest.update(np.ascontiguousarray(block).tobytes())
         digest.update(np.ascontiguousarray(self.slices).tobytes())
         digest.update(json.dumps([self.components, self.instances, self.categories, self.freq, self.time_delta], sort_keys=True).encode())
+        if len(self.filled_runs):  # which rows are made up (never targets); absent before fill_gaps, so older hashes stand
+            digest.update(np.ascontiguousarray(self.filled_runs, dtype=np.int64).tobytes())
         return digest.hexdigest()
 
     @property
@@ -149,6 +153,7 @@ class SeriesData:
             "time_step": self.time_step,
             "dropped_rows": self.dropped_rows,
             "filled_gaps": self.filled_gaps,
+            "filled_runs": self.filled_runs.tolist(),
             "ignored_columns": self.ignored_columns,
             "time_column": self.time_column,
             "time_format": self.time_format,
