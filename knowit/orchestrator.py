@@ -542,9 +542,9 @@ def finalize(fitted: Fitted, *, and_viz: bool) -> TrainResult:
     leave_process_group()
     if best:  # the weights from the file, the code from this run's own (validated) hyperparameters
         module = load_weights(KnowItModule(**dict(module.hparams)), read_checkpoint(best)["state_dict"], best)
-    limits = {"valid": trainer.limit_val_batches, "test": trainer.limit_test_batches}
-    evaluator = eval_trainer(trainer.strategy.root_device.type, limit_val_batches=limits["valid"], limit_test_batches=limits["test"])
     datamodule.trainer = None  # serve whole sets again (not one DDP shard)
+    limits = {"valid": _validated_batches(trainer, datamodule), "test": trainer.limit_test_batches}
+    evaluator = eval_trainer(trainer.strategy.root_device.type, limit_val_batches=limits["valid"], limit_test_batches=limits["test"])
     metrics: dict[str, float] = {}
     evaluated = []
     for set_name in ("valid", "test"):
@@ -594,6 +594,21 @@ def finalize(fitted: Fitted, *, and_viz: bool) -> TrainResult:
             visualize_set(frame, summary["task"], shown, run.visualizations, title=summary["model_name"])
     return TrainResult(run_dir=run.path, best_checkpoint=best, metrics=metrics, status=summary["status"], n_parameters=summary["n_parameters"], final=summary["final"],
                        baselines=summary.get("baselines") or {})
+
+
+def _validated_batches(trainer: Any, datamodule: Any) -> int | float:
+    """The ``limit_val_batches`` that makes the final evaluation read the points training
+    validated on. Under DDP each process validated the first ``limit`` batches of its own shard;
+    point batches are dealt round-robin, so together they are the first batches of the whole set,
+    as many as all processes' took (the epoch line's ``valid_*`` and the summary's then agree).
+    Contiguous batches shard by streams: no prefix of the whole set matches, the limit stays."""
+    from knowit.training.trainer import limited_batches
+
+    limit, world = trainer.limit_val_batches, trainer.world_size
+    if world == 1 or limit == 1.0 or datamodule.cfg.batch_sampling == "contiguous":
+        return limit
+    n = len(datamodule.loader("valid"))
+    return sum(limited_batches(limit, len(range(rank, n, world))) for rank in range(world))
 
 
 def _best_epoch(history: list[dict[str, float]], ckpt_cb: Any) -> int | None:
