@@ -115,3 +115,34 @@ def test_a_filled_row_is_an_input_but_never_a_target(ki, exp_dir, tmp_path):
     assert {int(p) for p in points} & {f + 3 for f in filled}  # inputs may hold filled rows
     again = _import(ki, path, fill_gaps=0, nan_handling="linear")
     assert again["content_hash"] != data.content_hash
+
+
+def test_a_new_frame_s_short_gaps_are_filled_as_the_run_s_dataset_was(ki, exp_dir, tmp_path):
+    """``LoadedRun.predict(frame)`` on a run whose dataset was imported with --fill-gaps: a
+    two-day gap in the frame is filled the same way (not cut), and forecasts start only from the
+    frame's own rows, equal to those on the frame filled by hand."""
+    import warnings
+
+    from conftest import TINY_ARCH, TINY_TRAINER
+
+    from knowit import KnowIt
+
+    _, path = _shop_export(tmp_path)
+    _import(ki, path, fill_gaps=3, nan_handling="linear")
+    data = {"name": "shop", "in_components": ["sales"], "out_components": ["sales"], "in_chunk": [-3, 0], "out_chunk": [1, 1]}
+    run = KnowIt.load(ki.train_model("m", {"data": data, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER}).run_dir)
+    days = pd.date_range("2024-03-01", periods=12, freq="D")
+    whole = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "sales": 2000.0 + 7 * np.arange(12) ** 1.5})
+    gappy = whole.drop(index=[5, 6])  # two missing days
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run.predict(gappy)
+    said = [str(w.message) for w in caught if "new_data" in str(w.message)]
+    assert said == ["new_data: column 'date': filled 1 gap of up to 3 missing periods (2 rows, linear) as the import filled the "
+                    "run's dataset; no forecast starts from a filled row"]
+    assert list(out.index) == [3, 4, 7, 8, 9, 10, 11]  # every own row with 3 days before it (filled ones count)
+    by_hand = whole.copy()
+    by_hand.loc[[5, 6], "sales"] = np.interp([5, 6], [4, 7], whole["sales"].iloc[[4, 7]])
+    expected = run.predict(by_hand).loc[out.index]
+    np.testing.assert_allclose(out["sales"].to_numpy(), expected["sales"].to_numpy(), rtol=1e-6)
+    assert list(out["date"]) == list(days[out.index])

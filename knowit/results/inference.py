@@ -44,7 +44,7 @@ def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.In
     if not np.isfinite(values).all():
         raise KnowItDataError("new_data: NaN or infinite values in the input columns")
     # Each stretch of consecutive steps is a slice; a point needs its whole input window and its own row inside one.
-    slices, cut, times = _frame_slices(run, frame)
+    slices, cut, times, values, rows = _frame_slices(run, frame, values)
     spec = WindowSpec(in_chunk=tuple(run.cfg.data.in_chunk), out_chunk=(0, 0))
     lo, hi = spec.required
     longest = int(slices[:, 2].max())
@@ -55,19 +55,24 @@ def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.In
     points = expand_ranges(first, counts)
     columns = np.arange(values.shape[1])
     gather = WindowGather(values, spec, columns, columns, classification=False)
+    points = points[rows[points] >= 0]  # forecasts start from the frame's own rows, never a filled one
     windows = gather.inputs(torch.from_numpy(points)).numpy()
-    return windows, frame.index[points], {name: stamps[points] for name, stamps in times.items()}
+    return windows, frame.index[rows[points]], {name: stamps[points] for name, stamps in times.items()}
 
 
-def _frame_slices(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str, dict[str, pd.Index]]:
-    """``(slices, the first gap in words or "", {time column: its times})``: the frame's stretches of consecutive steps as
-    ``(0, first row, length)``, cut where its time column (or DatetimeIndex) skips a step of the
-    run's dataset, as the import cut the dataset into slices. A frame without the dataset's time
-    column is one stretch: its rows are read as consecutive steps."""
-    from knowit.data.frequency import display_times, slice_breaks, step_in_words
-    from knowit.data.importing import time_values
+def _frame_slices(run: Any, frame: pd.DataFrame, values: np.ndarray
+                  ) -> tuple[np.ndarray, str, dict[str, pd.Index], np.ndarray, np.ndarray]:
+    """``(slices, the first gap in words or "", {time column: its times}, values, rows)``: the
+    frame's stretches of consecutive steps as ``(0, first row, length)``, cut where its time column
+    (or DatetimeIndex) skips a step of the run's dataset, as the import cut the dataset into
+    slices; where the import filled short gaps (``fill_gaps``), the frame's are filled the same
+    way first (``values`` with the filled rows; ``rows``: each row's position in the frame, -1
+    for a filled one). A frame without the dataset's time column is one stretch: its rows are
+    read as consecutive steps."""
+    from knowit.data.frequency import display_times, step_counts, step_in_words
 
     whole = np.array([[0, 0, len(frame)]], dtype=np.int64)
+    rows = np.arange(len(frame))
     axis = (run.summary or {}).get("data", {}).get("time") or {}
     kind, column = axis.get("kind"), axis.get("column")
     if column is not None and column in frame.columns:
@@ -75,7 +80,9 @@ def _frame_slices(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str, dict[
     elif kind == "datetime" and isinstance(frame.index, pd.DatetimeIndex):
         source, name, column = frame.iloc[:, :0], "the frame's DatetimeIndex", None
     else:
-        return whole, "", {}
+        return whole, "", {}, values, rows
+    from knowit.data.importing import time_values
+
     try:
         parsed, found, _ = time_values(source, {"time_column": column, "time_format": axis.get("format"), "tz": axis.get("tz")})
     except KnowItDataError as err:
@@ -84,23 +91,27 @@ def _frame_slices(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str, dict[
         raise KnowItDataError(f"new_data: {name} holds {found} times; the run's dataset has {kind} times")
     times = parsed["__time__"].to_numpy()
     times = times.astype("datetime64[ns]").astype(np.int64) if kind == "datetime" else times.astype(np.float64)
-    shown = stamps = pd.Index(display_times(times, kind, axis.get("tz")))
-    found_in = {column: stamps} if column is not None else {}  # a DatetimeIndex is the result's index already
-    if kind == "datetime":  # dates as 2024-05-09, times of day only where the rows have them
-        shown = shown.strftime("%Y-%m-%d" if (shown == shown.normalize()).all() else "%Y-%m-%d %H:%M:%S")
+    shown = _shown_times(times, kind, axis.get("tz"))
     back = np.nonzero(np.diff(times) <= 0)[0]
     if len(back):
         i = int(back[0]) + 1
         raise KnowItDataError(f"new_data: {name} is not in increasing time order: row {frame.index[i]} ({shown[i]}) follows "
                               f"{shown[i - 1]}; sort the frame by time, one series at a time")
+    step = {"freq": axis.get("freq"), "delta": float(axis["delta"]), "tz": axis.get("tz")}
     try:
-        breaks = slice_breaks(times, np.zeros(len(times), dtype=np.int64), freq=axis.get("freq"), delta=float(axis["delta"]), tz=axis.get("tz"))
+        steps = step_counts(times, np.zeros(len(times), dtype=np.int64), **step)
     except KnowItDataError as err:  # a time off the dataset's calendar grid
         off_grid = str(err).split(": ", 1)[1].split(";")[0].replace(" grid", " grid of the run's dataset")
         raise KnowItDataError(f"new_data: {name}: {off_grid}") from None
-    gaps = np.nonzero(breaks)[0]
+    fill = axis.get("fill") or {}
+    if fill.get("up_to"):
+        times, values, rows, steps = _fill_frame_gaps(name, times, values, steps, fill, step)
+        shown = _shown_times(times, kind, axis.get("tz"))
+        whole = np.array([[0, 0, len(times)]], dtype=np.int64)
+    found_in = {column: pd.Index(display_times(times, kind, axis.get("tz")))} if column is not None else {}  # a DatetimeIndex is the result's index already
+    gaps = np.nonzero(steps != 1)[0]
     if not len(gaps):
-        return whole, "", found_in
+        return whole, "", found_in, values, rows
     starts = np.concatenate([[0], gaps + 1])
     lengths = np.diff(np.concatenate([starts, [len(times)]]))
     first_gap = f"{name} skips from {shown[gaps[0]]} to {shown[gaps[0] + 1]}"
@@ -111,7 +122,42 @@ def _frame_slices(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, str, dict[
         stacklevel=6,  # the caller of LoadedRun.predict (predict_new runs under torch.no_grad's wrapper)
     )
     slices = np.stack([np.zeros(len(starts), dtype=np.int64), starts, lengths], axis=1).astype(np.int64)
-    return slices, first_gap, found_in
+    return slices, first_gap, found_in, values, rows
+
+
+def _shown_times(times: np.ndarray, kind: str, tz: str | None) -> pd.Index:
+    """Times as messages show them: dates as 2024-05-09, times of day only where rows have them."""
+    from knowit.data.frequency import display_times
+
+    shown = pd.Index(display_times(times, kind, tz))
+    if kind == "datetime":
+        shown = shown.strftime("%Y-%m-%d" if (shown == shown.normalize()).all() else "%Y-%m-%d %H:%M:%S")
+    return shown
+
+
+def _fill_frame_gaps(name: str, times: np.ndarray, values: np.ndarray, steps: np.ndarray, fill: dict[str, Any],
+                     step: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The frame's gaps of up to ``fill["up_to"]`` missing periods filled as the import filled
+    the run's dataset (``knowit.data.gaps``): ``(times, values, rows, steps)`` with the filled
+    rows in place (``rows``: position in the frame, -1 for a filled row)."""
+    from knowit.data.frequency import step_counts
+    from knowit.data.gaps import fill_chunk
+
+    chunk = fill_chunk(times, times.astype(np.float64), values, steps, limit=int(fill["up_to"]), method=fill["by"],
+                       labels=np.zeros(values.shape[1], dtype=bool), **step)
+    if not len(chunk.after):
+        return times, values, np.arange(len(times)), steps
+    rows = np.full(len(chunk.times), -1, dtype=np.int64)
+    original = np.ones(len(chunk.times), dtype=bool)
+    original[expand_ranges(chunk.starts, chunk.counts)] = False
+    rows[original] = np.arange(len(times))
+    filled = chunk.times.astype(times.dtype)
+    warnings.warn(
+        f"new_data: {name}: filled {len(chunk.after)} gap{'s' if len(chunk.after) > 1 else ''} of up to {fill['up_to']} missing periods "
+        f"({int(chunk.counts.sum())} rows, {fill['by']}) as the import filled the run's dataset; no forecast starts from a filled row",
+        stacklevel=7,
+    )
+    return filled, chunk.values, rows, step_counts(filled, np.zeros(len(filled), dtype=np.int64), **step)
 
 
 def _refuse_several_series(run: Any, frame: pd.DataFrame, components: list[str]) -> None:
