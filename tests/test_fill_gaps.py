@@ -146,3 +146,24 @@ def test_a_new_frame_s_short_gaps_are_filled_as_the_run_s_dataset_was(ki, exp_di
     expected = run.predict(by_hand).loc[out.index]
     np.testing.assert_allclose(out["sales"].to_numpy(), expected["sales"].to_numpy(), rtol=1e-6)
     assert list(out["date"]) == list(days[out.index])
+
+
+def test_a_new_frame_s_filled_rows_take_the_nearer_label_as_at_import(ki, exp_dir, tmp_path):
+    """A class-label input column (weather codes) in a frame's filled rows takes the nearer side's
+    code, as the import fills it, never an interpolated code between two classes."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+
+    from knowit import KnowIt
+    from knowit.results.inference import windows_from_frame
+
+    _, path = _shop_export(tmp_path)
+    _import(ki, path, fill_gaps=3, nan_handling="linear")
+    data = {"name": "shop", "in_components": ["sales", "weather"], "out_components": ["sales"], "in_chunk": [-4, 0], "out_chunk": [1, 1]}
+    run = KnowIt.load(ki.train_model("m", {"data": data, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER}).run_dir)
+    days = pd.date_range("2024-03-01", periods=10, freq="D")
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "sales": 2000.0 + np.arange(10), "weather": [0.0] * 5 + [1.0] * 5})
+    with pytest.warns(UserWarning, match="filled 1 gap"):
+        windows, _, _ = windows_from_frame(run, frame.drop(index=[4, 5, 6]))  # codes 0 (day 3) and 1 (day 7) either side
+    # the first forecast starts at day 7: days 3-7 read 0, filled 0, 0 (a tie: the earlier), 1, then 1 (not 0.25, 0.5, 0.75)
+    assert windows[0, :, 1].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+

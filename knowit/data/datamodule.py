@@ -205,6 +205,9 @@ class KnowItDataModule(pl.LightningDataModule):
             out["time"] = {"column": d.time_column, "format": d.time_format, "kind": d.time_kind, "freq": d.freq, "delta": d.time_delta, "tz": d.tz}
             if d.filled_gaps.get("up_to"):  # new frames' short gaps are filled the same way
                 out["time"]["fill"] = {"up_to": d.filled_gaps["up_to"], "by": d.filled_gaps["by"]}
+                labels = [c for c in p.in_components if c in d.categories]  # filled from the nearer side, never interpolated
+                if labels:
+                    out["time"]["fill"]["labels"] = labels
             if p.filled_targets:  # their targets would be rows the import made up (fill_gaps)
                 out["filled_targets_left_out"] = p.filled_targets
         if p.class_names:

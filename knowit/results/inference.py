@@ -105,7 +105,8 @@ def _frame_slices(run: Any, frame: pd.DataFrame, values: np.ndarray
         raise KnowItDataError(f"new_data: {name}: {off_grid}") from None
     fill = axis.get("fill") or {}
     if fill.get("up_to"):
-        times, values, rows, steps = _fill_frame_gaps(name, times, values, steps, fill, step)
+        components = list((run.summary or {}).get("data", {}).get("in_components") or [])  # the columns of ``values``
+        times, values, rows, steps = _fill_frame_gaps(name, times, values, steps, fill, step, components)
         shown = _shown_times(times, kind, axis.get("tz"))
         whole = np.array([[0, 0, len(times)]], dtype=np.int64)
     found_in = {column: pd.Index(display_times(times, kind, axis.get("tz")))} if column is not None else {}  # a DatetimeIndex is the result's index already
@@ -136,15 +137,16 @@ def _shown_times(times: np.ndarray, kind: str, tz: str | None) -> pd.Index:
 
 
 def _fill_frame_gaps(name: str, times: np.ndarray, values: np.ndarray, steps: np.ndarray, fill: dict[str, Any],
-                     step: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     step: dict[str, Any], components: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The frame's gaps of up to ``fill["up_to"]`` missing periods filled as the import filled
     the run's dataset (``knowit.data.gaps``): ``(times, values, rows, steps)`` with the filled
     rows in place (``rows``: position in the frame, -1 for a filled row)."""
     from knowit.data.frequency import step_counts
     from knowit.data.gaps import fill_chunk
 
+    labels = np.array([c in (fill.get("labels") or ()) for c in components], dtype=bool)  # class codes: the nearer side's, as at import
     chunk = fill_chunk(times, times.astype(np.float64), values, steps, limit=int(fill["up_to"]), method=fill["by"],
-                       labels=np.zeros(values.shape[1], dtype=bool), **step)
+                       labels=labels, **step)
     if not len(chunk.after):
         return times, values, np.arange(len(times)), steps
     rows = np.full(len(chunk.times), -1, dtype=np.int64)
