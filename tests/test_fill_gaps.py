@@ -167,3 +167,14 @@ def test_a_new_frame_s_filled_rows_take_the_nearer_label_as_at_import(ki, exp_di
     # the first forecast starts at day 7: days 3-7 read 0, filled 0, 0 (a tie: the earlier), 1, then 1 (not 0.25, 0.5, 0.75)
     assert windows[0, :, 1].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
 
+
+def test_missing_days_are_told_beside_a_run_of_rows_dropped_for_missing_values(ki, tmp_path):
+    """Three consecutive rows dropped for a missing value make one gap of three periods; two days
+    missing from the file are still told with the fix (the count compares periods, not gaps)."""
+    days = pd.date_range("2024-01-01", periods=100, freq="D")  # slices of 20, 37, 34, 4 rows
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "v": np.arange(100.0)})
+    frame.loc[20:22, "v"] = np.nan
+    path = tmp_path / "nan_rows.csv"
+    frame.drop(index=[60, 100 - 5]).to_csv(path, index=False)
+    with pytest.warns(UserWarning, match=r"3 gaps of 1 to 3 missing periods .* meta\.fill_gaps=3 with meta\.nan_handling=linear"):
+        ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "nan_rows", "time_column": "date"}}})

@@ -400,7 +400,8 @@ class SeriesImport:
         starts_all = np.concatenate(starts)
         lengths = np.diff(np.concatenate([starts_all, [self.n_out]]))
         slices = np.stack([np.concatenate(owners), starts_all, lengths], axis=1).astype(np.int64).reshape(-1, 3)
-        if short_gaps[1:].sum() > self.missing:  # not only the rows dropped for a missing value (told above)
+        # not only the rows dropped for a missing value (told above): each of those is one missing period
+        if (short_gaps[1:] * np.arange(1, SHORT_GAP + 1)).sum() > self.missing:
             step = step_in_words(freq, delta, self.time_kind)
             _suggest_filling(name, short_gaps, len(slices), f"{step} each" if self.time_kind == "datetime" else f"a step is {step}", self.method)
         data = SeriesData(
