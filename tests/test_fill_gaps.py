@@ -178,3 +178,23 @@ def test_missing_days_are_told_beside_a_run_of_rows_dropped_for_missing_values(k
     frame.drop(index=[60, 100 - 5]).to_csv(path, index=False)
     with pytest.warns(UserWarning, match=r"3 gaps of 1 to 3 missing periods .* meta\.fill_gaps=3 with meta\.nan_handling=linear"):
         ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "nan_rows", "time_column": "date"}}})
+
+
+def test_a_backtest_fold_never_scores_a_filled_row(ki, exp_dir, tmp_path):
+    """The folds of ``backtest`` (and of a sweep's backtest objective) leave out the points whose
+    output window holds a filled row, as the run's own sets do."""
+    from knowit.comparison.backtest import fold_layout
+    from knowit.data.windows import WindowSpec, expand_ranges, point_ranges
+
+    days = pd.date_range("2024-01-01", periods=100, freq="D")
+    path = tmp_path / "late_gaps.csv"
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "v": np.arange(100.0)}).drop(index=[80, 88, 95]).to_csv(path, index=False)
+    ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "late", "time_column": "date", "fill_gaps": 1,
+                                                                        "nan_handling": "linear"}}})
+    data = DatasetStore(exp_dir).load_series("late")
+    spec = WindowSpec(in_chunk=(-3, 0), out_chunk=(1, 2))
+    folds = fold_layout(data, *point_ranges(data.slices, spec), spec, [0.6, 0.2, 0.2], 3, "expanding")
+    filled = set(expand_ranges(data.filled_runs[:, 0], data.filled_runs[:, 1]).tolist())
+    assert filled == {80, 88, 95}
+    scored = {int(p) + k for fold in folds for name in ("train", "valid", "test") for p in fold.sets[name] for k in (1, 2)}
+    assert not scored & filled

@@ -101,6 +101,9 @@ def _valid_share(portions: list[float]) -> float:
 
 def _layout(data: Any, rows: np.ndarray, spec: Any, test_share: float, valid_share: float, folds: int, mode: str) -> list[Fold]:
     """``folds`` folds whose test points split the last ``test_share`` of ``rows`` in time."""
+    from knowit.data.gaps import without_filled_targets
+
+    rows = without_filled_targets({"rows": rows}, data.filled_runs, spec.out_offsets)[0]["rows"]  # never score a filled row
     point_times = np.sort(data.times[rows])
     n = len(point_times)
     if n == 0:
