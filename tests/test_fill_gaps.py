@@ -36,7 +36,7 @@ def _import(ki, path, batch_rows=None, **meta):
 def test_short_gaps_are_filled_linearly_and_a_long_one_still_cuts(ki, exp_dir, tmp_path):
     _, path = _shop_export(tmp_path)
     summary = _import(ki, path, fill_gaps=3, nan_handling="linear")
-    assert summary["filled_gaps"] == {"periods": 3, "rows": 6, "longer_gaps": 1, "up_to": 3, "by": "linear"}
+    assert summary["filled_gaps"] == {"gaps": 3, "rows": 6, "longer_gaps": 1, "up_to": 3, "by": "linear"}
     data = DatasetStore(exp_dir).load_series("shop")
     assert data.slices.tolist() == [[0, 0, 28], [0, 28, 23], [1, 51, 60]]  # A: days 0-27, 37-59; B whole
     sales = np.asarray(data.values[:, data.components.index("sales")])
@@ -92,7 +92,7 @@ def test_cli_fills_gaps_and_names_its_flags_when_refusing(cli_main, tmp_path, ex
     assert refused.returncode == 2 and "--fill-gaps: filled periods take their values the way --nan-handling fills" in refused.stderr
     out = cli_main([*base, "--fill-gaps", "3", "--nan-handling", "linear"], cwd=tmp_path, exp_dir=exp_dir)
     assert out.returncode == 0, out.stderr
-    assert "filled_gaps: {'periods': 3, 'rows': 6, 'longer_gaps': 1" in out.stdout
+    assert "filled_gaps: {'gaps': 3, 'rows': 6, 'longer_gaps': 1" in out.stdout
 
 
 def test_a_filled_row_is_an_input_but_never_a_target(ki, exp_dir, tmp_path):
@@ -138,8 +138,8 @@ def test_a_new_frame_s_short_gaps_are_filled_as_the_run_s_dataset_was(ki, exp_di
         warnings.simplefilter("always")
         out = run.predict(gappy)
     said = [str(w.message) for w in caught if "new_data" in str(w.message)]
-    assert said == ["new_data: column 'date': filled 1 gap of up to 3 missing periods (2 rows, linear) as the import filled the "
-                    "run's dataset; no forecast starts from a filled row"]
+    assert said == ["new_data: column 'date': filled 1 gap (2 rows, linear) as the import filled the run's dataset "
+                    "(gaps of up to 3 missing periods); no forecast starts from a filled row"]
     assert list(out.index) == [3, 4, 7, 8, 9, 10, 11]  # every own row with 3 days before it (filled ones count)
     by_hand = whole.copy()
     by_hand.loc[[5, 6], "sales"] = np.interp([5, 6], [4, 7], whole["sales"].iloc[[4, 7]])
@@ -198,3 +198,18 @@ def test_a_backtest_fold_never_scores_a_filled_row(ki, exp_dir, tmp_path):
     assert filled == {80, 88, 95}
     scored = {int(p) + k for fold in folds for name in ("train", "valid", "test") for p in fold.sets[name] for k in (1, 2)}
     assert not scored & filled
+
+
+def test_a_series_cut_short_by_its_gaps_is_refused_with_the_fill_that_joins_it(ki, tmp_path):
+    """Every fifth day missing: no slice holds a window. The refusal names --fill-gaps, which
+    joins the series, beside --min-rows; with it the import goes through as one slice."""
+    days = pd.date_range("2024-01-01", periods=200, freq="D")
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "sales": np.arange(200.0)})[np.arange(200) % 5 != 4]
+    path = tmp_path / "holey.csv"
+    frame.to_csv(path, index=False)
+    meta = {"name": "holey", "time_column": "date"}
+    with pytest.raises(KnowItDataError, match=r"--min-rows\) to import it anyway, or fill its gaps of up to 1 missing period"
+                                              r": meta\.fill_gaps=1 and meta\.nan_handling=linear"):
+        ki.import_dataset({"data_import": {"raw_data": str(path), "meta": meta}})
+    filled = ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {**meta, "fill_gaps": 1, "nan_handling": "linear"}}})
+    assert filled["n_slices"] == 1 and filled["n_rows"] == 199

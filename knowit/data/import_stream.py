@@ -360,7 +360,7 @@ class SeriesImport:
         before = np.concatenate([[0], np.cumsum(counts_all)])  # rows filled before each stored row, by searchsorted
         self.runs = [(inst, start + int(before[np.searchsorted(ends_all, start, side="right")])) for inst, start in self.runs]
         self.n_out += int(counts_all.sum())
-        self.filled = {"periods": int(len(counts_all)), "rows": int(counts_all.sum()), "longer_gaps": longer,
+        self.filled = {"gaps": int(len(counts_all)), "rows": int(counts_all.sum()), "longer_gaps": longer,
                        "up_to": limit, "by": self.method}
         self.filled_runs = np.stack([np.concatenate(starts), counts_all], axis=1)
 
@@ -417,6 +417,7 @@ class SeriesImport:
             raise KnowItDataError(
                 f"data_import.raw_data: the longest contiguous slice of {name!r} has {longest} rows, fewer than "
                 f"{meta['min_rows']} (one window of the default config); set meta.min_rows (--min-rows) to import it anyway"
+                + _filling_hint(short_gaps, self.method)
                 + ("" if freq else f", or {HOW_TO_DECLARE}")
                 + (irregular_hint(self.observed, True) if self.observed is not None and self.observed.regular_share < REGULAR_SHARE else "")
             )
@@ -427,6 +428,15 @@ class SeriesImport:
 
 
 SHORT_GAP = 7  # missing periods in a row that the import suggests filling (a week of days)
+
+
+def _filling_hint(gaps: np.ndarray, method: str) -> str:
+    """For the too-short refusal: short gaps are what cut the series, and filling them joins it."""
+    if not gaps[1:].any():
+        return ""
+    longest = int(np.nonzero(gaps)[0].max())
+    how = "" if method != "split" else " and meta.nan_handling=linear"
+    return f", or fill its gaps of up to {longest} missing period{'s' if longest > 1 else ''}: meta.fill_gaps={longest}{how}"
 
 
 def _suggest_filling(name: str, gaps: np.ndarray, n_slices: int, step: str, method: str) -> None:

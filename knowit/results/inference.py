@@ -155,8 +155,9 @@ def _fill_frame_gaps(name: str, times: np.ndarray, values: np.ndarray, steps: np
     rows[original] = np.arange(len(times))
     filled = chunk.times.astype(times.dtype)
     warnings.warn(
-        f"new_data: {name}: filled {len(chunk.after)} gap{'s' if len(chunk.after) > 1 else ''} of up to {fill['up_to']} missing periods "
-        f"({int(chunk.counts.sum())} rows, {fill['by']}) as the import filled the run's dataset; no forecast starts from a filled row",
+        f"new_data: {name}: filled {len(chunk.after)} gap{'s' if len(chunk.after) > 1 else ''} ({int(chunk.counts.sum())} "
+        f"row{'s' if chunk.counts.sum() > 1 else ''}, {fill['by']}) as the import filled the run's dataset (gaps of up to "
+        f"{fill['up_to']} missing period{'s' if int(fill['up_to']) > 1 else ''}); no forecast starts from a filled row",
         stacklevel=7,
     )
     return filled, chunk.values, rows, step_counts(filled, np.zeros(len(filled), dtype=np.int64), **step)
