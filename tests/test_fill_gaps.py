@@ -213,3 +213,17 @@ def test_a_series_cut_short_by_its_gaps_is_refused_with_the_fill_that_joins_it(k
         ki.import_dataset({"data_import": {"raw_data": str(path), "meta": meta}})
     filled = ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {**meta, "fill_gaps": 1, "nan_handling": "linear"}}})
     assert filled["n_slices"] == 1 and filled["n_rows"] == 199
+
+
+def test_a_missing_cell_beside_a_missing_day_is_interpolated_by_time(ki, exp_dir, tmp_path):
+    """Day 4's cell is empty and day 5 has no row: by row, day 4 would get the mean of days 3
+    and 6 (4.5); by time it gets 4.0, and the filled day 5 then 5.0 (h38's store trial)."""
+    days = pd.date_range("2024-01-01", periods=40, freq="D")
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "v": np.arange(40.0)})
+    frame.loc[4, "v"] = np.nan
+    path = tmp_path / "cells.csv"
+    frame.drop(index=5).to_csv(path, index=False)
+    ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {
+        "name": "cells", "time_column": "date", "nan_handling": "linear", "fill_gaps": 1}}})
+    stored = np.asarray(DatasetStore(exp_dir).load_series("cells").values[:, 0])
+    np.testing.assert_allclose(stored, np.arange(40.0))

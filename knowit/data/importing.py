@@ -445,6 +445,11 @@ def interpolate_missing(df: pd.DataFrame, components: list[str], method: str) ->
         elif method == "bfill":
             part[components] = part[components].bfill()
         else:
-            part[components] = part[components].interpolate(method=method, limit_area="inside")
+            # By time, not by row: a cell beside a missing period lies two steps from the next row,
+            # not one (pandas' "linear" spaces rows evenly; "index" and "nearest" read the index).
+            times = part["__time__"].to_numpy()
+            at = pd.Index(times.astype("datetime64[ns]").astype(np.int64) if np.issubdtype(times.dtype, np.datetime64) else times.astype(np.float64))
+            cells = part[components].set_axis(at).interpolate(method="index" if method == "linear" else method, limit_area="inside")
+            part[components] = cells.to_numpy()
         parts.append(part)
     return pd.concat(parts)
