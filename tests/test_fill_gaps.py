@@ -227,3 +227,24 @@ def test_a_missing_cell_beside_a_missing_day_is_interpolated_by_time(ki, exp_dir
         "name": "cells", "time_column": "date", "nan_handling": "linear", "fill_gaps": 1}}})
     stored = np.asarray(DatasetStore(exp_dir).load_series("cells").values[:, 0])
     np.testing.assert_allclose(stored, np.arange(40.0))
+
+
+def test_a_new_frame_s_text_labels_read_as_the_dataset_s_codes_and_bad_cells_are_named(ki, exp_dir, tmp_path):
+    """A frame shaped like the imported table: its label column holds text ('rain'), read as the
+    dataset's class codes; an unknown label or an empty cell is one line naming column and row."""
+    from conftest import TINY_ARCH, TINY_TRAINER
+
+    from knowit import KnowIt
+
+    _, path = _shop_export(tmp_path)
+    _import(ki, path, fill_gaps=3, nan_handling="linear")
+    data = {"name": "shop", "in_components": ["sales", "weather"], "out_components": ["sales"], "in_chunk": [-3, 0], "out_chunk": [1, 1]}
+    run = KnowIt.load(ki.train_model("lab", {"data": data, "arch": {"name": TINY_ARCH}, "trainer": TINY_TRAINER}).run_dir)
+    days = pd.date_range("2024-03-01", periods=8, freq="D")
+    text = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "sales": 2000.0 + np.arange(8), "weather": ["rain", "sun"] * 4})
+    codes = text.assign(weather=[DatasetStore(exp_dir).load_series("shop").categories["weather"].index(w) for w in text["weather"]])
+    np.testing.assert_allclose(run.predict(text)["sales"].to_numpy(), run.predict(codes)["sales"].to_numpy())
+    with pytest.raises(KnowItDataError, match=r"new_data: column 'weather' row 2 holds 'snow', not one of the dataset's classes \(rain, sun\)"):
+        run.predict(text.assign(weather=["rain", "sun", "snow", "sun"] * 2))
+    with pytest.raises(KnowItDataError, match=r"new_data: column 'sales' row 3 is empty; the model reads finite numbers"):
+        run.predict(text.assign(sales=[1.0, 2.0, 3.0, np.nan, 5.0, 6.0, 7.0, 8.0]))

@@ -40,9 +40,7 @@ def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.In
     if missing:
         raise KnowItDataError(f"new_data: column {missing[0]!r} is missing; the model reads {', '.join(components)}")
     _refuse_several_series(run, frame, components)
-    values = frame[components].to_numpy(dtype=np.float32)
-    if not np.isfinite(values).all():
-        raise KnowItDataError("new_data: NaN or infinite values in the input columns")
+    values = _input_values(run, frame, components)
     # Each stretch of consecutive steps is a slice; a point needs its whole input window and its own row inside one.
     slices, cut, times, values, rows = _frame_slices(run, frame, values)
     spec = WindowSpec(in_chunk=tuple(run.cfg.data.in_chunk), out_chunk=(0, 0))
@@ -58,6 +56,52 @@ def windows_from_frame(run: Any, frame: pd.DataFrame) -> tuple[np.ndarray, pd.In
     points = points[rows[points] >= 0]  # forecasts start from the frame's own rows, never a filled one
     windows = gather.inputs(torch.from_numpy(points)).numpy()
     return windows, frame.index[rows[points]], {name: stamps[points] for name, stamps in times.items()}
+
+
+def _input_values(run: Any, frame: pd.DataFrame, components: list[str]) -> np.ndarray:
+    """The frame's input columns as float32, class labels (text, as in the imported table) as
+    the dataset's codes; a cell that is missing, infinite or an unknown label is refused naming
+    its column and row."""
+    categories = _dataset_categories(run)
+    columns = []
+    for name in components:
+        column = frame[name]
+        if name in categories and not pd.api.types.is_numeric_dtype(column):
+            codes = column.astype(str).map({label: i for i, label in enumerate(categories[name])})
+            unknown = codes.isna() & column.notna()
+            if unknown.any():
+                i = int(np.argmax(unknown.to_numpy()))
+                raise KnowItDataError(f"new_data: column {name!r} row {frame.index[i]} holds {column.iloc[i]!r}, not one of the "
+                                      f"dataset's classes ({', '.join(categories[name][:5])}{', ...' if len(categories[name]) > 5 else ''})")
+            column = codes
+        numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(numbers)
+        if bad.any():
+            i = int(np.argmax(bad))
+            cell = column.iloc[i]
+            what = "is empty" if pd.isna(cell) else f"holds {cell!r}" if isinstance(cell, str) else f"holds {cell}"
+            raise KnowItDataError(f"new_data: column {name!r} row {frame.index[i]} {what}; the model reads finite numbers "
+                                  "(fill or drop that row first)")
+        columns.append(numbers.astype(np.float32))
+    return np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0), dtype=np.float32)
+
+
+def _dataset_meta(run: Any) -> dict[str, Any]:
+    """The stored meta of the run's dataset, when it is where the run was trained (a copied run
+    folder has nothing to read: then ``{}``)."""
+    from knowit.data.store import DatasetStore
+    from knowit.errors import KnowItError
+
+    try:
+        return DatasetStore(run.cfg.exp_dir).meta(run.cfg.data.name)
+    except KnowItError:
+        return {}
+
+
+def _dataset_categories(run: Any) -> dict[str, list[str]]:
+    """The class names of the dataset's label columns (without the dataset: none, and a label
+    column must hold codes)."""
+    return dict(_dataset_meta(run).get("categories") or {})
 
 
 def _frame_slices(run: Any, frame: pd.DataFrame, values: np.ndarray
@@ -168,13 +212,7 @@ def _refuse_several_series(run: Any, frame: pd.DataFrame, components: list[str])
     (a store column holding store_00 and store_01) means windows would run from one series into
     the next. Checked against the stored dataset's instance names, when it is where the run
     was trained (a copied run folder has nothing to check against)."""
-    from knowit.data.store import DatasetStore
-    from knowit.errors import KnowItError
-
-    try:
-        known = {str(name) for name in DatasetStore(run.cfg.exp_dir).meta(run.cfg.data.name).get("instances") or []}
-    except KnowItError:
-        return
+    known = {str(name) for name in _dataset_meta(run).get("instances") or []}
     if len(known) < 2:
         return
     for col in frame.columns:
