@@ -75,3 +75,12 @@ def test_imported_choices_reach_hydra_and_error_messages(exp_dir: Path, ki) -> N
         compose(["data=no_such", f"exp_dir={exp_dir}"])
     with pytest.raises(KnowItConfigError, match=r"^data: "):  # another experiment directory does not see it
         compose(["data=no_targets", f"exp_dir={exp_dir.parent / 'other'}"])
+
+
+def test_a_series_without_a_calendar_gets_no_forecast_line_that_repeats_next(cli_main, tmp_path, exp_dir):
+    """Numeric time has no season: the forecast command would be one step ahead, which is the
+    `next:` run already ("v 1 to 1 steps ahead" was printed)."""
+    pd.DataFrame({"time": np.arange(200.0), "v": np.sin(np.arange(200) / 5.0)}).to_csv(tmp_path / "num.csv", index=False)
+    out = cli_main(["import", "num.csv", "--name", "num", "--targets", "v"], cwd=tmp_path, exp_dir=exp_dir)
+    assert out.returncode == 0, out.stderr
+    assert "next: python -m knowit train data=num" in out.stdout and "forecast:" not in out.stdout

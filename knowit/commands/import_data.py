@@ -96,7 +96,8 @@ def run(ns) -> int:
     print(f"data config: {data_config_path(ki.exp_dir, ns.name)} (select it with data={ns.name})")
     print(f"next: {next_command(ns.name, summary, ns.exp_dir)}")
     steps = _forecast_steps(ki, ns.name, summary)
-    forecast = forecast_command(ns.name, summary, steps, ns.exp_dir) if steps else None
+    # one step ahead is the `next:` run already (no calendar season to forecast, e.g. numeric time)
+    forecast = forecast_command(ns.name, summary, steps, ns.exp_dir) if steps and steps > 1 else None
     if forecast:
         print(f"forecast: {forecast}   # {', '.join(summary['targets'])} 1 to {steps} steps ahead, from every column's past")
     return 0
