@@ -602,10 +602,10 @@ def _validated_batches(trainer: Any, datamodule: Any) -> int | float:
     point batches are dealt round-robin, so together they are the first batches of the whole set,
     as many as all processes' took (the epoch line's ``valid_*`` and the summary's then agree).
     Contiguous batches shard by streams: no prefix of the whole set matches, the limit stays."""
-    from knowit.training.trainer import limited_batches
+    from knowit.training.trainer import is_whole_set, limited_batches
 
     limit, world = trainer.limit_val_batches, trainer.world_size
-    if world == 1 or limit == 1.0 or datamodule.cfg.batch_sampling == "contiguous":
+    if world == 1 or is_whole_set(limit) or datamodule.cfg.batch_sampling == "contiguous":
         return limit
     n = len(datamodule.loader("valid"))
     return sum(limited_batches(limit, len(range(rank, n, world))) for rank in range(world))

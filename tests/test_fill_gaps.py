@@ -176,7 +176,7 @@ def test_missing_days_are_told_beside_a_run_of_rows_dropped_for_missing_values(k
     frame.loc[20:22, "v"] = np.nan
     path = tmp_path / "nan_rows.csv"
     frame.drop(index=[60, 100 - 5]).to_csv(path, index=False)
-    with pytest.warns(UserWarning, match=r"3 gaps of 1 to 3 missing periods .* meta\.fill_gaps=3 with meta\.nan_handling=linear"):
+    with pytest.warns(UserWarning, match=r"3 gaps of 1 to 3 missing periods .*: meta\.fill_gaps=3 and meta\.nan_handling=linear$"):
         ki.import_dataset({"data_import": {"raw_data": str(path), "meta": {"name": "nan_rows", "time_column": "date"}}})
 
 

@@ -309,6 +309,20 @@ def test_buffered_epoch_metrics_equal_the_whole_epoch_values(task):
     assert float(metrics.compute()["valid_loss"]) == pytest.approx(2.0)
 
 
+def test_a_limit_of_one_batch_is_one_batch_not_the_whole_set(tmp_path):
+    """``trainer.limit_val_batches=1`` is the count 1; only the fraction 1.0 means every batch
+    (``1 == 1.0`` made one batch the whole set)."""
+    from knowit.config.schema import TrainerConfig
+    from knowit.config.validate import build
+    from knowit.rundir import RunDir
+    from knowit.training.trainer import build_trainer
+
+    cfg = build(TrainerConfig, {"limit_val_batches": 1, "limit_test_batches": 1.0}, "trainer")
+    trainer = build_trainer(cfg, RunDir(tmp_path / "run"), progress_bar=False)
+    assert trainer.limit_val_batches == 1 and isinstance(trainer.limit_val_batches, int)
+    assert trainer.limit_test_batches == 1.0 and isinstance(trainer.limit_test_batches, float)
+
+
 def test_per_step_hooks_reach_two_callbacks_and_the_profiler_costs_nothing(tmp_path):
     """Lightning dispatches ~6 hooks per training step to every callback and enters a profiler
     context around each hook: knowit's per-epoch callbacks sit behind one callback, and the

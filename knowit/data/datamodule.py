@@ -45,9 +45,8 @@ class SetBatches(Dataset):
         positions = [index[0] if isinstance(index, tuple) else index for index in indices]
         joined = positions[0] if len(positions) == 1 else np.concatenate(positions)
         block = self.prepared.batch(torch.from_numpy(self.points[joined]))  # numpy indexing: cheaper per batch
-        sizes = [len(p) for p in positions]
-        parts = {key: value.split(sizes) for key, value in block.items()} if len(sizes) > 1 else {k: (v,) for k, v in block.items()}
-        batches = [{key: parts[key][i] for key in parts} for i in range(len(sizes))]
+        parts = {key: value.split([len(p) for p in positions]) for key, value in block.items()}
+        batches = [dict(zip(parts, batch)) for batch in zip(*parts.values())]
         for batch, index in zip(batches, indices):
             if isinstance(index, tuple):
                 batch["reset"] = torch.from_numpy(index[1])

@@ -254,9 +254,11 @@ def slice_breaks(times: np.ndarray, instance_idx: np.ndarray, *, freq: str | Non
 def periods_after(before: np.ndarray, counts: np.ndarray, *, freq: str | None, delta: float, tz: str | None = None) -> np.ndarray:
     """The times of the ``counts[i]`` periods that follow ``before[i]``, for every ``i`` in turn
     (nanoseconds for dates, as ``stored_ns`` gives them; else the time value itself)."""
+    from knowit.data.windows import expand_ranges  # (windows imports torch: not at module level, for the CLI's start-up)
+
     counts = np.asarray(counts, dtype=np.int64)
     ends = np.cumsum(counts)
-    nth = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - counts, counts) + 1  # 1..counts[i] per gap
+    nth = expand_ranges(np.ones(len(counts), dtype=np.int64), counts)  # 1..counts[i] per gap
     offset = parse_freq(freq) if freq is not None else None
     if offset is None or isinstance(offset, pd.offsets.Tick):
         step = float(offset.nanos) if offset is not None else float(delta)

@@ -2,8 +2,8 @@
 
 A shop closed for a day or a logger down for an hour leaves a series without rows for a few
 periods. Left as they are, those gaps cut the series into slices, and every window that would
-span one is lost (20 stores with 2-7 missing days each lost ~4000 of 14,500 points to a 39-row
-window). With ``fill_gaps: N`` a gap of up to ``N`` missing periods gets one row per period,
+span one is lost (two years of 20 stores' daily sales with 83 missing days: 10,361 windows of
+the default data config, 12,624 with the days filled). With ``fill_gaps: N`` a gap of up to ``N`` missing periods gets one row per period,
 valued the way ``meta.nan_handling`` fills a missing cell (from the rows on either side of the
 gap); longer gaps still cut the series. Class labels are never interpolated: a filled row takes
 the label of the nearer side (the earlier on a tie), or of the side ``ffill``/``bfill`` names.
@@ -66,8 +66,7 @@ def fill_chunk(times: np.ndarray, stored_times: np.ndarray, values: np.ndarray, 
 
 def _values_between(before: np.ndarray, after: np.ndarray, counts: np.ndarray, method: str, labels: np.ndarray) -> np.ndarray:
     """The values of ``counts[i]`` evenly spaced rows between ``before[i]`` and ``after[i]``."""
-    ends = np.cumsum(counts)
-    nth = np.arange(int(ends[-1])) - np.repeat(ends - counts, counts) + 1
+    nth = expand_ranges(np.ones(len(counts), dtype=np.int64), counts)  # 1..counts[i] per gap
     share = (nth / np.repeat(counts + 1, counts))[:, None]  # 0 at the row before, 1 at the row after
     lo, hi = np.repeat(before, counts, axis=0), np.repeat(after, counts, axis=0)
     nearer = np.where(share <= 0.5, lo, hi)

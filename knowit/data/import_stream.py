@@ -430,24 +430,27 @@ class SeriesImport:
 SHORT_GAP = 7  # missing periods in a row that the import suggests filling (a week of days)
 
 
+def _fill_setting(longest: int, method: str) -> str:
+    """The meta that fills gaps of up to ``longest`` periods (with ``nan_handling`` when it fills nothing)."""
+    return f"meta.fill_gaps={longest}" + (" and meta.nan_handling=linear" if method == "split" else "")
+
+
 def _filling_hint(gaps: np.ndarray, method: str) -> str:
     """For the too-short refusal: short gaps are what cut the series, and filling them joins it."""
     if not gaps[1:].any():
         return ""
     longest = int(np.nonzero(gaps)[0].max())
-    how = "" if method != "split" else " and meta.nan_handling=linear"
-    return f", or fill its gaps of up to {longest} missing period{'s' if longest > 1 else ''}: meta.fill_gaps={longest}{how}"
+    return f", or fill its gaps of up to {longest} missing period{'s' if longest > 1 else ''}: {_fill_setting(longest, method)}"
 
 
 def _suggest_filling(name: str, gaps: np.ndarray, n_slices: int, step: str, method: str) -> None:
     """Gaps of a few missing periods cut the series; each costs every window that spans it."""
     sizes = np.nonzero(gaps[1:])[0] + 1
     n, span = int(gaps[1:].sum()), f"{sizes[0]}" if sizes[0] == sizes[-1] else f"{sizes[0]} to {sizes[-1]}"
-    how = "" if method != "split" else " with meta.nan_handling=linear"
     warnings.warn(
         f"dataset {name!r}: {'a gap' if n == 1 else f'{n} gaps'} of {span} missing period{'s' if sizes[-1] > 1 else ''} ({step}) "
-        f"cut{'s' if n == 1 else ''} the series into {n_slices} slices, and no window spans a gap; meta.fill_gaps={sizes[-1]}{how} "
-        "fills them (each missing row valued from its neighbours)",
+        f"cut{'s' if n == 1 else ''} the series into {n_slices} slices, and no window spans a gap; to fill them (each missing row "
+        f"valued from its neighbours): {_fill_setting(int(sizes[-1]), method)}",
         stacklevel=4,
     )
 

@@ -166,7 +166,7 @@ def build_trainer(cfg: TrainerConfig, run: RunDir, *, seed: int = 0, progress_ba
     limits = {
         f"limit_{k}_batches": v
         for k, v in (("train", cfg.limit_train_batches), ("val", cfg.limit_val_batches), ("test", cfg.limit_test_batches))
-        if v != 1.0
+        if not is_whole_set(v)
     }
     quiet_lightning()
     return pl.Trainer(
@@ -217,6 +217,12 @@ def eval_trainer(accelerator: str = "cpu", *, limit_val_batches: int | float = 1
         enable_progress_bar=False, enable_model_summary=False,
         limit_val_batches=limit_val_batches, limit_test_batches=limit_test_batches,
     )
+
+
+def is_whole_set(limit: int | float) -> bool:
+    """Whether a ``limit_*_batches`` value means every batch: the fraction 1.0, not the count 1
+    (``1 == 1.0`` in Python, and one batch would silently become the whole set)."""
+    return isinstance(limit, float) and limit == 1.0
 
 
 def limited_batches(limit: int | float, n_batches: int) -> int:
